@@ -1,0 +1,178 @@
+import path from 'node:path';
+import * as v from 'valibot';
+
+/**
+ * The service's whole configuration, read from the environment once at start-up.
+ * Every variable is documented in the README's configuration table; an invalid value stops the
+ * process before anything starts, with the variable named.
+ */
+
+const integer = (name: string, min: number, max: number) =>
+  v.pipe(
+    v.string(),
+    v.trim(),
+    v.regex(/^\d+$/, `${name} must be a whole number from ${min} to ${max}`),
+    v.transform(Number),
+    v.minValue(min, `${name} must be a whole number from ${min} to ${max}`),
+    v.maxValue(max, `${name} must be a whole number from ${min} to ${max}`),
+  );
+
+const boolean = (name: string) =>
+  v.pipe(
+    v.string(),
+    v.trim(),
+    v.toLowerCase(),
+    v.picklist(['1', '0', 'true', 'false', 'yes', 'no'], `${name} must be one of 1, 0, true, false, yes, no`),
+    v.transform((s) => s === '1' || s === 'true' || s === 'yes'),
+  );
+
+const nonEmpty = (name: string) => v.pipe(v.string(), v.trim(), v.nonEmpty(`${name} must not be empty`));
+
+const url = (name: string, protocols: string[]) =>
+  v.pipe(
+    nonEmpty(name),
+    v.check((s) => {
+      try {
+        return protocols.includes(new URL(s).protocol);
+      } catch {
+        return false;
+      }
+    }, `${name} must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`),
+  );
+
+export const ROLES = ['all', 'api', 'worker'] as const;
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** Variable name -> schema. Exported so that deployment files can be checked against it. */
+export const environmentSchema = {
+  DATA_DIR: v.optional(nonEmpty('DATA_DIR'), '.data'),
+  DATABASE_URL: v.optional(url('DATABASE_URL', ['postgres:', 'postgresql:'])),
+  DATABASE_POOL_SIZE: v.optional(integer('DATABASE_POOL_SIZE', 1, 200), '10'),
+  S3_ENDPOINT: v.optional(url('S3_ENDPOINT', ['http:', 'https:'])),
+  S3_BUCKET: v.optional(
+    v.pipe(
+      v.string(),
+      v.regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'S3_BUCKET must be a valid bucket name (3-63 of a-z, 0-9, . and -)'),
+    ),
+  ),
+  S3_REGION: v.optional(nonEmpty('S3_REGION'), 'us-east-1'),
+  S3_ACCESS_KEY_ID: v.optional(nonEmpty('S3_ACCESS_KEY_ID')),
+  S3_SECRET_ACCESS_KEY: v.optional(nonEmpty('S3_SECRET_ACCESS_KEY')),
+  S3_FORCE_PATH_STYLE: v.optional(boolean('S3_FORCE_PATH_STYLE')),
+  PORT: v.optional(integer('PORT', 0, 65535), '3000'),
+  HOST: v.optional(nonEmpty('HOST'), '127.0.0.1'),
+  ROLE: v.optional(v.picklist(ROLES, `ROLE must be one of ${ROLES.join(', ')}`), 'all'),
+  WORKER_CONCURRENCY: v.optional(integer('WORKER_CONCURRENCY', 1, 64), '2'),
+  DEMO: v.optional(boolean('DEMO')),
+  LOG_LEVEL: v.optional(v.picklist(LOG_LEVELS, `LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`), 'info'),
+  EXPORT_MAX_ATTEMPTS: v.optional(integer('EXPORT_MAX_ATTEMPTS', 1, 25), '5'),
+  EXPORT_STATEMENT_TIMEOUT_S: v.optional(integer('EXPORT_STATEMENT_TIMEOUT_S', 1, 86_400), '3600'),
+  EXPORT_HEARTBEAT_TIMEOUT_S: v.optional(integer('EXPORT_HEARTBEAT_TIMEOUT_S', 2, 86_400), '30'),
+  EXPORT_PART_SIZE_MIB: v.optional(integer('EXPORT_PART_SIZE_MIB', 5, 512), '8'),
+  EXPORT_UPLOAD_QUEUE_SIZE: v.optional(integer('EXPORT_UPLOAD_QUEUE_SIZE', 1, 16), '4'),
+  EXPORT_RETENTION_DAYS: v.optional(integer('EXPORT_RETENTION_DAYS', 1, 3650), '30'),
+  SHUTDOWN_GRACE_S: v.optional(integer('SHUTDOWN_GRACE_S', 0, 3600), '25'),
+} as const;
+
+const EnvironmentSchema = v.object(environmentSchema);
+
+export interface S3Config {
+  /** Unset: the embedded S3 server is started under DATA_DIR/s3. */
+  endpoint: string | undefined;
+  bucket: string;
+  region: string;
+  accessKeyId: string | undefined;
+  secretAccessKey: string | undefined;
+  forcePathStyle: boolean;
+}
+
+export interface Config {
+  dataDir: string;
+  /** Unset: the embedded Postgres is started under DATA_DIR/postgres. */
+  databaseUrl: string | undefined;
+  databasePoolSize: number;
+  s3: S3Config;
+  /** True when neither S3_ENDPOINT nor S3_BUCKET is set. */
+  embeddedS3: boolean;
+  port: number;
+  host: string;
+  role: (typeof ROLES)[number];
+  workerConcurrency: number;
+  /** Seed demo data on first start: always with the embedded database, with DATABASE_URL only when DEMO=1. */
+  demo: boolean;
+  logLevel: (typeof LOG_LEVELS)[number];
+  export: {
+    maxAttempts: number;
+    statementTimeoutMs: number;
+    heartbeatTimeoutMs: number;
+    partSizeBytes: number;
+    uploadQueueSize: number;
+    retentionDays: number;
+  };
+  shutdownGraceMs: number;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses the environment; throws ConfigError naming every bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const raw: Record<string, string> = {};
+  for (const name of Object.keys(environmentSchema)) {
+    const value = env[name];
+    // An empty variable counts as unset, as shells and compose files often leave them.
+    if (value !== undefined && value !== '') raw[name] = value;
+  }
+  const result = v.safeParse(EnvironmentSchema, raw);
+  if (!result.success) {
+    throw new ConfigError(
+      result.issues.map((issue) => {
+        const name = v.getDotPath(issue) ?? 'environment';
+        return issue.message.startsWith(name) ? issue.message : `${name}: ${issue.message}`;
+      }),
+    );
+  }
+  const e = result.output;
+  const embeddedS3 = e.S3_ENDPOINT === undefined && e.S3_BUCKET === undefined;
+  const problems: string[] = [];
+  if (!embeddedS3 && e.S3_BUCKET === undefined) problems.push('S3_BUCKET must be set when S3_ENDPOINT is set');
+  if ((e.S3_ACCESS_KEY_ID === undefined) !== (e.S3_SECRET_ACCESS_KEY === undefined)) {
+    problems.push('S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY must be set together');
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  return {
+    dataDir: path.resolve(e.DATA_DIR),
+    databaseUrl: e.DATABASE_URL,
+    databasePoolSize: e.DATABASE_POOL_SIZE,
+    s3: {
+      endpoint: e.S3_ENDPOINT,
+      bucket: e.S3_BUCKET ?? 'analytics-exports',
+      region: e.S3_REGION,
+      accessKeyId: e.S3_ACCESS_KEY_ID,
+      secretAccessKey: e.S3_SECRET_ACCESS_KEY,
+      // S3-compatible servers (MinIO, s3rver) want path-style addressing; AWS itself does not.
+      forcePathStyle: e.S3_FORCE_PATH_STYLE ?? (embeddedS3 || e.S3_ENDPOINT !== undefined),
+    },
+    embeddedS3,
+    port: e.PORT,
+    host: e.HOST,
+    role: e.ROLE,
+    workerConcurrency: e.WORKER_CONCURRENCY,
+    demo: e.DATABASE_URL === undefined ? e.DEMO !== false : e.DEMO === true,
+    logLevel: e.LOG_LEVEL,
+    export: {
+      maxAttempts: e.EXPORT_MAX_ATTEMPTS,
+      statementTimeoutMs: e.EXPORT_STATEMENT_TIMEOUT_S * 1000,
+      heartbeatTimeoutMs: e.EXPORT_HEARTBEAT_TIMEOUT_S * 1000,
+      partSizeBytes: e.EXPORT_PART_SIZE_MIB * 1024 * 1024,
+      uploadQueueSize: e.EXPORT_UPLOAD_QUEUE_SIZE,
+      retentionDays: e.EXPORT_RETENTION_DAYS,
+    },
+    shutdownGraceMs: e.SHUTDOWN_GRACE_S * 1000,
+  };
+}

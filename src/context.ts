@@ -1,0 +1,14 @@
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { Config } from './config';
+import type { Database } from './db/client';
+import type { Logger } from './logger';
+
+/** What the API and the worker are given: everything they use is passed in, nothing is global. */
+export interface ServiceContext {
+  config: Config;
+  /** The resolved database URL (the embedded cluster's when DATABASE_URL is unset). */
+  databaseUrl: string;
+  database: Database;
+  s3: S3Client;
+  logger: Logger;
+}

@@ -1,0 +1,237 @@
+import { sql } from 'drizzle-orm';
+import {
+  bigint,
+  check,
+  doublePrecision,
+  index,
+  integer,
+  jsonb,
+  pgEnum,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+  varchar,
+  type AnyPgColumn,
+} from 'drizzle-orm/pg-core';
+
+/**
+ * The domain model (DESIGN.md): Partner -> Customer -> Space (nested) -> Device -> readings,
+ * and the analytics queries and exports defined over them. The export state machine's trigger,
+ * its CHECK constraints and the SQL functions live in hand-written migrations under drizzle/.
+ */
+
+const timestamps = {
+  created: timestamp('created', { withTimezone: true, precision: 6 }).notNull().defaultNow(),
+  modified: timestamp('modified', { withTimezone: true, precision: 6 }).notNull().defaultNow(),
+};
+
+/** Scope columns shared by every scoped object (see "general scope" in DESIGN.md). */
+const scopes = {
+  customerScopes: uuid('customer_scopes').array().notNull().default(sql`'{}'::uuid[]`),
+  partnerScopes: uuid('partner_scopes').array().notNull().default(sql`'{}'::uuid[]`),
+};
+
+export const accountType = pgEnum('account_type', ['admin', 'partner', 'customer']);
+export const exportStatus = pgEnum('export_status', ['queued', 'running', 'complete', 'failed']);
+export const queryInterval = pgEnum('query_interval', ['raw', '1m', '5m', '15m', '1h', '1d']);
+export const queryAggregation = pgEnum('query_aggregation', ['avg', 'min', 'max', 'sum', 'count']);
+
+export const partners = pgTable('partners', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  name: varchar('name', { length: 200 }).notNull(),
+  ...timestamps,
+});
+
+export const customers = pgTable(
+  'customers',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    partnerId: uuid('partner_id')
+      .notNull()
+      .references(() => partners.id, { onDelete: 'restrict' }),
+    name: varchar('name', { length: 200 }).notNull(),
+    ...timestamps,
+  },
+  (t) => [index('customers_partner_id_idx').on(t.partnerId)],
+);
+
+export const users = pgTable(
+  'users',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    email: varchar('email', { length: 254 }).notNull(),
+    accountType: accountType('account_type').notNull(),
+    partnerId: uuid('partner_id').references(() => partners.id, { onDelete: 'restrict' }),
+    customerId: uuid('customer_id').references(() => customers.id, { onDelete: 'restrict' }),
+    ...timestamps,
+  },
+  (t) => [
+    uniqueIndex('users_email_key').on(sql`lower(${t.email})`),
+    check(
+      'users_account_type_membership',
+      sql`(${t.accountType} = 'admin' AND ${t.partnerId} IS NULL AND ${t.customerId} IS NULL)
+       OR (${t.accountType} = 'partner' AND ${t.partnerId} IS NOT NULL AND ${t.customerId} IS NULL)
+       OR (${t.accountType} = 'customer' AND ${t.customerId} IS NOT NULL AND ${t.partnerId} IS NULL)`,
+    ),
+  ],
+);
+
+/** API keys are shown once; only their SHA-256 is kept (the keys are 256-bit random, so no slow hash is needed). */
+export const apiKeys = pgTable(
+  'api_keys',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    /** The key's first characters, to tell keys apart in listings without revealing them. */
+    prefix: varchar('prefix', { length: 16 }).notNull(),
+    keyHash: text('key_hash').notNull(),
+    name: varchar('name', { length: 100 }).notNull().default(''),
+    created: timestamps.created,
+    lastUsed: timestamp('last_used', { withTimezone: true }),
+    revoked: timestamp('revoked', { withTimezone: true }),
+  },
+  (t) => [uniqueIndex('api_keys_key_hash_key').on(t.keyHash), index('api_keys_user_id_idx').on(t.userId)],
+);
+
+export const spaces = pgTable(
+  'spaces',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    customerId: uuid('customer_id')
+      .notNull()
+      .references(() => customers.id, { onDelete: 'cascade' }),
+    parentId: uuid('parent_id').references((): AnyPgColumn => spaces.id, { onDelete: 'cascade' }),
+    name: varchar('name', { length: 200 }).notNull(),
+    ...timestamps,
+  },
+  (t) => [index('spaces_customer_id_idx').on(t.customerId), index('spaces_parent_id_idx').on(t.parentId)],
+);
+
+export const devices = pgTable(
+  'devices',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    customerId: uuid('customer_id')
+      .notNull()
+      .references(() => customers.id, { onDelete: 'cascade' }),
+    spaceId: uuid('space_id').references(() => spaces.id, { onDelete: 'set null' }),
+    name: varchar('name', { length: 200 }).notNull(),
+    kind: varchar('kind', { length: 50 }).notNull().default('sensor'),
+    ...timestamps,
+  },
+  (t) => [index('devices_customer_id_idx').on(t.customerId), index('devices_space_id_idx').on(t.spaceId)],
+);
+
+export const metrics = pgTable('metrics', {
+  name: varchar('name', { length: 64 }).primaryKey(),
+  unit: varchar('unit', { length: 16 }).notNull().default(''),
+  description: text('description').notNull().default(''),
+});
+
+export const deviceReadings = pgTable(
+  'device_readings',
+  {
+    deviceId: uuid('device_id')
+      .notNull()
+      .references(() => devices.id, { onDelete: 'cascade' }),
+    metric: varchar('metric', { length: 64 })
+      .notNull()
+      .references(() => metrics.name, { onDelete: 'restrict' }),
+    ts: timestamp('ts', { withTimezone: true }).notNull(),
+    value: doublePrecision('value').notNull(),
+  },
+  (t) => [primaryKey({ name: 'device_readings_pkey', columns: [t.deviceId, t.metric, t.ts] })],
+);
+
+export const analyticsQueries = pgTable(
+  'analytics_queries',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    ...timestamps,
+    createdBy: uuid('created_by')
+      .notNull()
+      .references(() => users.id, { onDelete: 'restrict' }),
+    name: varchar('name', { length: 100 }).notNull(),
+    notes: text('notes').notNull().default(''),
+    tags: text('tags').array().notNull().default(sql`'{}'::text[]`),
+    ...scopes,
+    metrics: text('metrics').array().notNull(),
+    devices: uuid('devices').array().notNull().default(sql`'{}'::uuid[]`),
+    spaces: uuid('spaces').array().notNull().default(sql`'{}'::uuid[]`),
+    start: timestamp('start', { withTimezone: true }).notNull(),
+    end: timestamp('end', { withTimezone: true }).notNull(),
+    interval: queryInterval('interval').notNull().default('raw'),
+    aggregation: queryAggregation('aggregation'),
+    timezone: text('timezone').notNull().default('UTC'),
+  },
+  (t) => [
+    index('analytics_queries_created_by_idx').on(t.createdBy),
+    check('analytics_queries_name_length', sql`char_length(${t.name}) BETWEEN 1 AND 100`),
+    check('analytics_queries_metrics_count', sql`cardinality(${t.metrics}) BETWEEN 1 AND 20`),
+    check('analytics_queries_time_range', sql`${t.end} > ${t.start}`),
+    check(
+      'analytics_queries_aggregation',
+      sql`(${t.interval} = 'raw') = (${t.aggregation} IS NULL)`,
+    ),
+  ],
+);
+
+export const analyticsExports = pgTable(
+  'analytics_exports',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    // Right after id, for the operator reading SELECT *.
+    status: exportStatus('status').notNull().default('queued'),
+    ...timestamps,
+    createdBy: uuid('created_by')
+      .notNull()
+      .references(() => users.id, { onDelete: 'restrict' }),
+    name: varchar('name', { length: 100 }).notNull(),
+    notes: text('notes').notNull().default(''),
+    queryId: uuid('query_id')
+      .notNull()
+      .references(() => analyticsQueries.id, { onDelete: 'restrict' }),
+    /** Why the export failed: {"code": ..., "message": ...}. Set exactly when status is failed. */
+    errors: jsonb('errors'),
+    numberOfRows: bigint('number_of_rows', { mode: 'number' }),
+    totalBytes: bigint('total_bytes', { mode: 'number' }),
+    tags: text('tags').array().notNull().default(sql`'{}'::text[]`),
+    ...scopes,
+    /** Key of the CSV in the bucket; set when complete. */
+    objectKey: text('object_key'),
+    /** How many times a worker has claimed it (each claim is one attempt). */
+    attempts: integer('attempts').notNull().default(0),
+    maxAttempts: integer('max_attempts').notNull().default(5),
+    /** The last transient fault (kept while the export waits for its next attempt). */
+    lastError: jsonb('last_error'),
+    /** Worker holding the export while running, and its liveness. */
+    workerId: text('worker_id'),
+    heartbeatAt: timestamp('heartbeat_at', { withTimezone: true, precision: 6 }),
+    rowsWritten: bigint('rows_written', { mode: 'number' }),
+    bytesWritten: bigint('bytes_written', { mode: 'number' }),
+    /** When the next attempt may start: now for a new export, later after a transient fault. */
+    runAt: timestamp('run_at', { withTimezone: true, precision: 6 }).notNull().defaultNow(),
+    cancelRequestedAt: timestamp('cancel_requested_at', { withTimezone: true, precision: 6 }),
+    started: timestamp('started', { withTimezone: true, precision: 6 }),
+    finished: timestamp('finished', { withTimezone: true, precision: 6 }),
+    /** Idempotency-Key of the creating request and the hash of its body (kept 24 h). */
+    idempotencyKey: varchar('idempotency_key', { length: 255 }),
+    requestHash: text('request_hash'),
+  },
+  (t) => [
+    index('analytics_exports_created_idx').on(t.created.desc(), t.id.desc()),
+    index('analytics_exports_query_id_idx').on(t.queryId),
+    index('analytics_exports_created_by_idx').on(t.createdBy),
+    index('analytics_exports_running_heartbeat_idx')
+      .on(t.heartbeatAt)
+      .where(sql`${t.status} = 'running'`),
+    uniqueIndex('analytics_exports_idempotency_key')
+      .on(t.createdBy, t.idempotencyKey)
+      .where(sql`${t.idempotencyKey} IS NOT NULL`),
+  ],
+);

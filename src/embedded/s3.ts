@@ -1,0 +1,41 @@
+import fs from 'node:fs/promises';
+import S3rver from 's3rver';
+import { findFreePort } from './free-port';
+
+/**
+ * An S3-compatible server (s3rver) inside this process, for `npm start` with no S3_ENDPOINT and
+ * for the tests. Objects are files under `directory`, so they survive a restart.
+ * s3rver does not verify signatures and has no AbortMultipartUpload (it answers 405).
+ */
+
+export interface RunningS3 {
+  endpoint: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+export async function startEmbeddedS3(options: { directory: string; buckets: string[]; port?: number }): Promise<RunningS3> {
+  await fs.mkdir(options.directory, { recursive: true });
+  const port = options.port ?? (await findFreePort());
+  const server = new S3rver({
+    address: '127.0.0.1',
+    port,
+    silent: true,
+    directory: options.directory,
+    // Path-style only: virtual-host buckets would need DNS for *.localhost.
+    vhostBuckets: false,
+    configureBuckets: options.buckets.map((name) => ({ name })),
+  });
+  await server.run();
+  let stopped: Promise<void> | undefined;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    port,
+    stop() {
+      // Keep-alive sockets of SDK clients would hold close() open until they time out.
+      server.httpServer?.closeAllConnections();
+      stopped ??= server.close();
+      return stopped;
+    },
+  };
+}

@@ -1,0 +1,22 @@
+import { S3Client } from '@aws-sdk/client-s3';
+import type { S3Config } from '../config';
+
+/** The S3 client every part of the service uses, set up for AWS and for S3-compatible servers alike. */
+export function createS3Client(config: S3Config & { endpoint: string | undefined }): S3Client {
+  return new S3Client({
+    region: config.region,
+    endpoint: config.endpoint,
+    forcePathStyle: config.forcePathStyle,
+    credentials:
+      config.accessKeyId && config.secretAccessKey
+        ? { accessKeyId: config.accessKeyId, secretAccessKey: config.secretAccessKey }
+        : config.endpoint
+          ? // S3-compatible servers in development (s3rver) accept any key; AWS uses its default chain.
+            { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' }
+          : undefined,
+    // Without these the SDK sends aws-chunked bodies with trailing checksums, which S3-compatible
+    // servers such as s3rver store verbatim, framing included.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+}
