@@ -46,7 +46,7 @@ ALTER TABLE analytics_exports
     CHECK (status = 'complete' OR (number_of_rows IS NULL AND total_bytes IS NULL)),
   ADD CONSTRAINT analytics_exports_failed_has_errors CHECK ((status = 'failed') = (errors IS NOT NULL)),
   ADD CONSTRAINT analytics_exports_errors_shape
-    CHECK (errors IS NULL OR (jsonb_typeof(errors) = 'object' AND jsonb_typeof(errors -> 'code') = 'string')),
+    CHECK (errors IS NULL OR (jsonb_typeof(errors) = 'object' AND coalesce(jsonb_typeof(errors -> 'code'), '') = 'string')),
   ADD CONSTRAINT analytics_exports_final_has_finished
     CHECK ((status IN ('complete', 'failed')) = (finished IS NOT NULL)),
   ADD CONSTRAINT analytics_exports_running_is_held

@@ -1,0 +1,109 @@
+import { issueApiKey } from '../../src/auth/api-keys';
+import type { Queryable } from '../../src/db/client';
+
+/**
+ * Small builders for the domain objects tests need. Each returns ids; names are unique enough
+ * for one test database.
+ */
+
+let counter = 0;
+const unique = (prefix: string) => `${prefix} ${++counter}`;
+
+export async function createPartner(sql: Queryable, name = unique('Partner')): Promise<string> {
+  const [row] = await sql<{ id: string }[]>`INSERT INTO partners (name) VALUES (${name}) RETURNING id`;
+  return row!.id;
+}
+
+export async function createCustomer(sql: Queryable, partnerId: string, name = unique('Customer')): Promise<string> {
+  const [row] = await sql<{ id: string }[]>`INSERT INTO customers (partner_id, name) VALUES (${partnerId}, ${name}) RETURNING id`;
+  return row!.id;
+}
+
+export interface TestUser {
+  id: string;
+  apiKey: string;
+  accountType: 'admin' | 'partner' | 'customer';
+  partnerId: string | null;
+  customerId: string | null;
+}
+
+export async function createUser(
+  sql: Queryable,
+  accountType: TestUser['accountType'],
+  membership: { partnerId?: string; customerId?: string } = {},
+): Promise<TestUser> {
+  const partnerId = membership.partnerId ?? null;
+  const customerId = membership.customerId ?? null;
+  const [row] = await sql<{ id: string }[]>`
+    INSERT INTO users (email, account_type, partner_id, customer_id)
+    VALUES (${`user${++counter}-${Date.now()}@example.test`}, ${accountType}, ${partnerId}, ${customerId})
+    RETURNING id`;
+  const apiKey = await issueApiKey(sql, row!.id, 'test');
+  return { id: row!.id, apiKey, accountType, partnerId, customerId };
+}
+
+export async function createSpace(
+  sql: Queryable,
+  customerId: string,
+  options: { parentId?: string; name?: string } = {},
+): Promise<string> {
+  const [row] = await sql<{ id: string }[]>`
+    INSERT INTO spaces (customer_id, parent_id, name) VALUES (${customerId}, ${options.parentId ?? null}, ${options.name ?? unique('Space')})
+    RETURNING id`;
+  return row!.id;
+}
+
+export async function createDevice(
+  sql: Queryable,
+  customerId: string,
+  options: { spaceId?: string; name?: string; kind?: string } = {},
+): Promise<string> {
+  const [row] = await sql<{ id: string }[]>`
+    INSERT INTO devices (customer_id, space_id, name, kind)
+    VALUES (${customerId}, ${options.spaceId ?? null}, ${options.name ?? unique('Device')}, ${options.kind ?? 'sensor'})
+    RETURNING id`;
+  return row!.id;
+}
+
+export interface QueryDefinition {
+  metrics: string[];
+  devices?: string[];
+  spaces?: string[];
+  start: string;
+  end: string;
+  interval?: 'raw' | '1m' | '5m' | '15m' | '1h' | '1d';
+  aggregation?: 'avg' | 'min' | 'max' | 'sum' | 'count' | null;
+  timezone?: string;
+}
+
+export async function createQuery(
+  sql: Queryable,
+  createdBy: string,
+  definition: QueryDefinition,
+  common: { name?: string; customerScopes?: string[]; partnerScopes?: string[] } = {},
+): Promise<string> {
+  const [row] = await sql<{ id: string }[]>`
+    INSERT INTO analytics_queries
+      (created_by, name, metrics, devices, spaces, start, "end", interval, aggregation, timezone, customer_scopes, partner_scopes)
+    VALUES (${createdBy}, ${common.name ?? unique('Query')}, ${definition.metrics}::text[],
+            ${definition.devices ?? []}::uuid[], ${definition.spaces ?? []}::uuid[],
+            ${definition.start}, ${definition.end}, ${definition.interval ?? 'raw'}, ${definition.aggregation ?? null},
+            ${definition.timezone ?? 'UTC'}, ${common.customerScopes ?? []}::uuid[], ${common.partnerScopes ?? []}::uuid[])
+    RETURNING id`;
+  return row!.id;
+}
+
+/** Inserts an export straight into the table (born queued; the trigger adds its job). */
+export async function insertExport(
+  sql: Queryable,
+  createdBy: string,
+  queryId: string,
+  fields: { name?: string; customerScopes?: string[]; partnerScopes?: string[]; tags?: string[] } = {},
+): Promise<string> {
+  const [row] = await sql<{ id: string }[]>`
+    INSERT INTO analytics_exports (created_by, name, query_id, tags, customer_scopes, partner_scopes)
+    VALUES (${createdBy}, ${fields.name ?? unique('Export')}, ${queryId}, ${fields.tags ?? []}::text[],
+            ${fields.customerScopes ?? []}::uuid[], ${fields.partnerScopes ?? []}::uuid[])
+    RETURNING id`;
+  return row!.id;
+}
