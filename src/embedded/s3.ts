@@ -1,5 +1,4 @@
 import fs from 'node:fs/promises';
-import S3rver from 's3rver';
 import { findFreePort } from './free-port';
 
 /**
@@ -17,6 +16,8 @@ export interface RunningS3 {
 export async function startEmbeddedS3(options: { directory: string; buckets: string[]; port?: number }): Promise<RunningS3> {
   await fs.mkdir(options.directory, { recursive: true });
   const port = options.port ?? (await findFreePort());
+  // Loaded on demand: the container image leaves the embedded servers out (see Dockerfile).
+  const { default: S3rver } = await import('s3rver');
   const server = new S3rver({
     address: '127.0.0.1',
     port,
