@@ -1,0 +1,122 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Sql } from '../db/client';
+
+/**
+ * Prometheus metrics. Two kinds:
+ * - the state of all exports (by status, queue depth, oldest waiting), read from the database at
+ *   scrape time, so any process (API or worker) reports the same truth;
+ * - what this process did (exports it finished, their duration, size, rows, bytes, and how long
+ *   they waited in the queue), recorded as it happens.
+ */
+
+export interface ExportOutcome {
+  outcome: 'complete' | 'failed' | 'retried';
+  durationSeconds: number;
+  rows: number;
+  bytes: number;
+  /** From the export's run_at to this attempt's claim. */
+  queuedSeconds: number;
+}
+
+export interface Metrics {
+  registry: Registry;
+  recordExport(outcome: ExportOutcome): void;
+  recordRequest(method: string, route: string, status: number, seconds: number): void;
+}
+
+const SIZE_BUCKETS = [1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10];
+const DURATION_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600];
+
+export function createMetrics(sql: Sql): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+
+  new Gauge({
+    name: 'analytics_exports',
+    help: 'Exports in the database, by status',
+    labelNames: ['status'],
+    registers: [registry],
+    async collect() {
+      const rows = await sql<{ status: string; n: number }[]>`
+        SELECT s.status::text AS status, count(e.id)::int AS n
+          FROM unnest(enum_range(NULL::export_status)) AS s(status)
+          LEFT JOIN analytics_exports e ON e.status = s.status
+         GROUP BY s.status`;
+      this.reset();
+      for (const row of rows) this.set({ status: row.status }, row.n);
+    },
+  });
+  new Gauge({
+    name: 'analytics_export_queue_depth',
+    help: 'Queued exports whose run_at has come (waiting for a worker)',
+    registers: [registry],
+    async collect() {
+      const [row] = await sql<{ n: number }[]>`
+        SELECT count(*)::int AS n FROM analytics_exports WHERE status = 'queued' AND run_at <= now()`;
+      this.set(row!.n);
+    },
+  });
+  new Gauge({
+    name: 'analytics_export_oldest_queued_seconds',
+    help: 'How long the longest-waiting due export has waited, in seconds (0 when none)',
+    registers: [registry],
+    async collect() {
+      const [row] = await sql<{ s: number }[]>`
+        SELECT coalesce(extract(epoch FROM now() - min(run_at)), 0)::float8 AS s
+          FROM analytics_exports WHERE status = 'queued' AND run_at <= now()`;
+      this.set(row!.s);
+    },
+  });
+
+  const finished = new Counter({
+    name: 'analytics_export_attempts_total',
+    help: 'Export attempts this process ended, by outcome',
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: 'analytics_export_duration_seconds',
+    help: 'Duration of export attempts run by this process',
+    labelNames: ['outcome'],
+    buckets: DURATION_BUCKETS,
+    registers: [registry],
+  });
+  const size = new Histogram({
+    name: 'analytics_export_size_bytes',
+    help: 'Size of the CSV files of complete exports',
+    buckets: SIZE_BUCKETS,
+    registers: [registry],
+  });
+  const rows = new Counter({ name: 'analytics_export_rows_total', help: 'Rows exported', registers: [registry] });
+  const bytes = new Counter({ name: 'analytics_export_bytes_total', help: 'CSV bytes exported', registers: [registry] });
+  const queued = new Histogram({
+    name: 'analytics_export_queue_wait_seconds',
+    help: 'Time from an export being due (run_at) to a worker claiming it',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+    registers: [registry],
+  });
+  const requests = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'HTTP requests served, by method, route and status',
+    labelNames: ['method', 'route', 'status'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+
+  return {
+    registry,
+    recordExport(o) {
+      finished.inc({ outcome: o.outcome });
+      duration.observe({ outcome: o.outcome }, o.durationSeconds);
+      queued.observe(o.queuedSeconds);
+      if (o.outcome === 'complete') {
+        size.observe(o.bytes);
+        rows.inc(o.rows);
+        bytes.inc(o.bytes);
+      }
+    },
+    recordRequest(method, route, status, seconds) {
+      requests.observe({ method, route, status: String(status) }, seconds);
+    },
+  };
+}
