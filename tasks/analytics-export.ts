@@ -168,6 +168,8 @@ async function recordFailure(
 
   const failure = classifyFailure(error);
   const errors: ExportErrors = { ...failure.errors, attempt: claim.attempt };
+  // Unexpected errors get their stack in the log; the export keeps only code and message.
+  if (errors.code === 'internal') context.logger.error({ err: error, export_id: claim.exportId }, 'unexpected error in an export');
   if (failure.retry && claim.attempt < claim.maxAttempts) {
     const delayMs = retryDelayMs(context.config.export.retryDelayMs, claim.attempt);
     await requeueExport(pool, claim, delayMs, errors);

@@ -63,7 +63,7 @@ export async function copyToObject(options: CopyToObjectOptions): Promise<{ rows
   // The first failure wins; a holder object, as it is set from callbacks.
   const failed: { first?: { error: unknown } } = {};
   const throwIfFailed = () => {
-    throwIfFailed();
+    if (failed.first) throw failed.first.error;
   };
 
   const fail = (error: unknown) => {
