@@ -1,4 +1,3 @@
-import { pipeline } from 'node:stream';
 import { AbortMultipartUploadCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type pg from 'pg';
@@ -87,12 +86,13 @@ export async function copyToObject(options: CopyToObjectOptions): Promise<{ rows
     throwIfFailed();
 
     copy = client.query(copyTo(`COPY (${options.select}) TO STDOUT WITH (FORMAT csv, HEADER)`));
-    // Heard before anything else (emit is synchronous), so a COPY error is never taken for the
-    // upload's complaint about its body.
+    // Piped, not pipeline(): pipeline() would destroy the COPY stream with the upload's own
+    // complaint about its body (an AbortError) and hide which side failed first. Here the COPY's
+    // 'error' is always a Postgres or connection error; the upload reports its failures through
+    // done(); the body's own 'error' after the upload gave up on it says nothing new.
     copy.on('error', fail);
-    pipeline(copy, counter, (error) => {
-      if (error) fail(error);
-    });
+    counter.on('error', () => undefined);
+    copy.pipe(counter);
     upload = new Upload({
       client: options.s3,
       params: {

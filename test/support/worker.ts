@@ -8,11 +8,23 @@ import { loadConfig, type Config } from '../../src/config';
 import type { ServiceContext } from '../../src/context';
 import type { Queryable } from '../../src/db/client';
 import { createLogger } from '../../src/logger';
+import { createS3Client } from '../../src/storage/s3-client';
 import { startWorker, type RunningWorker } from '../../src/worker/runner';
 import type { TestDatabase } from './database';
 import type { TestBucket } from './s3';
 
-/** Workers for tests: in this process (startTestWorker) or as real child processes (spawnWorker). */
+/**
+ * Workers for tests: in this process (startTestWorker) or as real child processes (spawnWorker).
+ * Every worker is stopped, and every child killed, when the file's tests are done, before its
+ * databases are dropped: this module's `after` hook is registered when it is imported, so it
+ * runs before those of createTestDatabase (hooks run in the order they were registered; create
+ * databases at the top level of a file that starts workers, not inside describe()).
+ */
+
+const cleanups: Array<() => Promise<void>> = [];
+after(async () => {
+  await Promise.all(cleanups.splice(0).map((cleanup) => cleanup().catch((error: unknown) => console.error('worker cleanup:', error))));
+});
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 const LOG_LEVEL = process.env.TEST_LOG_LEVEL ?? 'silent';
@@ -52,13 +64,14 @@ export async function startTestWorker(
     config,
     databaseUrl: database.url,
     database,
-    s3: bucket.client,
+    // A client of its own: the test may point the worker somewhere else than its bucket's client.
+    s3: createS3Client(config.s3),
     logger: createLogger(config.logLevel),
   };
   const worker = await startWorker(context);
   let stopped: Promise<void> | undefined;
-  const stop = () => (stopped ??= worker.stop());
-  after(stop);
+  const stop = () => (stopped ??= worker.stop().finally(() => context.s3.destroy()));
+  cleanups.push(stop);
   return { ...worker, stop, context };
 }
 
@@ -101,7 +114,7 @@ export function spawnWorker(environment: Record<string, string>): WorkerProcess 
       resolve({ code, signal });
     }),
   );
-  after(async () => {
+  cleanups.push(async () => {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGKILL');
       await exited;
