@@ -131,7 +131,7 @@ describe('cancellation', async () => {
   // Big enough to take several seconds: 4 devices x 2 metrics x 60 days of minutes = 691,200 rows.
   const { user, queryId } = await seed(sql, 4, 60);
 
-  test('stops a running export within a second: COPY gone from pg_stat_activity, no object, failed "cancelled"', async () => {
+  test('stops a running export within a second: COPY gone from pg_stat_activity, no object, failed "cancelled"', async (t) => {
     const id = await insertExport(sql, user.id, queryId);
     await waitForExport(sql, id, (row) => row.status === 'running' && (row.bytes_written ?? 0) > 0, 30_000);
     assert.equal(await copyBackends(database), 1, 'the COPY is running');
@@ -142,6 +142,7 @@ describe('cancellation', async () => {
     const stoppedMs = Date.now() - asked;
     await waitFor(async () => ((await copyBackends(database)) === 0 ? true : undefined), 1000, 'the COPY backend to go', 20);
     const goneMs = Date.now() - asked;
+    t.diagnostic(`failed ${stoppedMs} ms and backend gone ${goneMs} ms after cancel_export()`);
     assert.equal(final.status, 'failed');
     assert.equal(final.errors!.code, 'cancelled');
     assert.ok(stoppedMs < 1000, `failed ${stoppedMs} ms after the cancel`);
@@ -214,6 +215,7 @@ describe('storage faults are retried, then fail with the real cause', async () =
     assert.equal(retrying.last_error!.code, 'storage_error');
     assert.doesNotMatch(retrying.last_error!.message, /405|Method Not Allowed|AbortMultipartUpload/i, 'not the masking abort error');
     assert.equal(retrying.rows_written, null, 'no counts from the partial run');
+    assert.equal(await copyBackends(stopped), 0, 'the aborted COPY’s backend is gone');
     await s3.restart();
     const final = await waitForFinalExport(sql, id, 90_000);
     assert.equal(final.status, 'complete', JSON.stringify(final));
