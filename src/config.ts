@@ -67,7 +67,10 @@ export const environmentSchema = {
   LOG_LEVEL: v.optional(v.picklist(LOG_LEVELS, `LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`), 'info'),
   EXPORT_MAX_ATTEMPTS: v.optional(integer('EXPORT_MAX_ATTEMPTS', 1, 25), '5'),
   EXPORT_STATEMENT_TIMEOUT_S: v.optional(integer('EXPORT_STATEMENT_TIMEOUT_S', 1, 86_400), '3600'),
+  // A running export whose heartbeat is older than this is rescued (re-queued or failed) by any worker.
   EXPORT_HEARTBEAT_TIMEOUT_S: v.optional(integer('EXPORT_HEARTBEAT_TIMEOUT_S', 2, 86_400), '30'),
+  // First delay before retrying an export after a storage fault; doubled on each attempt, at most 1 hour.
+  EXPORT_RETRY_DELAY_S: v.optional(integer('EXPORT_RETRY_DELAY_S', 0, 3600), '10'),
   EXPORT_PART_SIZE_MIB: v.optional(integer('EXPORT_PART_SIZE_MIB', 5, 512), '8'),
   EXPORT_UPLOAD_QUEUE_SIZE: v.optional(integer('EXPORT_UPLOAD_QUEUE_SIZE', 1, 16), '4'),
   EXPORT_RETENTION_DAYS: v.optional(integer('EXPORT_RETENTION_DAYS', 1, 3650), '30'),
@@ -105,6 +108,7 @@ export interface Config {
     maxAttempts: number;
     statementTimeoutMs: number;
     heartbeatTimeoutMs: number;
+    retryDelayMs: number;
     partSizeBytes: number;
     uploadQueueSize: number;
     retentionDays: number;
@@ -169,6 +173,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxAttempts: e.EXPORT_MAX_ATTEMPTS,
       statementTimeoutMs: e.EXPORT_STATEMENT_TIMEOUT_S * 1000,
       heartbeatTimeoutMs: e.EXPORT_HEARTBEAT_TIMEOUT_S * 1000,
+      retryDelayMs: e.EXPORT_RETRY_DELAY_S * 1000,
       partSizeBytes: e.EXPORT_PART_SIZE_MIB * 1024 * 1024,
       uploadQueueSize: e.EXPORT_UPLOAD_QUEUE_SIZE,
       retentionDays: e.EXPORT_RETENTION_DAYS,

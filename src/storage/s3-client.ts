@@ -18,5 +18,8 @@ export function createS3Client(config: S3Config & { endpoint: string | undefined
     // servers such as s3rver store verbatim, framing included.
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
+    // The SDK waits forever by default: a black-holed endpoint would hold an export "running"
+    // (with a live heartbeat) for good. An idle socket (not a slow upload) fails the request.
+    requestHandler: { connectionTimeout: 10_000, socketTimeout: 120_000 },
   });
 }

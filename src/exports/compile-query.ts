@@ -1,0 +1,192 @@
+import pg from 'pg';
+import * as v from 'valibot';
+import type { Queryable } from '../db/client';
+
+/**
+ * The analytics query behind an export, compiled into the one SELECT that the worker's
+ * `COPY (...) TO STDOUT` runs and that the CLI prints.
+ *
+ * COPY takes no bind parameters, so the SELECT is built as text: only from values checked here
+ * (ids by pattern, metrics against the catalogue, interval and aggregation by enum, the time zone
+ * against pg_timezone_names), and every one of them still goes in through pg's escapeLiteral.
+ *
+ * CSV columns, in order: timestamp,device_id,device_name,space_id,space_name,metric,value.
+ * `timestamp` is ISO 8601 in UTC with microseconds, e.g. 2026-01-31T23:05:00.000000Z (to_char
+ * pattern TIMESTAMP_FORMAT); for an aggregated interval it is the start of the bucket. Buckets
+ * up to an hour are aligned on UTC; day buckets ('1d') start at local midnight in the query's
+ * time zone. Rows are ordered by timestamp, device id, metric, and restricted to the devices the
+ * export's creator may see when the SELECT runs (devices_visible_to).
+ */
+
+export const INTERVALS = ['raw', '1m', '5m', '15m', '1h', '1d'] as const;
+export const AGGREGATIONS = ['avg', 'min', 'max', 'sum', 'count'] as const;
+export const CSV_COLUMNS = ['timestamp', 'device_id', 'device_name', 'space_id', 'space_name', 'metric', 'value'] as const;
+export const TIMESTAMP_FORMAT = 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"';
+
+/** A definition that passed every check: the only input the compiler accepts. */
+export interface ExportQuery {
+  createdBy: string;
+  metrics: string[];
+  devices: string[];
+  spaces: string[];
+  /** ISO 8601 with a UTC offset, as Postgres prints a timestamptz in JSON. */
+  start: string;
+  end: string;
+  interval: (typeof INTERVALS)[number];
+  aggregation: (typeof AGGREGATIONS)[number] | null;
+  timezone: string;
+}
+
+/** The definition cannot be compiled: the export fails with this code, it is not retried. */
+export class ExportQueryError extends Error {
+  readonly code = 'query_error';
+  override name = 'ExportQueryError';
+}
+
+/** Runs one parameterised statement; both drivers (postgres.js and pg) fit behind it. */
+export type RunQuery = (text: string, params: unknown[]) => Promise<readonly Record<string, unknown>[]>;
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}(:\d{2}){0,2}$/;
+const TIMEZONE = /^[A-Za-z0-9_+\-/]{1,64}$/;
+
+const Uuid = v.pipe(v.string(), v.regex(UUID, 'is not a uuid'));
+const Timestamp = v.pipe(v.string(), v.regex(TIMESTAMP, 'is not a finite timestamp'));
+const Metric = v.pipe(
+  v.string(),
+  v.minLength(1, 'is empty'),
+  v.maxLength(64, 'is longer than 64 characters'),
+  v.check((s) => !s.includes('\0'), 'contains NUL'),
+);
+
+// Driver-independent: the row is read as JSON text, so neither driver's type parsers matter.
+const StoredDefinition = v.object({
+  created_by: Uuid,
+  metrics: v.pipe(v.array(Metric), v.minLength(1, 'names no metric'), v.maxLength(20, 'names more than 20 metrics')),
+  devices: v.array(Uuid),
+  spaces: v.array(Uuid),
+  start: Timestamp,
+  end: Timestamp,
+  interval: v.picklist(INTERVALS, 'is not an interval'),
+  aggregation: v.nullable(v.picklist(AGGREGATIONS, 'is not an aggregation')),
+  timezone: v.pipe(v.string(), v.regex(TIMEZONE, 'is not a time zone name')),
+  unknown_metrics: v.array(v.string()),
+  timezone_known: v.boolean(),
+});
+
+const LOAD_DEFINITION = `
+  SELECT json_build_object(
+           'created_by', e.created_by,
+           'metrics', q.metrics,
+           'devices', q.devices,
+           'spaces', q.spaces,
+           'start', q.start,
+           'end', q."end",
+           'interval', q.interval,
+           'aggregation', q.aggregation,
+           'timezone', q.timezone,
+           'unknown_metrics', ARRAY(SELECT m FROM unnest(q.metrics) AS m WHERE NOT EXISTS (SELECT 1 FROM metrics WHERE name = m)),
+           'timezone_known', CASE WHEN q.timezone = 'UTC' THEN true
+                                  ELSE EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = q.timezone) END
+         )::text AS definition
+    FROM analytics_exports e
+    JOIN analytics_queries q ON q.id = e.query_id
+   WHERE e.id = $1`;
+
+/** Reads and checks the definition of the query an export refers to. */
+export async function loadExportQuery(run: RunQuery, exportId: string): Promise<ExportQuery> {
+  if (!UUID.test(exportId)) throw new ExportQueryError(`analytics export ${JSON.stringify(exportId)} does not exist`);
+  const [row] = await run(LOAD_DEFINITION, [exportId]);
+  if (!row) throw new ExportQueryError(`analytics export ${exportId} does not exist`);
+  const parsed = v.safeParse(StoredDefinition, JSON.parse(String(row.definition)));
+  if (!parsed.success) {
+    const problems = parsed.issues.map((issue) => `${v.getDotPath(issue) ?? 'query'} ${issue.message}`);
+    throw new ExportQueryError(`the analytics query is invalid: ${problems.join('; ')}`);
+  }
+  const d = parsed.output;
+  if (d.unknown_metrics.length > 0) {
+    throw new ExportQueryError(`the analytics query names metrics not in the catalogue: ${d.unknown_metrics.join(', ')}`);
+  }
+  if (!d.timezone_known) throw new ExportQueryError(`the analytics query's time zone ${d.timezone} is unknown`);
+  if ((d.interval === 'raw') !== (d.aggregation === null)) {
+    throw new ExportQueryError('the analytics query needs an aggregation exactly when its interval is not raw');
+  }
+  return {
+    createdBy: d.created_by,
+    metrics: d.metrics,
+    devices: d.devices,
+    spaces: d.spaces,
+    start: d.start,
+    end: d.end,
+    interval: d.interval,
+    aggregation: d.aggregation,
+    timezone: d.timezone,
+  };
+}
+
+const BUCKET_WIDTH = { '1m': '1 minute', '5m': '5 minutes', '15m': '15 minutes', '1h': '1 hour' } as const;
+
+const literal = (value: string) => pg.escapeLiteral(value);
+const uuidArray = (ids: string[]) => `ARRAY[${ids.map(literal).join(', ')}]::uuid[]`;
+
+/** The SELECT for a checked definition. Pure: the same definition always gives the same text. */
+export function compileAnalyticsSelect(query: ExportQuery): string {
+  const ctes: string[] = [];
+  if (query.spaces.length > 0) {
+    ctes.push(`selected_spaces AS (
+    SELECT s.id FROM spaces AS s WHERE s.id = ANY (${uuidArray(query.spaces)})
+    UNION
+    SELECT child.id FROM spaces AS child JOIN selected_spaces AS parent ON child.parent_id = parent.id
+  )`);
+  }
+  const chosen = [
+    query.devices.length > 0 ? `d.id = ANY (${uuidArray(query.devices)})` : undefined,
+    query.spaces.length > 0 ? 'd.space_id IN (SELECT id FROM selected_spaces)' : undefined,
+  ].filter((clause) => clause !== undefined);
+  ctes.push(`export_devices AS (
+    SELECT d.id, d.name, d.space_id
+      FROM devices_visible_to(${literal(query.createdBy)}::uuid) AS d${chosen.length > 0 ? `\n     WHERE ${chosen.join(' OR ')}` : ''}
+  )`);
+  const readings = `r.metric = ANY (ARRAY[${query.metrics.map(literal).join(', ')}]::text[])
+     AND r.ts >= ${literal(query.start)}::timestamptz
+     AND r.ts < ${literal(query.end)}::timestamptz`;
+  const withClause = `WITH${query.spaces.length > 0 ? ' RECURSIVE' : ''}\n  ${ctes.join(',\n  ')}`;
+  const columns = (ts: string, metric: string, value: string) =>
+    `to_char(${ts} AT TIME ZONE 'UTC', ${literal(TIMESTAMP_FORMAT)}) AS "timestamp",
+       d.id AS device_id, d.name AS device_name, d.space_id, s.name AS space_name, ${metric} AS metric, ${value} AS value`;
+
+  if (query.interval === 'raw') {
+    return `${withClause}
+SELECT ${columns('r.ts', 'r.metric', 'r.value')}
+  FROM device_readings AS r
+  JOIN export_devices AS d ON d.id = r.device_id
+  LEFT JOIN spaces AS s ON s.id = d.space_id
+ WHERE ${readings}
+ ORDER BY r.ts, d.id, r.metric`;
+  }
+
+  const bucket =
+    query.interval === '1d'
+      ? `date_trunc('day', r.ts, ${literal(query.timezone)})`
+      : `date_bin(interval ${literal(BUCKET_WIDTH[query.interval])}, r.ts, timestamptz '2000-01-01 00:00:00+00')`;
+  const aggregate = query.aggregation === 'count' ? 'count(r.value)::double precision' : `${query.aggregation}(r.value)`;
+  return `${withClause}
+SELECT ${columns('b.bucket', 'b.metric', 'b.value')}
+  FROM (SELECT r.device_id, r.metric, ${bucket} AS bucket, ${aggregate} AS value
+          FROM device_readings AS r
+         WHERE r.device_id IN (SELECT id FROM export_devices)
+           AND ${readings}
+         GROUP BY 1, 2, 3) AS b
+  JOIN export_devices AS d ON d.id = b.device_id
+  LEFT JOIN spaces AS s ON s.id = d.space_id
+ ORDER BY b.bucket, d.id, b.metric`;
+}
+
+/**
+ * The exact SELECT an export runs (for the CLI and for operators). Throws ExportQueryError when
+ * the export does not exist or its query cannot be compiled.
+ */
+export async function compileExportQuery(sql: Queryable, exportId: string): Promise<string> {
+  const run: RunQuery = (text, params) => sql.unsafe(text, params as never[]);
+  return compileAnalyticsSelect(await loadExportQuery(run, exportId));
+}

@@ -1,0 +1,137 @@
+import { AbortMultipartUploadCommand, type S3Client } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import type pg from 'pg';
+import { to as copyTo, type CopyToStreamQuery } from 'pg-copy-streams';
+import type { Logger } from '../logger';
+import { CsvProgress } from './csv-progress';
+
+/**
+ * The heart of an export: `COPY (<select>) TO STDOUT` on a connection of its own, through a
+ * byte-counting transform, into an S3 upload (multipart above one part, PutObject below).
+ * Backpressure holds end to end: the upload reads a part at a time, the transform waits for it,
+ * the COPY stream stops reading the socket and Postgres waits. Memory is about
+ * partSize x (queueSize + 1), whatever the size of the export.
+ *
+ * On any failure the first error is the one reported: a COPY error (SQL error, timeout), a storage
+ * error, or the stop reason from `signal`. The upload is aborted (by us: lib-storage's own abort
+ * would replace the real error with AbortMultipartUpload's, e.g. s3rver's 405) and the connection
+ * is released with the error, so the pool destroys it and Postgres ends the backend.
+ */
+
+/** The upload failed: S3 unreachable, a 5xx, a refused request. `cause` is what the SDK threw. */
+export class StorageError extends Error {
+  override name = 'StorageError';
+  constructor(override readonly cause: unknown) {
+    super(describe(cause));
+  }
+}
+
+function describe(cause: unknown): string {
+  if (!(cause instanceof Error)) return String(cause);
+  // Node's happy-eyeballs connect failure is an AggregateError without a message of its own.
+  if (cause instanceof AggregateError && !cause.message) {
+    return cause.errors.map((error: unknown) => (error instanceof Error ? error.message : String(error))).join('; ') || cause.name;
+  }
+  return cause.message || (cause as { code?: string }).code || cause.name;
+}
+
+export interface CopyToObjectOptions {
+  pool: pg.Pool;
+  s3: S3Client;
+  bucket: string;
+  key: string;
+  select: string;
+  statementTimeoutMs: number;
+  contentDisposition: string;
+  partSizeBytes: number;
+  queueSize: number;
+  /** Aborting it stops the export at once; its reason is the error thrown. */
+  signal: AbortSignal;
+  /** Progress is read from it (bytes, rows) while the export runs. */
+  progress?: CsvProgress;
+  logger: Logger;
+}
+
+export async function copyToObject(options: CopyToObjectOptions): Promise<{ rows: number; bytes: number }> {
+  const { signal, logger } = options;
+  signal.throwIfAborted();
+  const client = await options.pool.connect();
+  const counter = options.progress ?? new CsvProgress();
+  let copy: CopyToStreamQuery | undefined;
+  let upload: Upload | undefined;
+  // The first failure wins; a holder object, as it is set from callbacks.
+  const failed: { first?: { error: unknown } } = {};
+  const throwIfFailed = () => {
+    if (failed.first) throw failed.first.error;
+  };
+
+  const fail = (error: unknown) => {
+    if (failed.first) return;
+    failed.first = { error };
+    copy?.destroy();
+    counter.destroy();
+    void upload?.abort();
+  };
+  const onAbort = () => fail(signal.reason);
+  signal.addEventListener('abort', onAbort, { once: true });
+
+  try {
+    signal.throwIfAborted();
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    await client.query(`SET LOCAL statement_timeout = ${Math.floor(options.statementTimeoutMs)}`);
+    // Pinned so that the CSV's numbers do not depend on the server's or role's settings.
+    await client.query('SET LOCAL extra_float_digits = 1');
+    // Postgres 14+: a backend still sorting when its client goes away notices within a second.
+    await client.query(`SET LOCAL client_connection_check_interval = 1000`);
+    throwIfFailed();
+
+    copy = client.query(copyTo(`COPY (${options.select}) TO STDOUT WITH (FORMAT csv, HEADER)`));
+    // Piped, not pipeline(): pipeline() would destroy the COPY stream with the upload's own
+    // complaint about its body (an AbortError) and hide which side failed first. Here the COPY's
+    // 'error' is always a Postgres or connection error; the upload reports its failures through
+    // done(); the body's own 'error' after the upload gave up on it says nothing new.
+    copy.on('error', fail);
+    counter.on('error', () => undefined);
+    copy.pipe(counter);
+    upload = new Upload({
+      client: options.s3,
+      params: {
+        Bucket: options.bucket,
+        Key: options.key,
+        Body: counter,
+        ContentType: 'text/csv; charset=utf-8',
+        ContentDisposition: options.contentDisposition,
+      },
+      partSize: options.partSizeBytes,
+      queueSize: options.queueSize,
+      leavePartsOnError: true,
+    });
+    try {
+      await upload.done();
+    } catch (error) {
+      fail(new StorageError(error));
+    }
+    throwIfFailed();
+    // COMMIT runs once the COPY's CommandComplete is read: only then is rowCount set.
+    await client.query('COMMIT');
+    client.release();
+    return { rows: copy.rowCount, bytes: counter.bytes };
+  } catch (error) {
+    const reported = failed.first ? failed.first.error : error;
+    client.release(reported instanceof Error ? reported : new Error(String(reported)));
+    if (upload?.uploadId) await abortMultipartUpload(options, upload.uploadId, logger);
+    throw reported;
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+}
+
+/** Best effort: a failure here is logged, never reported in place of the export's own error. */
+async function abortMultipartUpload(options: CopyToObjectOptions, uploadId: string, logger: Logger): Promise<void> {
+  try {
+    await options.s3.send(new AbortMultipartUploadCommand({ Bucket: options.bucket, Key: options.key, UploadId: uploadId }));
+  } catch (error) {
+    // s3rver has no AbortMultipartUpload (405); on AWS a lifecycle rule removes what is left.
+    logger.debug({ err: error, key: options.key, uploadId }, 'could not abort the multipart upload');
+  }
+}

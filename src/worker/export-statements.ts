@@ -1,0 +1,127 @@
+import type pg from 'pg';
+
+/**
+ * Every statement the worker runs on analytics_exports, one small function each. An attempt is
+ * identified by (id, worker_id, attempts): each claim increments attempts (the status trigger
+ * does), so a late write from an attempt that was rescued and run again matches no row.
+ */
+
+export interface Claim {
+  exportId: string;
+  workerId: string;
+  attempt: number;
+  maxAttempts: number;
+  createdBy: string;
+  name: string;
+  cancelRequested: boolean;
+}
+
+export interface ExportErrors {
+  code: string;
+  message: string;
+  [detail: string]: unknown;
+}
+
+const HELD_BY_THIS_ATTEMPT = `id = $1 AND status = 'running' AND worker_id = $2 AND attempts = $3`;
+const attemptParams = (claim: Claim) => [claim.exportId, claim.workerId, claim.attempt];
+
+/** queued -> running, if the export is still queued and due; undefined when there is nothing to do. */
+export async function claimExport(pool: pg.Pool, exportId: string, workerId: string): Promise<Claim | undefined> {
+  const { rows } = await pool.query<{
+    attempts: number;
+    max_attempts: number;
+    created_by: string;
+    name: string;
+    cancel_requested: boolean;
+  }>(
+    `UPDATE analytics_exports
+        SET status = 'running', worker_id = $2
+      WHERE id = $1 AND status = 'queued' AND run_at <= now()
+      RETURNING attempts, max_attempts, created_by::text, name, cancel_requested_at IS NOT NULL AS cancel_requested`,
+    [exportId, workerId],
+  );
+  const row = rows[0];
+  if (!row) return undefined;
+  return {
+    exportId,
+    workerId,
+    attempt: row.attempts,
+    maxAttempts: row.max_attempts,
+    createdBy: row.created_by,
+    name: row.name,
+    cancelRequested: row.cancel_requested,
+  };
+}
+
+/**
+ * The heartbeat: progress so far and proof of life. Returns undefined when this attempt no
+ * longer holds the export, else whether a cancel was requested.
+ */
+export async function recordProgress(
+  pool: pg.Pool,
+  claim: Claim,
+  progress: { rows: number; bytes: number },
+): Promise<{ cancelRequested: boolean } | undefined> {
+  const { rows } = await pool.query<{ cancel_requested: boolean }>(
+    `UPDATE analytics_exports
+        SET heartbeat_at = now(), rows_written = $4, bytes_written = $5
+      WHERE ${HELD_BY_THIS_ATTEMPT}
+      RETURNING cancel_requested_at IS NOT NULL AS cancel_requested`,
+    [...attemptParams(claim), progress.rows, progress.bytes],
+  );
+  return rows[0] ? { cancelRequested: rows[0].cancel_requested } : undefined;
+}
+
+/** running -> complete with the exact counts; false when this attempt no longer holds the export. */
+export async function completeExport(
+  pool: pg.Pool,
+  claim: Claim,
+  result: { rows: number; bytes: number; objectKey: string },
+): Promise<boolean> {
+  const { rowCount } = await pool.query(
+    `UPDATE analytics_exports
+        SET status = 'complete', number_of_rows = $4, total_bytes = $5, object_key = $6,
+            rows_written = $4, bytes_written = $5
+      WHERE ${HELD_BY_THIS_ATTEMPT}`,
+    [...attemptParams(claim), result.rows, result.bytes, result.objectKey],
+  );
+  return rowCount === 1;
+}
+
+/** running -> failed; false when this attempt no longer holds the export. */
+export async function failExport(pool: pg.Pool, claim: Claim, errors: ExportErrors): Promise<boolean> {
+  const { rowCount } = await pool.query(
+    `UPDATE analytics_exports SET status = 'failed', errors = $4 WHERE ${HELD_BY_THIS_ATTEMPT}`,
+    [...attemptParams(claim), JSON.stringify(errors)],
+  );
+  return rowCount === 1;
+}
+
+/**
+ * running -> queued, to run again after `delayMs` (the enqueue trigger adds the job); the fault is
+ * kept in last_error. False when this attempt no longer holds the export.
+ */
+export async function requeueExport(pool: pg.Pool, claim: Claim, delayMs: number, lastError: ExportErrors): Promise<boolean> {
+  const { rowCount } = await pool.query(
+    `UPDATE analytics_exports
+        SET status = 'queued', run_at = now() + make_interval(secs => $4::double precision / 1000), last_error = $5
+      WHERE ${HELD_BY_THIS_ATTEMPT}`,
+    [...attemptParams(claim), delayMs, JSON.stringify(lastError)],
+  );
+  return rowCount === 1;
+}
+
+/** The export's status now, or undefined when it was deleted. */
+export async function exportStatus(pool: pg.Pool, exportId: string): Promise<string | undefined> {
+  const { rows } = await pool.query<{ status: string }>(`SELECT status FROM analytics_exports WHERE id = $1`, [exportId]);
+  return rows[0]?.status;
+}
+
+/** Rescues running exports whose heartbeat is older than `staleAfterMs` (drizzle/0004_export_rescue.sql). */
+export async function rescueStaleExports(pool: pg.Pool, staleAfterMs: number): Promise<string[]> {
+  const { rows } = await pool.query<{ id: string }>(
+    `SELECT id::text FROM rescue_stale_exports(make_interval(secs => $1::double precision / 1000)) AS id`,
+    [staleAfterMs],
+  );
+  return rows.map((row) => row.id);
+}

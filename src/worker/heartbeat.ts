@@ -1,0 +1,54 @@
+import type pg from 'pg';
+import type { Logger } from '../logger';
+import { recordProgress, type Claim } from './export-statements';
+import type { StopReason } from './running-exports';
+
+/**
+ * While an export runs: about once a second, write its progress (rows and bytes so far) and the
+ * heartbeat that keeps the rescuer away, and learn whether it should stop: a cancel requested
+ * (in case the NOTIFY was missed), or the export no longer held by this attempt. When heartbeats
+ * cannot be written for longer than the rescue limit, the export is given up ("lost") rather than
+ * risk two attempts writing one object.
+ */
+export function startHeartbeat(options: {
+  pool: pg.Pool;
+  claim: Claim;
+  intervalMs: number;
+  timeoutMs: number;
+  progress: () => { rows: number; bytes: number };
+  stop: (reason: StopReason) => void;
+  logger: Logger;
+}): { stop(): Promise<void> } {
+  const { claim, logger } = options;
+  let lastBeat = Date.now();
+  let timer: NodeJS.Timeout | undefined;
+  let beating: Promise<void> | undefined;
+  let stopped = false;
+
+  const beat = async () => {
+    try {
+      const held = await recordProgress(options.pool, claim, options.progress());
+      lastBeat = Date.now();
+      if (held === undefined) options.stop('lost');
+      else if (held.cancelRequested) options.stop('cancelled');
+    } catch (error) {
+      logger.warn({ err: error, export_id: claim.exportId }, 'could not write the export heartbeat');
+      if (Date.now() - lastBeat > options.timeoutMs) options.stop('lost');
+    }
+  };
+  const schedule = () => {
+    if (stopped) return;
+    timer = setTimeout(() => {
+      beating = beat().finally(schedule);
+    }, options.intervalMs);
+  };
+  schedule();
+
+  return {
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await beating;
+    },
+  };
+}

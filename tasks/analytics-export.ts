@@ -1,0 +1,181 @@
+import type { Task } from 'graphile-worker';
+import type pg from 'pg';
+import * as v from 'valibot';
+import type { ServiceContext } from '../src/context';
+import { compileAnalyticsSelect, loadExportQuery, type RunQuery } from '../src/exports/compile-query';
+import { contentDisposition, deleteObject, exportObjectKey } from '../src/storage/objects';
+import { copyToObject } from '../src/worker/copy-to-object';
+import { CsvProgress } from '../src/worker/csv-progress';
+import {
+  claimExport,
+  completeExport,
+  exportStatus,
+  failExport,
+  requeueExport,
+  type Claim,
+  type ExportErrors,
+} from '../src/worker/export-statements';
+import { classifyFailure } from '../src/worker/failure';
+import { startHeartbeat } from '../src/worker/heartbeat';
+import { ExportStopped, type RunningExports, type StopReason } from '../src/worker/running-exports';
+
+/**
+ * `analytics_export`: runs one export, from claim to a final (or re-queued) state. The job is
+ * only a wake-up call added by the database's trigger; the guarded claim decides whether there
+ * is anything to do. The task does not throw for an export's own failure: the outcome is written
+ * to the export, and graphile-worker's job is done either way.
+ */
+
+export const ANALYTICS_EXPORT_TASK = 'analytics_export';
+
+const Payload = v.object({ export_id: v.pipe(v.string(), v.uuid()) });
+
+/** What the task needs besides the service context: the worker's pool, name and running exports. */
+export interface ExportWorker {
+  context: ServiceContext;
+  pool: pg.Pool;
+  workerId: string;
+  running: RunningExports;
+}
+
+/** At most this long between two retries after storage faults, however many attempts. */
+const MAX_RETRY_DELAY_MS = 3_600_000;
+
+export function retryDelayMs(baseMs: number, attempt: number): number {
+  return Math.min(MAX_RETRY_DELAY_MS, baseMs * 2 ** Math.max(0, attempt - 1));
+}
+
+export function createAnalyticsExportTask(worker: ExportWorker): Task {
+  return async (payload, helpers) => {
+    const { export_id: exportId } = v.parse(Payload, payload);
+    await runExport(worker, exportId, helpers.abortSignal);
+  };
+}
+
+export async function runExport(worker: ExportWorker, exportId: string, shutdownSignal?: AbortSignal): Promise<void> {
+  const { context, pool } = worker;
+  const { config } = context;
+  const logger = context.logger.child({ export_id: exportId });
+
+  const claim = await claimExport(pool, exportId, worker.workerId);
+  if (!claim) {
+    logger.debug('export not claimed: deleted, cancelled, already claimed or not due');
+    return;
+  }
+  const started = Date.now();
+  const progress = new CsvProgress();
+  const outcome = (fields: Record<string, unknown>, message: string) =>
+    logger.info(
+      { attempt: claim.attempt, max_attempts: claim.maxAttempts, duration_ms: Date.now() - started, rows: progress.rows, bytes: progress.bytes, ...fields },
+      message,
+    );
+
+  if (claim.cancelRequested) {
+    await failExport(pool, claim, { code: 'cancelled', message: 'the export was cancelled before it ran' });
+    outcome({ outcome: 'cancelled' }, 'export cancelled');
+    return;
+  }
+
+  const stopper = new AbortController();
+  const stop = (reason: StopReason) => {
+    if (!stopper.signal.aborted) stopper.abort(new ExportStopped(reason));
+  };
+  const unregister = worker.running.add(exportId, stop);
+  const onShutdown = () => stop('shutdown');
+  shutdownSignal?.addEventListener('abort', onShutdown, { once: true });
+  if (shutdownSignal?.aborted) stop('shutdown');
+  const heartbeat = startHeartbeat({
+    pool,
+    claim,
+    intervalMs: Math.min(1000, config.export.heartbeatTimeoutMs / 3),
+    timeoutMs: config.export.heartbeatTimeoutMs,
+    progress: () => ({ rows: progress.rows, bytes: progress.bytes }),
+    stop,
+    logger,
+  });
+
+  const objectKey = exportObjectKey(exportId, claim.createdBy);
+  try {
+    const run: RunQuery = async (text, params) => (await pool.query(text, params)).rows;
+    const select = compileAnalyticsSelect(await loadExportQuery(run, exportId));
+    const result = await copyToObject({
+      pool,
+      s3: context.s3,
+      bucket: config.s3.bucket,
+      key: objectKey,
+      select,
+      statementTimeoutMs: config.export.statementTimeoutMs,
+      contentDisposition: contentDisposition(claim.name),
+      partSizeBytes: config.export.partSizeBytes,
+      queueSize: config.export.uploadQueueSize,
+      signal: stopper.signal,
+      progress,
+      logger,
+    });
+    await heartbeat.stop();
+    if (await completeExport(pool, claim, { ...result, objectKey })) {
+      outcome({ outcome: 'complete', rows: result.rows, bytes: result.bytes }, 'export complete');
+      return;
+    }
+    await discardObject(worker, claim, objectKey);
+  } catch (error) {
+    await heartbeat.stop();
+    await recordFailure(worker, claim, error, outcome);
+  } finally {
+    unregister();
+    shutdownSignal?.removeEventListener('abort', onShutdown);
+  }
+}
+
+/**
+ * The upload finished but the export is no longer this attempt's. Deleted or failed (cancelled)
+ * meanwhile: its object must not outlive it. Held by a later attempt (rescued): the object under
+ * the same key is that attempt's to write, so it is left alone.
+ */
+async function discardObject(worker: ExportWorker, claim: Claim, objectKey: string): Promise<void> {
+  const { context, pool } = worker;
+  const status = await exportStatus(pool, claim.exportId);
+  const logger = context.logger.child({ export_id: claim.exportId });
+  if (status === undefined || status === 'failed') {
+    await deleteObject(context.s3, context.config.s3.bucket, objectKey);
+    logger.info({ status: status ?? 'deleted', object_key: objectKey }, 'export finished after it was deleted or cancelled: object removed');
+  } else {
+    logger.warn({ status }, 'export finished after another attempt took it over: result dropped');
+  }
+}
+
+async function recordFailure(
+  worker: ExportWorker,
+  claim: Claim,
+  error: unknown,
+  outcome: (fields: Record<string, unknown>, message: string) => void,
+): Promise<void> {
+  const { context, pool } = worker;
+  if (error instanceof ExportStopped) {
+    if (error.reason === 'cancelled') {
+      const errors = { code: 'cancelled', message: error.message };
+      await failExport(pool, claim, errors);
+      outcome({ outcome: 'cancelled', errors }, 'export cancelled');
+    } else if (error.reason === 'shutdown') {
+      // Not the export's fault: it runs again at once on another worker.
+      await requeueExport(pool, claim, 0, { code: 'shutdown', message: error.message });
+      outcome({ outcome: 'requeued', reason: 'shutdown' }, 'export stopped by shutdown and re-queued');
+    } else {
+      outcome({ outcome: 'lost' }, 'export given up: this attempt no longer holds it');
+    }
+    return;
+  }
+
+  const failure = classifyFailure(error);
+  const errors: ExportErrors = { ...failure.errors, attempt: claim.attempt };
+  // Unexpected errors get their stack in the log; the export keeps only code and message.
+  if (errors.code === 'internal') context.logger.error({ err: error, export_id: claim.exportId }, 'unexpected error in an export');
+  if (failure.retry && claim.attempt < claim.maxAttempts) {
+    const delayMs = retryDelayMs(context.config.export.retryDelayMs, claim.attempt);
+    await requeueExport(pool, claim, delayMs, errors);
+    outcome({ outcome: 'retry', errors, retry_in_ms: delayMs }, 'export attempt failed, will retry');
+  } else {
+    await failExport(pool, claim, errors);
+    outcome({ outcome: 'failed', errors }, 'export failed');
+  }
+}

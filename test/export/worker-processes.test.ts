@@ -1,0 +1,136 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { generateReadings } from '../../src/demo/readings';
+import { createTestDatabase } from '../support/database';
+import { createCustomer, createDevice, createPartner, createQuery, createUser, insertExport } from '../support/fixtures';
+import { createTestBucket } from '../support/s3';
+import { readExport, spawnWorker, waitFor, waitForExport, waitForFinalExport, waitForLog, workerEnvironment } from '../support/worker';
+
+/**
+ * Real worker processes (`node --import tsx src/index.ts` with ROLE=worker) on one database:
+ * killed with SIGKILL mid-export, stopped with SIGTERM, and many of them sharing 200 exports.
+ */
+
+const database = await createTestDatabase();
+const { sql } = database;
+const bucket = await createTestBucket();
+
+const customerId = await createCustomer(sql, await createPartner(sql));
+const user = await createUser(sql, 'customer', { customerId });
+const deviceIds: string[] = [];
+for (let i = 0; i < 4; i++) deviceIds.push(await createDevice(sql, customerId));
+const start = new Date('2026-01-01T00:00:00Z');
+const end = new Date('2026-02-15T00:00:00Z');
+// Long enough to kill mid-way: 4 devices x 2 metrics x 45 days of minutes = 518,400 rows (~50 MB).
+const bigRows = await generateReadings(sql, { deviceIds, metrics: ['active_power', 'temperature'], start, end, step: '1m' });
+const bigQuery = await createQuery(sql, user.id, { metrics: ['active_power', 'temperature'], start: start.toISOString(), end: end.toISOString() });
+const environment = (overrides: Record<string, string> = {}) => workerEnvironment(database, bucket, { LOG_LEVEL: 'info', ...overrides });
+
+async function copyBackends(): Promise<number> {
+  const [row] = await sql<{ n: number }[]>`
+    SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = ${database.name} AND query LIKE 'COPY (%' AND pid <> pg_backend_pid()`;
+  return row!.n;
+}
+
+async function objectsOf(exportId: string): Promise<string[]> {
+  const listed = await bucket.client.send(new ListObjectsV2Command({ Bucket: bucket.config.bucket, Prefix: `anx_export_${exportId}/` }));
+  return (listed.Contents ?? []).map((object) => object.Key!);
+}
+
+describe('a worker killed with SIGKILL mid-export', () => {
+  test('its export is rescued and run again by another worker: one object, exact counts', async () => {
+    const doomed = spawnWorker(environment());
+    const id = await insertExport(sql, user.id, bigQuery);
+    await waitForExport(sql, id, (row) => row.status === 'running' && (row.bytes_written ?? 0) > 0, 60_000);
+    doomed.kill('SIGKILL');
+    await doomed.exited;
+
+    const rescuer = spawnWorker(environment());
+    const rescued = await waitForLog(rescuer, (line) => line.export_id === id && /rescued/.test(String(line.msg)), 30_000);
+    assert.ok(rescued);
+    const final = await waitForFinalExport(sql, id, 120_000);
+    assert.equal(final.status, 'complete', JSON.stringify(final));
+    assert.equal(final.attempts, 2);
+    assert.equal(final.last_error!.code, 'worker_lost');
+    assert.equal(final.number_of_rows, bigRows, 'counts of the second run alone');
+    assert.deepEqual(await objectsOf(id), [final.object_key]);
+    const head = await bucket.client.send(new HeadObjectCommand({ Bucket: bucket.config.bucket, Key: final.object_key! }));
+    assert.equal(head.ContentLength, final.total_bytes);
+    rescuer.kill('SIGTERM');
+    assert.deepEqual(await rescuer.exited, { code: 0, signal: null });
+  });
+});
+
+describe('SIGTERM', () => {
+  test('lets a running export finish within the grace period, then the process exits 0', async () => {
+    const worker = spawnWorker(environment({ SHUTDOWN_GRACE_S: '60' }));
+    const id = await insertExport(sql, user.id, bigQuery);
+    await waitForExport(sql, id, (row) => row.status === 'running' && (row.bytes_written ?? 0) > 0, 60_000);
+    worker.kill('SIGTERM');
+    assert.deepEqual(await worker.exited, { code: 0, signal: null });
+    const final = (await readExport(sql, id))!;
+    assert.equal(final.status, 'complete');
+    assert.equal(final.attempts, 1);
+    assert.equal(final.number_of_rows, bigRows);
+  });
+
+  test('after the grace period, stops and re-queues the export, frees its backend and exits 0; another worker completes it', async () => {
+    const worker = spawnWorker(environment({ SHUTDOWN_GRACE_S: '1' }));
+    const id = await insertExport(sql, user.id, bigQuery);
+    await waitForExport(sql, id, (row) => row.status === 'running' && (row.bytes_written ?? 0) > 0, 60_000);
+    const signalled = Date.now();
+    worker.kill('SIGTERM');
+    assert.deepEqual(await worker.exited, { code: 0, signal: null });
+    assert.ok(Date.now() - signalled < 10_000, 'exits soon after the grace period');
+    const requeued = (await readExport(sql, id))!;
+    assert.equal(requeued.status, 'queued');
+    assert.equal(requeued.last_error!.code, 'shutdown');
+    assert.equal(requeued.rows_written, null);
+    assert.equal(await copyBackends(), 0);
+
+    const next = spawnWorker(environment());
+    const final = await waitForFinalExport(sql, id, 120_000);
+    assert.equal(final.status, 'complete');
+    assert.equal(final.attempts, 2);
+    assert.equal(final.number_of_rows, bigRows);
+    assert.deepEqual(await objectsOf(id), [final.object_key]);
+    next.kill('SIGTERM');
+    await next.exited;
+  });
+});
+
+describe('many workers', () => {
+  test('three worker processes run 200 exports, each exactly once, all complete with exact counts', async () => {
+    const small = await createQuery(sql, user.id, {
+      metrics: ['temperature'],
+      devices: [deviceIds[0]!],
+      start: '2026-01-01T00:00:00Z',
+      end: '2026-01-01T01:00:00Z',
+    });
+    const workers = [1, 2, 3].map(() => spawnWorker(environment({ WORKER_CONCURRENCY: '4' })));
+    const ids = await sql.begin(async (tx) => {
+      const created: string[] = [];
+      for (let i = 0; i < 200; i++) created.push(await insertExport(tx, user.id, small));
+      return created;
+    });
+    await waitFor(
+      async () => {
+        const [row] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM analytics_exports WHERE id = ANY (${ids}::uuid[]) AND status IN ('complete', 'failed')`;
+        return row!.n === ids.length ? true : undefined;
+      },
+      120_000,
+      'all 200 exports to finish',
+      200,
+    );
+    const rows = await sql<{ status: string; attempts: number; number_of_rows: string }[]>`
+      SELECT status, attempts, number_of_rows FROM analytics_exports WHERE id = ANY (${ids}::uuid[])`;
+    assert.ok(rows.every((row) => row.status === 'complete' && row.attempts === 1 && Number(row.number_of_rows) === 60));
+    const runs = workers.flatMap((worker) => worker.logs.filter((line) => line.msg === 'export complete').map((line) => String(line.export_id)));
+    assert.equal(runs.length, 200, 'one run per export across all workers');
+    assert.deepEqual(new Set(runs), new Set(ids));
+    assert.ok(workers.filter((worker) => worker.logs.some((line) => line.msg === 'export complete')).length >= 2, 'the work was shared');
+    for (const worker of workers) worker.kill('SIGTERM');
+    for (const worker of workers) assert.deepEqual(await worker.exited, { code: 0, signal: null });
+  });
+});
