@@ -3,7 +3,7 @@ import { createDatabase } from '../db/client';
 import { UsageError, type Command } from './command';
 import { customersCreate } from './customers';
 import { cliDatabaseUrl } from './database';
-import { demoData } from './demo-data';
+import { demoData, WRITERS } from './demo-data';
 import { partnersCreate } from './partners';
 import { usersCreate } from './users';
 
@@ -55,7 +55,7 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write('error: no database: set DATABASE_URL, or start the service once so that DATA_DIR/dev.json names one\n');
     return 1;
   }
-  const database = createDatabase(url, { max: 2 });
+  const database = createDatabase(url, { max: WRITERS });
   try {
     const result = await command.run(input, database.sql);
     process.stdout.write(typeof result === 'string' ? `${result}\n` : `${JSON.stringify(result)}\n`);
