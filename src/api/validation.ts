@@ -47,13 +47,32 @@ export const scopeFields = {
 };
 
 /** ISO 8601 with a time zone (Z or an offset), e.g. 2026-01-01T00:00:00Z. */
-const ISO_DATETIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?:Z|[+-]\d{2}:?\d{2})$/i;
+const ISO_DATETIME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,6})?)?(?:Z|[+-](\d{2}):?(\d{2}))$/i;
+
+/** A real instant: JavaScript's parser would take 2026-02-31 as March 3, Postgres refuses it. */
+function isIsoDatetime(s: string): boolean {
+  const m = ISO_DATETIME.exec(s);
+  if (!m) return false;
+  const [year, month, day, hour, minute, second = '0', offsetHours = '0', offsetMinutes = '0'] = m.slice(1).map((x) => x ?? undefined);
+  const date = new Date(Date.UTC(Number(year), Number(month) - 1, Number(day)));
+  return (
+    year !== '0000' &&
+    date.getUTCMonth() === Number(month) - 1 &&
+    date.getUTCDate() === Number(day) &&
+    Number(hour) <= 23 &&
+    Number(minute) <= 59 &&
+    Number(second) <= 59 &&
+    Number(offsetHours) <= 15 &&
+    Number(offsetMinutes) <= 59 &&
+    !Number.isNaN(Date.parse(s))
+  );
+}
 
 export const datetime = () =>
   v.pipe(
     text(),
     v.check(
-      (s) => ISO_DATETIME.test(s) && !Number.isNaN(Date.parse(s)),
+      isIsoDatetime,
       'Datetime has wrong format. Use ISO 8601 with a time zone, e.g. 2026-01-01T00:00:00Z.',
     ),
   );
