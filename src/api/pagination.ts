@@ -9,10 +9,12 @@ import { parseOr400 } from './validation';
 export const DEFAULT_LIMIT = 100;
 export const MAX_LIMIT = 1000;
 
-const wholeNumber = (min: number, max: number, fallback: number) =>
+const wholeNumber = (min: number, max: number, fallback: number, description: string) =>
   v.optional(
     v.pipe(
       v.string(),
+      // Before the transform: JSON Schema describes the query string as it is sent.
+      v.description(description),
       v.regex(/^\d{1,9}$/, `A whole number from ${min} to ${max} is required.`),
       v.transform(Number),
       v.minValue(min, `Ensure this value is at least ${min}.`),
@@ -22,8 +24,8 @@ const wholeNumber = (min: number, max: number, fallback: number) =>
   );
 
 export const pageQuery = {
-  limit: wholeNumber(1, MAX_LIMIT, DEFAULT_LIMIT),
-  offset: wholeNumber(0, 999_999_999, 0),
+  limit: wholeNumber(1, MAX_LIMIT, DEFAULT_LIMIT, `Page size, 1 to ${MAX_LIMIT} (default ${DEFAULT_LIMIT}).`),
+  offset: wholeNumber(0, 999_999_999, 0, 'How many items to skip (default 0).'),
 };
 
 export interface Page {
