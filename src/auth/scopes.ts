@@ -31,19 +31,29 @@ export function defaultScopes(caller: Caller): Scopes {
   };
 }
 
+/** Scope lists without duplicates, ids in the lower case Postgres returns them in. */
+export function distinctIds(ids: string[]): string[] {
+  return [...new Set(ids.map((id) => id.toLowerCase()))];
+}
+
 export type ScopeErrors = Partial<Record<'customer_scopes' | 'partner_scopes', string[]>>;
 
 /**
  * Checks that the caller may give an object these scopes: every customer must be one the
  * caller sees, every partner their own (any partner for an admin), and the caller must still
- * see the object afterwards. Returns the problems by field; empty when the scopes are fine.
+ * see the object afterwards. On an update, scopes the object already had are not the caller's
+ * doing and are kept without question. Returns the problems by field; empty when fine.
  */
-export async function checkScopes(sql: Queryable, caller: Caller, scopes: Scopes): Promise<ScopeErrors> {
+export async function checkScopes(sql: Queryable, caller: Caller, scopes: Scopes, previous?: Scopes): Promise<ScopeErrors> {
+  const added = {
+    customers: scopes.customerScopes.filter((id) => !previous?.customerScopes.includes(id)),
+    partners: scopes.partnerScopes.filter((id) => !previous?.partnerScopes.includes(id)),
+  };
   const [row] = await sql<{ bad_customers: string[]; bad_partners: string[]; visible: boolean }[]>`
     SELECT
-      ARRAY(SELECT x::text FROM unnest(${scopes.customerScopes}::uuid[]) AS x
+      ARRAY(SELECT x::text FROM unnest(${added.customers}::uuid[]) AS x
              WHERE NOT EXISTS (SELECT 1 FROM customers c WHERE c.id = x AND user_sees_customer(${caller.id}, c.id))) AS bad_customers,
-      ARRAY(SELECT x::text FROM unnest(${scopes.partnerScopes}::uuid[]) AS x
+      ARRAY(SELECT x::text FROM unnest(${added.partners}::uuid[]) AS x
              WHERE NOT EXISTS (SELECT 1 FROM partners p JOIN users u ON u.id = ${caller.id}
                                 WHERE p.id = x AND (u.account_type = 'admin' OR u.partner_id = p.id))) AS bad_partners,
       user_sees_scopes(${caller.id}, ${scopes.customerScopes}::uuid[], ${scopes.partnerScopes}::uuid[]) AS visible`;

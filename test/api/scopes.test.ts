@@ -186,4 +186,18 @@ describe('queries', () => {
     await newQuery(partner, { devices: [d1, d2], spaces: [s1, s2] });
     await newQuery(admin, { devices: [d1, d2, d3] });
   });
+
+  test("an update keeps references someone else gave the query, but checks what the caller adds", async () => {
+    const shared = await newQuery(admin, { devices: [d1, d3], customer_scopes: [c1, c3] });
+    const renamed = await as(partner).patch(`/analytics/queries/${shared}/`, { name: 'renamed by the partner' });
+    assert.equal(renamed.status, 200, renamed.text);
+    assert.deepEqual(renamed.body.devices, [d1, d3]);
+    assert.deepEqual(renamed.body.customer_scopes, [c1, c3]);
+    const grab = await as(partner).patch(`/analytics/queries/${shared}/`, { customer_scopes: [c1, c3, c2], devices: [d1, d3, d2] });
+    assert.equal(grab.status, 200, 'c2 and d2 are the partner’s own');
+    const bobsNewDevice = await createDevice(sql, c2);
+    const foreign = await as(alice).patch(`/analytics/queries/${shared}/`, { devices: [d1, d3, d2, bobsNewDevice] });
+    assert.equal(foreign.status, 400);
+    assert.deepEqual(foreign.body, { devices: [`Invalid pk "${bobsNewDevice}" - object does not exist.`] });
+  });
 });

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Context } from 'hono';
 import type { ServiceContext } from '../../context';
-import { checkScopes, defaultScopes } from '../../auth/scopes';
+import { checkScopes, defaultScopes, distinctIds } from '../../auth/scopes';
 import { createExport } from '../../exports/create-export';
 import { deleteObject, exportObjectKey, presignDownload } from '../../storage/objects';
 import type { ApiEnv } from '../env';
@@ -52,8 +52,8 @@ export function exportHandlers(context: ServiceContext) {
       }
       const defaults = defaultScopes(caller);
       const scopes = {
-        customerScopes: unique(input.customer_scopes ?? defaults.customerScopes),
-        partnerScopes: unique(input.partner_scopes ?? defaults.partnerScopes),
+        customerScopes: distinctIds(input.customer_scopes ?? defaults.customerScopes),
+        partnerScopes: distinctIds(input.partner_scopes ?? defaults.partnerScopes),
       };
       const scopeErrors = await checkScopes(sql, caller, scopes);
       if (Object.keys(scopeErrors).length > 0) throw invalidFields(scopeErrors);
@@ -195,10 +195,6 @@ function hashRequest(input: CreateExportInput): string {
       : value,
   );
   return createHash('sha256').update(canonical).digest('hex');
-}
-
-function unique(ids: string[]): string[] {
-  return [...new Set(ids.map((id) => id.toLowerCase()))];
 }
 
 function isUniqueViolation(error: unknown, constraint: string): boolean {

@@ -1,5 +1,5 @@
 import type { Context } from 'hono';
-import { checkScopes, defaultScopes, type Caller } from '../../auth/scopes';
+import { checkScopes, defaultScopes, distinctIds, type Caller } from '../../auth/scopes';
 import type { ServiceContext } from '../../context';
 import type { ApiEnv } from '../env';
 import { conflict, invalidFields, notFound, type FieldErrors } from '../errors';
@@ -23,8 +23,12 @@ export function queryHandlers(context: ServiceContext) {
     return row;
   }
 
-  /** Checks a whole definition (the rules across fields and against the database) or throws the 400. */
-  async function validated(caller: Caller, values: store.QueryValues): Promise<store.QueryValues> {
+  /**
+   * Checks a whole definition (the rules across fields and against the database) or throws the
+   * 400. On an update, `previous` is the stored query: devices, spaces and scopes it already had
+   * (perhaps given by an admin) are kept without question; what the caller adds must be theirs.
+   */
+  async function validated(caller: Caller, values: store.QueryValues, previous?: store.QueryRow): Promise<store.QueryValues> {
     const errors: FieldErrors = {};
     if (Date.parse(values.end) <= Date.parse(values.start)) errors.end = ['Must be after start.'];
     if (values.interval === 'raw' && values.aggregation !== null) {
@@ -33,12 +37,19 @@ export function queryHandlers(context: ServiceContext) {
     if (values.interval !== 'raw' && values.aggregation === null) {
       errors.aggregation = ['This field is required when interval is not raw.'];
     }
-    const refs = await store.checkReferences(sql, caller.id, values);
+    const added = (ids: string[], before: string[] | undefined) => ids.filter((id) => !before?.includes(id));
+    const refs = await store.checkReferences(sql, caller.id, {
+      metrics: values.metrics,
+      devices: added(values.devices, previous?.devices),
+      spaces: added(values.spaces, previous?.spaces),
+      timezone: values.timezone,
+    });
     if (refs.unknown_metrics.length > 0) errors.metrics = refs.unknown_metrics.map((m) => `Unknown metric "${m}".`);
     if (refs.unknown_devices.length > 0) errors.devices = refs.unknown_devices.map((id) => `Invalid pk "${id}" - object does not exist.`);
     if (refs.unknown_spaces.length > 0) errors.spaces = refs.unknown_spaces.map((id) => `Invalid pk "${id}" - object does not exist.`);
     if (!refs.timezone_known) errors.timezone = [`Unknown time zone "${values.timezone}". Use an IANA name such as Europe/Berlin.`];
-    Object.assign(errors, await checkScopes(sql, caller, { customerScopes: values.customerScopes, partnerScopes: values.partnerScopes }));
+    const previousScopes = previous && { customerScopes: previous.customer_scopes, partnerScopes: previous.partner_scopes };
+    Object.assign(errors, await checkScopes(sql, caller, { customerScopes: values.customerScopes, partnerScopes: values.partnerScopes }, previousScopes));
     if (Object.keys(errors).length > 0) throw invalidFields(errors);
     return values;
   }
@@ -54,17 +65,17 @@ export function queryHandlers(context: ServiceContext) {
       name: input.name ?? row.name,
       notes: input.notes ?? row.notes,
       tags: input.tags ?? row.tags,
-      customerScopes: unique(input.customer_scopes ?? row.customer_scopes),
-      partnerScopes: unique(input.partner_scopes ?? row.partner_scopes),
+      customerScopes: distinctIds(input.customer_scopes ?? row.customer_scopes),
+      partnerScopes: distinctIds(input.partner_scopes ?? row.partner_scopes),
       metrics: unique(input.metrics ?? row.metrics),
-      devices: unique(input.devices ?? row.devices),
-      spaces: unique(input.spaces ?? row.spaces),
+      devices: distinctIds(input.devices ?? row.devices),
+      spaces: distinctIds(input.spaces ?? row.spaces),
       start: input.start ?? row.start,
       end: input.end ?? row.end,
       interval,
       aggregation,
       timezone: input.timezone ?? row.timezone,
-    });
+    }, row);
     await store.updateQuery(sql, row.id, values);
     return c.json(queryResource((await store.findVisibleQuery(sql, caller.id, row.id))!));
   }
@@ -79,11 +90,11 @@ export function queryHandlers(context: ServiceContext) {
         name: input.name,
         notes: input.notes,
         tags: input.tags,
-        customerScopes: unique(input.customer_scopes ?? defaults.customerScopes),
-        partnerScopes: unique(input.partner_scopes ?? defaults.partnerScopes),
+        customerScopes: distinctIds(input.customer_scopes ?? defaults.customerScopes),
+        partnerScopes: distinctIds(input.partner_scopes ?? defaults.partnerScopes),
         metrics: unique(input.metrics),
-        devices: unique(input.devices),
-        spaces: unique(input.spaces),
+        devices: distinctIds(input.devices),
+        spaces: distinctIds(input.spaces),
         start: input.start,
         end: input.end,
         interval: input.interval,
