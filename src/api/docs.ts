@@ -27,17 +27,19 @@ export const docsPage = `<!doctype html>
 <div id="ops">Loading…</div>
 <script>
 const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
+// Descriptions are CommonMark; code spans are the only markup they use.
+const md = (s) => esc(s).replace(/\`([^\`]+)\`/g, '<code>$1</code>');
 fetch('/openapi.json').then((r) => r.json()).then((doc) => {
   const resolve = (s) => (s && s.$ref ? doc.components.schemas[s.$ref.split('/').pop()] : s);
   const schema = (s) => '<pre>' + esc(JSON.stringify(resolve(s), null, 2)) + '</pre>';
-  document.getElementById('intro').innerHTML = '<p>' + esc(doc.info.description) + '</p>';
+  document.getElementById('intro').innerHTML = '<p>' + md(doc.info.description) + '</p>';
   let html = '';
   for (const [path, item] of Object.entries(doc.paths)) {
     for (const [method, op] of Object.entries(item)) {
       if (method === 'parameters') continue;
       const params = [...(item.parameters || []), ...(op.parameters || [])];
       html += '<details class="op"><summary><span class="method ' + method + '">' + method + '</span> <code>' + esc(path) + '</code> — ' + esc(op.summary) + '</summary><div>';
-      if (op.description) html += '<p>' + esc(op.description) + '</p>';
+      if (op.description) html += '<p>' + md(op.description) + '</p>';
       if (params.length) html += '<h4>Parameters</h4><table>' + params.map((p) => '<tr><td><code>' + esc(p.name) + '</code></td><td>' + esc(p.in) + (p.required ? ', required' : '') + '</td><td>' + esc(p.description || '') + '</td></tr>').join('') + '</table>';
       if (op.requestBody) html += '<h4>Request body</h4>' + schema(op.requestBody.content['application/json'].schema);
       html += '<h4>Responses</h4><table>' + Object.entries(op.responses).map(([code, r]) => '<tr><td><b>' + esc(code) + '</b></td><td>' + esc(r.description) + '</td></tr>').join('') + '</table>';

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { pino } from 'pino';
 import { createTestApi } from '../support/api';
 import { createCustomer, createPartner, createQuery, createUser } from '../support/fixtures';
 
@@ -8,7 +9,11 @@ import { createCustomer, createPartner, createQuery, createUser } from '../suppo
  * JSON, and the service stays healthy through all of it.
  */
 
-const api = await createTestApi();
+/** Log lines the API writes, to see what an operator would. */
+const logLines: Array<Record<string, unknown>> = [];
+const api = await createTestApi({
+  logger: pino({ level: 'info' }, { write: (line: string) => void logLines.push(JSON.parse(line)) }),
+});
 const { sql } = api.db;
 const partnerId = await createPartner(sql);
 const customerId = await createCustomer(sql, partnerId);
@@ -166,6 +171,10 @@ describe('everything else', () => {
     assert.equal(response.body.detail, 'Internal server error.');
     assert.equal(response.body.request_id, response.headers.get('x-request-id'));
     assert.doesNotMatch(response.text, /analytics_exports/, 'no internals leak');
+    const logged = logLines.find((l) => l.requestId === response.body.request_id);
+    assert.ok(logged, 'the error is logged under the request id');
+    assert.equal(logged.level, 50);
+    assert.match(JSON.stringify(logged.err), /analytics_exports/, 'with the cause, for the operator');
     assert.equal((await api.request('GET', '/healthz')).status, 200);
     assert.equal((await api.request('GET', '/analytics/exports/', { key: user.apiKey })).status, 200);
   });

@@ -2,6 +2,7 @@ import { pino } from 'pino';
 import { createApp } from '../../src/api/app';
 import { loadConfig } from '../../src/config';
 import type { ServiceContext } from '../../src/context';
+import type { Logger } from '../../src/logger';
 import { createTestDatabase, type TestDatabase } from './database';
 import { createTestBucket, type TestBucket } from './s3';
 
@@ -33,7 +34,7 @@ export interface ApiResponse {
   text: string;
 }
 
-export async function createTestApi(): Promise<TestApi> {
+export async function createTestApi(options: { logger?: Logger } = {}): Promise<TestApi> {
   const db = await createTestDatabase();
   const bucket = await createTestBucket();
   const config = loadConfig({ DATABASE_URL: db.url, S3_ENDPOINT: bucket.config.endpoint, S3_BUCKET: bucket.config.bucket });
@@ -42,7 +43,7 @@ export async function createTestApi(): Promise<TestApi> {
     databaseUrl: db.url,
     database: db,
     s3: bucket.client,
-    logger: pino({ level: 'silent' }),
+    logger: options.logger ?? pino({ level: 'silent' }),
   };
   const app = createApp(context);
   return {
