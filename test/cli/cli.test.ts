@@ -78,25 +78,27 @@ describe('partners, customers and users', () => {
   });
 
   test('bad arguments: exit 2 with a usage line on stderr', async () => {
-    usageFailure(await cli([]), /partners create --name NAME/);
-    usageFailure(await cli(['frobnicate']), /unknown command/);
-    usageFailure(await cli(['partners', 'create']), /--name is required/);
-    usageFailure(await cli(['partners', 'create', '--name']), /argument missing|--name/);
-    usageFailure(await cli(['partners', 'create', '--name', 'x', '--colour', 'red']), /Unknown option '--colour'/);
-    usageFailure(await cli(['partners', 'create', '--name', 'x', 'extra']), /expected 0 argument/);
-    usageFailure(await cli(['customers', 'create', '--partner', 'nope', '--name', 'x']), /--partner must be a uuid/);
-    usageFailure(await cli(['users', 'create', '--email', 'a@b.c', '--account-type', 'wizard']), /--account-type must be one of/);
-    usageFailure(await cli(['users', 'create', '--email', 'a@b.c', '--account-type', 'partner']), /needs --partner/);
-    usageFailure(
-      await cli(['users', 'create', '--email', 'a@b.c', '--account-type', 'admin', '--customer', '00000000-0000-4000-8000-000000000000']),
-      /an admin belongs to no partner or customer/,
-    );
-    usageFailure(await cli(['users', 'create', '--email', 'not-an-email', '--account-type', 'admin']), /--email/);
-    usageFailure(await cli(['demo-data']), /--customer is required/);
-    usageFailure(await cli(['demo-data', '--customer', '00000000-0000-4000-8000-000000000000', '--step', '2m']), /--step must be one of/);
-    usageFailure(await cli(['demo-data', '--customer', '00000000-0000-4000-8000-000000000000', '--devices', '0']), /--devices/);
-    // Checked before any database is opened.
-    usageFailure(await cli(['partners', 'create'], {}), /--name is required/);
+    const someone = '00000000-0000-4000-8000-000000000000';
+    const cases: Array<[string[], RegExp, Record<string, string>?]> = [
+      [[], /partners create --name NAME/],
+      [['frobnicate'], /unknown command/],
+      [['partners', 'create'], /--name is required/],
+      [['partners', 'create', '--name'], /argument missing|--name/],
+      [['partners', 'create', '--name', 'x', '--colour', 'red'], /Unknown option '--colour'/],
+      [['partners', 'create', '--name', 'x', 'extra'], /expected 0 argument/],
+      [['customers', 'create', '--partner', 'nope', '--name', 'x'], /--partner must be a uuid/],
+      [['users', 'create', '--email', 'a@b.c', '--account-type', 'wizard'], /--account-type must be one of/],
+      [['users', 'create', '--email', 'a@b.c', '--account-type', 'partner'], /needs --partner/],
+      [['users', 'create', '--email', 'a@b.c', '--account-type', 'admin', '--customer', someone], /an admin belongs to no partner or customer/],
+      [['users', 'create', '--email', 'not-an-email', '--account-type', 'admin'], /--email/],
+      [['demo-data'], /--customer is required/],
+      [['demo-data', '--customer', someone, '--step', '2m'], /--step must be one of/],
+      [['demo-data', '--customer', someone, '--devices', '0'], /--devices/],
+      // Checked before any database is opened.
+      [['partners', 'create'], /--name is required/, {}],
+    ];
+    const runs = await Promise.all(cases.map(([args, , env]) => cli(args, env)));
+    runs.forEach((run, i) => usageFailure(run, cases[i]![1]));
   });
 
   test('a command that fails exits 1 with the reason on stderr', async () => {
