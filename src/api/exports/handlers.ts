@@ -164,7 +164,9 @@ export function exportHandlers(context: ServiceContext) {
       throw conflict('This Idempotency-Key was used with a different request body in the last 24 hours.');
     }
     const row = await store.findVisibleExport(sql, callerId, earlier.id);
-    return row ? exportResource(row) : undefined;
+    // Only if the caller's membership changed since: say no more than that the key is taken.
+    if (!row) throw conflict('This Idempotency-Key was already used in the last 24 hours.');
+    return exportResource(row);
   }
 
   async function waitWhileRunning(id: string): Promise<void> {
