@@ -192,6 +192,15 @@ describe('everything else', () => {
       assert.ok(response.status < 500, `${response.status} ${response.text}`);
       assert.equal(typeof response.body, 'object');
     }
+    // Each filter on its own too, so that an earlier check cannot shield a later one.
+    for (const h of hostile) {
+      for (const filter of ['name__contains', 'tags', 'status', 'query', 'limit']) {
+        for (const path of ['/analytics/exports/', '/analytics/queries/']) {
+          const response = await api.request('GET', `${path}?${filter}=${encodeURIComponent(h)}`, { key: user.apiKey });
+          assert.ok(response.status === 200 || response.status === 400, `${path} ${filter}=${JSON.stringify(h)}: ${response.status}`);
+        }
+      }
+    }
     assert.equal((await api.request('GET', '/healthz')).status, 200);
     assert.equal((await sql`SELECT to_regclass('analytics_exports') IS NOT NULL AS ok`)[0]!.ok, true);
   });

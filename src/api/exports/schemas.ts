@@ -1,7 +1,7 @@
 import * as v from 'valibot';
 import { exportStatus } from '../../db/schema';
 import { pageQuery } from '../pagination';
-import { name, notes, scopeFields, tags, uuid } from '../validation';
+import { name, notes, scopeFields, tags, text, uuid } from '../validation';
 
 /**
  * The Analytics Export resource's request and response shapes. The request schema validates
@@ -23,10 +23,10 @@ export type CreateExportInput = v.InferOutput<typeof CreateExportBody>;
 
 export const ListExportsQuery = v.object({
   ...pageQuery,
-  status: v.optional(v.pipe(v.string(), v.description(`Comma-separated; any of ${EXPORT_STATUSES.join(', ')}.`))),
-  tags: v.optional(v.pipe(v.string(), v.description('Comma-separated; exports carrying every one of these tags.'))),
-  name__contains: v.optional(v.pipe(v.string(), v.description('Case-insensitive substring of the name.'))),
-  query: v.optional(v.pipe(v.string(), v.description('Only exports of this Analytics Query (uuid).'))),
+  status: v.optional(v.pipe(text(), v.description(`Comma-separated; any of ${EXPORT_STATUSES.join(', ')}.`))),
+  tags: v.optional(v.pipe(text(), v.description('Comma-separated; exports carrying every one of these tags.'))),
+  name__contains: v.optional(v.pipe(text(), v.description('Case-insensitive substring of the name.'))),
+  query: v.optional(v.pipe(text(), v.description('Only exports of this Analytics Query (uuid).'))),
 });
 
 const timestamp = (description: string) => v.pipe(v.string(), v.isoTimestamp(), v.description(description));

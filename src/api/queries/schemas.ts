@@ -63,8 +63,8 @@ export type QueryPatchInput = v.InferOutput<typeof QueryPatchBody>;
 
 export const ListQueriesQuery = v.object({
   ...pageQuery,
-  tags: v.optional(v.pipe(v.string(), v.description('Comma-separated; queries carrying every one of these tags.'))),
-  name__contains: v.optional(v.pipe(v.string(), v.description('Case-insensitive substring of the name.'))),
+  tags: v.optional(v.pipe(text(), v.description('Comma-separated; queries carrying every one of these tags.'))),
+  name__contains: v.optional(v.pipe(text(), v.description('Case-insensitive substring of the name.'))),
 });
 
 const uuidString = v.pipe(v.string(), v.uuid());
