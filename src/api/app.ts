@@ -1,10 +1,41 @@
 import { Hono } from 'hono';
+import { methodNotAllowed } from 'hono/method-not-allowed';
+import { requestId } from 'hono/request-id';
 import type { ServiceContext } from '../context';
+import { docsPage } from './docs';
+import type { ApiEnv } from './env';
+import { errorHandler } from './errors';
+import { exportRoutes } from './exports/routes';
+import { authenticate } from './middleware/auth';
+import { limitBody } from './middleware/body';
+import { openApiDocument } from './openapi';
+import { queryRoutes } from './queries/routes';
 
-/** Assembles the HTTP API. */
-export function createApp(_context: ServiceContext): Hono {
-  const app = new Hono();
+/** Assembles the HTTP API: public health, OpenAPI and docs; everything under /analytics needs an API key. */
+export function createApp(context: ServiceContext): Hono<ApiEnv> {
+  const app = new Hono<ApiEnv>({ strict: false });
+  app.use(requestId());
+  app.use(
+    methodNotAllowed({
+      app,
+      onMethodNotAllowed: (c, allowed) => {
+        c.header('Allow', allowed.join(', '));
+        return c.json({ detail: `Method "${c.req.method}" not allowed.` }, 405);
+      },
+    }),
+  );
+  app.use(limitBody);
+  app.use('/analytics/*', authenticate(context.database.sql));
+
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  const document = openApiDocument();
+  app.get('/openapi.json', (c) => c.json(document));
+  app.get('/docs', (c) => c.html(docsPage));
+
+  app.route('/', exportRoutes(context));
+  app.route('/', queryRoutes(context));
+
   app.notFound((c) => c.json({ detail: 'Not found.' }, 404));
+  app.onError(errorHandler(context.logger));
   return app;
 }

@@ -1,0 +1,44 @@
+import type { Context } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { Logger } from '../logger';
+import type { ApiEnv } from './env';
+
+/**
+ * Error responses in the platform's style (Django REST Framework): 400 `{"field": ["message"]}`
+ * for field problems, `{"detail": "..."}` for everything else. Every error body is JSON.
+ */
+
+export type FieldErrors = Record<string, string[]>;
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: ContentfulStatusCode,
+    readonly body: Record<string, unknown>,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(typeof body.detail === 'string' ? body.detail : JSON.stringify(body));
+    this.name = 'ApiError';
+  }
+}
+
+export const notFound = () => new ApiError(404, { detail: 'Not found.' });
+export const badRequest = (detail: string) => new ApiError(400, { detail });
+export const invalidFields = (errors: FieldErrors) => new ApiError(400, errors);
+export const conflict = (detail: string) => new ApiError(409, { detail });
+
+/** app.onError: known errors become their response; anything else is a logged 500. */
+export function errorHandler(logger: Logger) {
+  return (error: Error, c: Context<ApiEnv>) => {
+    if (error instanceof ApiError) {
+      for (const [name, value] of Object.entries(error.headers)) c.header(name, value);
+      return c.json(error.body, error.status);
+    }
+    if (error instanceof HTTPException) {
+      return c.json({ detail: error.message || 'Request failed.' }, error.status);
+    }
+    const requestId = c.get('requestId');
+    logger.error({ err: error, requestId, method: c.req.method, path: c.req.path }, 'unhandled error in request');
+    return c.json({ detail: 'Internal server error.', request_id: requestId }, 500);
+  };
+}

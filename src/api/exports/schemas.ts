@@ -1,0 +1,75 @@
+import * as v from 'valibot';
+import { exportStatus } from '../../db/schema';
+import { pageQuery } from '../pagination';
+import { name, notes, scopeFields, tags, text, uuid } from '../validation';
+
+/**
+ * The Analytics Export resource's request and response shapes. The request schema validates
+ * POST bodies; all of them feed the OpenAPI document. Fields not listed here, such as the
+ * read-only ones a client may echo back (id, status, ...), are ignored.
+ */
+
+export const EXPORT_STATUSES = exportStatus.enumValues;
+
+export const CreateExportBody = v.object({
+  name: v.pipe(name(), v.description('Required, 1 to 100 characters.')),
+  notes: v.pipe(notes(), v.description('Free text.')),
+  query: v.pipe(uuid(), v.description('The Analytics Query to export; the caller must be able to see it.')),
+  tags: v.pipe(tags(), v.description('Each tag 1 to 50 characters.')),
+  customer_scopes: v.pipe(scopeFields.customer_scopes, v.description("Defaults to the creator's customer (customer users).")),
+  partner_scopes: v.pipe(scopeFields.partner_scopes, v.description("Defaults to the creator's partner (partner users).")),
+});
+export type CreateExportInput = v.InferOutput<typeof CreateExportBody>;
+
+export const ListExportsQuery = v.object({
+  ...pageQuery,
+  status: v.optional(v.pipe(text(), v.description(`Comma-separated; any of ${EXPORT_STATUSES.join(', ')}.`))),
+  tags: v.optional(v.pipe(text(), v.description('Comma-separated; exports carrying every one of these tags.'))),
+  name__contains: v.optional(v.pipe(text(), v.description('Case-insensitive substring of the name.'))),
+  query: v.optional(v.pipe(text(), v.description('Only exports of this Analytics Query (uuid).'))),
+});
+
+const timestamp = (description: string) => v.pipe(v.string(), v.isoTimestamp(), v.description(description));
+const nullableCount = v.nullable(v.pipe(v.number(), v.integer()));
+
+export const ExportErrors = v.object({
+  code: v.pipe(v.string(), v.description('query_error, storage_error, timeout, cancelled, internal, ...')),
+  message: v.string(),
+});
+
+/** The resource as GET returns it: the spec's fields, then the documented extensions. */
+export const ExportResource = v.object({
+  id: v.pipe(v.string(), v.uuid()),
+  created: timestamp('ISO 8601 UTC with microseconds.'),
+  modified: timestamp('ISO 8601 UTC with microseconds.'),
+  created_by: v.pipe(v.string(), v.uuid()),
+  name: v.string(),
+  notes: v.string(),
+  query: v.pipe(v.string(), v.uuid()),
+  status: v.picklist(EXPORT_STATUSES),
+  errors: v.pipe(v.nullable(ExportErrors), v.description('Why the export failed; null unless failed.')),
+  number_of_rows: v.pipe(nullableCount, v.description('Null unless complete.')),
+  total_bytes: v.pipe(nullableCount, v.description('Null unless complete.')),
+  tags: v.array(v.string()),
+  url: v.pipe(
+    v.optional(v.pipe(v.string(), v.url())),
+    v.description('Only when complete, on GET of one export: a download link signed on that request, valid 1 hour.'),
+  ),
+  url_expires: v.pipe(v.optional(v.pipe(v.string(), v.isoTimestamp())), v.description('Extension: when url stops working.')),
+  customer_scopes: v.array(v.pipe(v.string(), v.uuid())),
+  partner_scopes: v.array(v.pipe(v.string(), v.uuid())),
+  started: v.pipe(v.nullable(v.string()), v.description('Extension: when the latest attempt started.')),
+  finished: v.pipe(v.nullable(v.string()), v.description('Extension: when it became complete or failed.')),
+  attempts: v.pipe(v.number(), v.integer(), v.description('Extension: how many times a worker has run it.')),
+  progress: v.pipe(
+    v.optional(
+      v.object({
+        rows: v.number(),
+        bytes: v.number(),
+        heartbeat: v.nullable(v.string()),
+      }),
+    ),
+    v.description("Extension, only while running: rows and bytes written so far and the worker's last heartbeat."),
+  ),
+});
+export type ExportResourceBody = v.InferOutput<typeof ExportResource>;

@@ -1,0 +1,42 @@
+import { formatTimestamp } from '../timestamps';
+import type { ExportResourceBody } from './schemas';
+import type { ExportRow } from './store';
+
+/** bigint columns arrive as strings from postgres.js; the API speaks JSON numbers. */
+const count = (value: string | number | null): number | null => (value === null ? null : Number(value));
+
+/** The jsonb errors column, whichever way the driver hands it over. */
+function errorsOf(value: unknown): ExportResourceBody['errors'] {
+  if (value === null || value === undefined) return null;
+  return (typeof value === 'string' ? JSON.parse(value) : value) as ExportResourceBody['errors'];
+}
+
+/**
+ * The resource: the spec's fields in the spec's order (url after tags, on GET of one complete
+ * export), then the scopes and the documented extensions.
+ */
+export function exportResource(row: ExportRow, download?: { url: string; expires: Date }): ExportResourceBody {
+  return {
+    id: row.id,
+    created: row.created,
+    modified: row.modified,
+    created_by: row.created_by,
+    name: row.name,
+    notes: row.notes,
+    query: row.query_id,
+    status: row.status,
+    errors: errorsOf(row.errors),
+    number_of_rows: count(row.number_of_rows),
+    total_bytes: count(row.total_bytes),
+    tags: row.tags,
+    ...(download && row.status === 'complete' ? { url: download.url, url_expires: formatTimestamp(download.expires) } : {}),
+    customer_scopes: row.customer_scopes,
+    partner_scopes: row.partner_scopes,
+    started: row.started,
+    finished: row.finished,
+    attempts: row.attempts,
+    ...(row.status === 'running'
+      ? { progress: { rows: count(row.rows_written) ?? 0, bytes: count(row.bytes_written) ?? 0, heartbeat: row.heartbeat_at } }
+      : {}),
+  };
+}

@@ -1,0 +1,39 @@
+import type { MiddlewareHandler } from 'hono';
+import { hashApiKey } from '../../auth/api-keys';
+import type { Caller } from '../../auth/scopes';
+import type { Sql } from '../../db/client';
+import type { ApiEnv } from '../env';
+import { ApiError } from '../errors';
+
+/**
+ * API keys: `Authorization: Bearer <key>` (or `Token <key>`, as the platform's clients send it).
+ * No key or an unknown or revoked one is 401. A key's last use is recorded at most once a minute.
+ */
+
+const CHALLENGE = { 'WWW-Authenticate': 'Bearer realm="api"' };
+
+export function authenticate(sql: Sql): MiddlewareHandler<ApiEnv> {
+  return async (c, next) => {
+    const header = c.req.header('authorization');
+    if (!header) throw new ApiError(401, { detail: 'Authentication credentials were not provided.' }, CHALLENGE);
+    const match = /^(?:Bearer|Token)\s+(\S+)\s*$/i.exec(header);
+    if (!match) throw new ApiError(401, { detail: 'Invalid token header. Use "Bearer <key>".' }, CHALLENGE);
+    const caller = await findCaller(sql, match[1]!);
+    if (!caller) throw new ApiError(401, { detail: 'Invalid token.' }, CHALLENGE);
+    c.set('caller', caller);
+    await next();
+  };
+}
+
+async function findCaller(sql: Sql, key: string): Promise<Caller | undefined> {
+  const [row] = await sql<{ id: string; account_type: Caller['accountType']; partner_id: string | null; customer_id: string | null }[]>`
+    WITH key AS (
+      SELECT id, user_id FROM api_keys WHERE key_hash = ${hashApiKey(key)} AND revoked IS NULL
+    ), touched AS (
+      UPDATE api_keys SET last_used = now()
+       WHERE id IN (SELECT id FROM key) AND (last_used IS NULL OR last_used < now() - interval '1 minute')
+    )
+    SELECT u.id, u.account_type, u.partner_id, u.customer_id FROM key JOIN users u ON u.id = key.user_id`;
+  if (!row) return undefined;
+  return { id: row.id, accountType: row.account_type, partnerId: row.partner_id, customerId: row.customer_id };
+}

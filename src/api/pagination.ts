@@ -1,0 +1,61 @@
+import * as v from 'valibot';
+import { parseOr400 } from './validation';
+
+/**
+ * Lists: a JSON array body, `?limit` (default 100, max 1000) and `?offset`, and a `Link` header
+ * (RFC 8288) with rel="next" and rel="prev" pointing at the neighbouring pages, filters kept.
+ */
+
+export const DEFAULT_LIMIT = 100;
+export const MAX_LIMIT = 1000;
+
+const wholeNumber = (min: number, max: number, fallback: number, description: string) =>
+  v.optional(
+    v.pipe(
+      v.string(),
+      // Before the transform: JSON Schema describes the query string as it is sent.
+      v.description(description),
+      v.regex(/^\d{1,9}$/, `A whole number from ${min} to ${max} is required.`),
+      v.transform(Number),
+      v.minValue(min, `Ensure this value is at least ${min}.`),
+      v.maxValue(max, `Ensure this value is at most ${max}.`),
+    ),
+    String(fallback),
+  );
+
+export const pageQuery = {
+  limit: wholeNumber(1, MAX_LIMIT, DEFAULT_LIMIT, `Page size, 1 to ${MAX_LIMIT} (default ${DEFAULT_LIMIT}).`),
+  offset: wholeNumber(0, 999_999_999, 0, 'How many items to skip (default 0).'),
+};
+
+export interface Page {
+  limit: number;
+  offset: number;
+}
+
+export function parsePage(query: Record<string, string>): Page {
+  return parseOr400(v.object(pageQuery), { limit: query.limit, offset: query.offset });
+}
+
+/**
+ * The Link header for a page, given whether a row beyond it exists (lists fetch limit + 1 rows).
+ * Undefined when there is neither a next nor a previous page.
+ */
+export function linkHeader(requestUrl: string, page: Page, hasNext: boolean): string | undefined {
+  const link = (offset: number, rel: string) => {
+    const url = new URL(requestUrl);
+    url.searchParams.set('limit', String(page.limit));
+    url.searchParams.set('offset', String(offset));
+    return `<${url.toString()}>; rel="${rel}"`;
+  };
+  const links: string[] = [];
+  if (hasNext) links.push(link(page.offset + page.limit, 'next'));
+  if (page.offset > 0) links.push(link(Math.max(0, page.offset - page.limit), 'prev'));
+  return links.length > 0 ? links.join(', ') : undefined;
+}
+
+/** A filter given as `?f=a,b` or `?f=a&f=b`: the values, blanks dropped. */
+export function listFilter(values: string[] | undefined): string[] | undefined {
+  const items = (values ?? []).flatMap((value) => value.split(',')).map((s) => s.trim()).filter((s) => s !== '');
+  return items.length > 0 ? items : undefined;
+}

@@ -1,0 +1,92 @@
+import * as v from 'valibot';
+import { queryAggregation, queryInterval } from '../../db/schema';
+import { pageQuery } from '../pagination';
+import { datetime, name, notes, scopeFields, tagList, tags, text, uuidList } from '../validation';
+
+/**
+ * The Analytics Query resource (DESIGN.md): the common fields plus a structured definition,
+ * never raw SQL. Rules that need more than one field (end after start, aggregation with the
+ * interval) or the database (metric catalogue, visible devices, time zones) are checked by the
+ * handlers after these schemas.
+ */
+
+export const INTERVALS = queryInterval.enumValues;
+export const AGGREGATIONS = queryAggregation.enumValues;
+export const MAX_METRICS = 20;
+
+const fields = {
+  name: v.pipe(name(), v.description('Required, 1 to 100 characters.')),
+  notes: notes(),
+  tags: v.pipe(tags(), v.description('Each tag 1 to 50 characters.')),
+  ...scopeFields,
+  metrics: v.pipe(
+    v.array(v.pipe(text(), v.nonEmpty('A metric may not be blank.')), 'Expected a list of items.'),
+    v.minLength(1, 'Name at least one metric.'),
+    v.maxLength(MAX_METRICS, `Ensure this field has no more than ${MAX_METRICS} elements.`),
+    v.description('1 to 20 names from the metric catalogue.'),
+  ),
+  devices: v.pipe(v.optional(uuidList(), []), v.description('Device ids, each visible to the caller; none = every device the creator can see.')),
+  spaces: v.pipe(v.optional(uuidList(), []), v.description('Space ids (each includes its descendants), each visible to the caller.')),
+  start: v.pipe(datetime(), v.description('ISO 8601 with a time zone.')),
+  end: v.pipe(datetime(), v.description('ISO 8601 with a time zone; after start.')),
+  interval: v.pipe(
+    v.optional(v.picklist(INTERVALS, `Select a valid choice: one of ${INTERVALS.join(', ')}.`), 'raw'),
+    v.description('raw (default) or a bucket size.'),
+  ),
+  aggregation: v.pipe(
+    v.optional(v.nullable(v.picklist(AGGREGATIONS, `Select a valid choice: one of ${AGGREGATIONS.join(', ')}.`))),
+    v.description('Required unless interval is raw; must be null or absent when raw.'),
+  ),
+  timezone: v.pipe(v.optional(text(), 'UTC'), v.description('IANA time zone name for day buckets (default UTC).')),
+};
+
+/** POST and PUT: the whole definition. */
+export const QueryBody = v.object(fields);
+export type QueryInput = v.InferOutput<typeof QueryBody>;
+
+/** PATCH: any subset, with no defaults filled in, so that what is absent stays as stored. */
+export const QueryPatchBody = v.object({
+  name: v.optional(fields.name),
+  notes: v.optional(text()),
+  tags: v.optional(tagList()),
+  ...scopeFields,
+  metrics: v.optional(fields.metrics),
+  devices: v.optional(uuidList()),
+  spaces: v.optional(uuidList()),
+  start: v.optional(fields.start),
+  end: v.optional(fields.end),
+  interval: v.optional(v.picklist(INTERVALS, `Select a valid choice: one of ${INTERVALS.join(', ')}.`)),
+  aggregation: fields.aggregation,
+  timezone: v.optional(text()),
+});
+export type QueryPatchInput = v.InferOutput<typeof QueryPatchBody>;
+
+export const ListQueriesQuery = v.object({
+  ...pageQuery,
+  tags: v.optional(v.pipe(text(), v.description('Comma-separated; queries carrying every one of these tags.'))),
+  name__contains: v.optional(v.pipe(text(), v.description('Case-insensitive substring of the name.'))),
+});
+
+const uuidString = v.pipe(v.string(), v.uuid());
+const timestamp = v.pipe(v.string(), v.isoTimestamp());
+
+export const QueryResource = v.object({
+  id: uuidString,
+  created: timestamp,
+  modified: timestamp,
+  created_by: uuidString,
+  name: v.string(),
+  notes: v.string(),
+  tags: v.array(v.string()),
+  customer_scopes: v.array(uuidString),
+  partner_scopes: v.array(uuidString),
+  metrics: v.array(v.string()),
+  devices: v.array(uuidString),
+  spaces: v.array(uuidString),
+  start: timestamp,
+  end: timestamp,
+  interval: v.picklist(INTERVALS),
+  aggregation: v.nullable(v.picklist(AGGREGATIONS)),
+  timezone: v.string(),
+});
+export type QueryResourceBody = v.InferOutput<typeof QueryResource>;

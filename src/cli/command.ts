@@ -1,0 +1,66 @@
+import type { ParseArgsConfig } from 'node:util';
+import type { Sql } from '../db/client';
+
+export interface Args {
+  values: Record<string, string | undefined>;
+  positionals: string[];
+}
+
+/**
+ * One CLI subcommand: its usage line, its options (node:util parseArgs), how it checks its
+ * arguments (before any database is opened; UsageError means exit 2) and what it does. run()
+ * returns what to print on stdout: a string as it is, anything else as one line of JSON.
+ */
+export interface Command<Input = unknown> {
+  usage: string;
+  options: NonNullable<ParseArgsConfig['options']>;
+  /** How many positional arguments follow the command words. */
+  positionals?: number;
+  parse(args: Args): Input;
+  run(input: Input, sql: Sql): Promise<unknown>;
+}
+
+/** Keeps each command's input type while the registry holds them all. */
+export function command<Input>(definition: Command<Input>): Command {
+  return definition as Command;
+}
+
+/** Bad arguments: exit 2 with the usage line. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function required(values: Record<string, string | undefined>, name: string): string {
+  const value = values[name]?.trim();
+  if (!value) throw new UsageError(`--${name} is required`);
+  return value;
+}
+
+export function uuidOption(values: Record<string, string | undefined>, name: string): string | undefined {
+  const value = values[name]?.trim();
+  if (value === undefined) return undefined;
+  if (!UUID.test(value)) throw new UsageError(`--${name} must be a uuid`);
+  return value;
+}
+
+export function integerOption(values: Record<string, string | undefined>, name: string, min: number, max: number, fallback: number): number {
+  const value = values[name];
+  if (value === undefined) return fallback;
+  if (!/^\d+$/.test(value.trim()) || Number(value) < min || Number(value) > max) {
+    throw new UsageError(`--${name} must be a whole number from ${min} to ${max}`);
+  }
+  return Number(value);
+}
+
+/** A runtime failure the user can act on (exit 1, message on stderr, no stack trace). */
+export class CommandError extends Error {
+  override name = 'CommandError';
+}
+
+/** Looks an id up in a table, or fails with a message naming what is missing. */
+export async function assertExists(sql: Sql, table: 'partners' | 'customers', id: string): Promise<void> {
+  const [row] = await sql`SELECT 1 FROM ${sql(table)} WHERE id = ${id}`;
+  if (!row) throw new CommandError(`no ${table.slice(0, -1)} with id ${id}`);
+}

@@ -1,0 +1,73 @@
+import { parseArgs } from 'node:util';
+import { createDatabase } from '../db/client';
+import { UsageError, type Command } from './command';
+import { customersCreate } from './customers';
+import { cliDatabaseUrl } from './database';
+import { demoData, WRITERS } from './demo-data';
+import { partnersCreate } from './partners';
+import { usersCreate } from './users';
+
+/**
+ * `npm run --silent cli -- <command> [options]`: operator commands on the service's database.
+ * Results go to stdout (JSON); errors to stderr. Exit 0 on success, 2 on bad arguments (with a
+ * usage line), 1 when the command itself fails. Each command is one file in this folder.
+ */
+
+const COMMANDS: Record<string, Command> = {
+  'partners create': partnersCreate,
+  'customers create': customersCreate,
+  'users create': usersCreate,
+  'demo-data': demoData,
+};
+
+function usage(): string {
+  return `usage: cli <command> [options]\n${Object.values(COMMANDS)
+    .map((c) => `  ${c.usage}`)
+    .join('\n')}`;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const name = Object.keys(COMMANDS).find((words) => words.split(' ').every((word, i) => argv[i] === word));
+  if (!name) {
+    process.stderr.write(`${argv.length ? `unknown command: ${argv.slice(0, 2).join(' ')}\n` : ''}${usage()}\n`);
+    return 2;
+  }
+  const command = COMMANDS[name]!;
+  const fail = (message: string) => {
+    process.stderr.write(`error: ${message}\nusage: cli ${command.usage}\n`);
+    return 2;
+  };
+
+  let input: unknown;
+  try {
+    const parsed = parseArgs({ args: argv.slice(name.split(' ').length), options: command.options, strict: true, allowPositionals: true });
+    if (parsed.positionals.length !== (command.positionals ?? 0)) {
+      throw new UsageError(`expected ${command.positionals ?? 0} argument(s), got ${parsed.positionals.length}`);
+    }
+    input = command.parse({ values: parsed.values as Record<string, string | undefined>, positionals: parsed.positionals });
+  } catch (error) {
+    // parseArgs reports unknown options and missing values with a TypeError of its own.
+    return fail(error instanceof Error ? error.message : String(error));
+  }
+
+  const url = await cliDatabaseUrl();
+  if (!url) {
+    process.stderr.write('error: no database: set DATABASE_URL, or start the service once so that DATA_DIR/dev.json names one\n');
+    return 1;
+  }
+  const database = createDatabase(url, { max: WRITERS });
+  try {
+    const result = await command.run(input, database.sql);
+    process.stdout.write(typeof result === 'string' ? `${result}\n` : `${JSON.stringify(result)}\n`);
+    return 0;
+  } catch (error) {
+    if (error instanceof UsageError) return fail(error.message);
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`error: ${message}\n`);
+    return 1;
+  } finally {
+    await database.close();
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

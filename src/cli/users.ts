@@ -1,0 +1,36 @@
+import { issueApiKey } from '../auth/api-keys';
+import { assertExists, command, CommandError, required, UsageError, uuidOption } from './command';
+
+const ACCOUNT_TYPES = ['admin', 'partner', 'customer'] as const;
+
+/** Creates a user and their first API key, which is printed once and stored only hashed. */
+export const usersCreate = command({
+  usage: 'users create --email EMAIL --account-type admin|partner|customer [--partner ID] [--customer ID]',
+  options: { email: { type: 'string' }, 'account-type': { type: 'string' }, partner: { type: 'string' }, customer: { type: 'string' } },
+  parse({ values }) {
+    const email = required(values, 'email');
+    if (!/^[^\s@]+@[^\s@]+$/.test(email) || email.length > 254) throw new UsageError('--email must be an email address');
+    const accountType = required(values, 'account-type') as (typeof ACCOUNT_TYPES)[number];
+    if (!ACCOUNT_TYPES.includes(accountType)) throw new UsageError(`--account-type must be one of ${ACCOUNT_TYPES.join(', ')}`);
+    const partnerId = uuidOption(values, 'partner') ?? null;
+    const customerId = uuidOption(values, 'customer') ?? null;
+    if (accountType === 'admin' && (partnerId || customerId)) throw new UsageError('an admin belongs to no partner or customer');
+    if (accountType === 'partner' && (!partnerId || customerId)) throw new UsageError('a partner user needs --partner (and no --customer)');
+    if (accountType === 'customer' && (!customerId || partnerId)) throw new UsageError('a customer user needs --customer (and no --partner)');
+    return { email, accountType, partnerId, customerId };
+  },
+  async run({ email, accountType, partnerId, customerId }, sql) {
+    if (partnerId) await assertExists(sql, 'partners', partnerId);
+    if (customerId) await assertExists(sql, 'customers', customerId);
+
+    return sql.begin(async (tx) => {
+      const [existing] = await tx`SELECT 1 FROM users WHERE lower(email) = lower(${email})`;
+      if (existing) throw new CommandError(`a user with email ${email} already exists`);
+      const [row] = await tx<{ id: string }[]>`
+        INSERT INTO users (email, account_type, partner_id, customer_id)
+        VALUES (${email}, ${accountType}, ${partnerId}, ${customerId}) RETURNING id`;
+      const apiKey = await issueApiKey(tx, row!.id, 'cli');
+      return { id: row!.id, api_key: apiKey };
+    });
+  },
+});

@@ -1,0 +1,171 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { createTestApi } from '../support/api';
+import { testEnvironment } from '../support/environment';
+
+/**
+ * The CLI as operators and scripts run it: a separate process, JSON on stdout, errors on
+ * stderr, exit 2 with a usage line on bad arguments, 1 when the command fails.
+ */
+
+const api = await createTestApi();
+const { sql } = api.db;
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(args: string[], env: Record<string, string | undefined> = { DATABASE_URL: api.db.url }): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const { DATABASE_URL: _ignored, DATA_DIR: _alsoIgnored, ...base } = process.env;
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', ...args], {
+      cwd: root,
+      env: { ...base, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** A successful run: exit 0, nothing on stderr, exactly one JSON document on stdout. */
+function json(run: Run) {
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(run.stderr, '');
+  assert.equal(run.stdout.trim().split('\n').length, 1, 'one line of JSON');
+  return JSON.parse(run.stdout);
+}
+
+function usageFailure(run: Run, pattern: RegExp) {
+  assert.equal(run.code, 2, `exit 2: ${run.stderr}`);
+  assert.equal(run.stdout, '');
+  assert.match(run.stderr, /usage: cli /);
+  assert.match(run.stderr, pattern);
+}
+
+describe('partners, customers and users', () => {
+  test('create a tenant and a user whose API key works against the API', async () => {
+    const partner = json(await cli(['partners', 'create', '--name', 'Acme Partner']));
+    assert.deepEqual(Object.keys(partner), ['id']);
+    const customer = json(await cli(['customers', 'create', '--partner', partner.id, '--name', 'Acme Customer']));
+    assert.deepEqual(Object.keys(customer), ['id']);
+    const [row] = await sql`SELECT c.name, c.partner_id, p.name AS partner FROM customers c JOIN partners p ON p.id = c.partner_id WHERE c.id = ${customer.id}`;
+    assert.deepEqual({ ...row }, { name: 'Acme Customer', partner_id: partner.id, partner: 'Acme Partner' });
+
+    const user = json(await cli(['users', 'create', '--email', 'ops@acme.example', '--account-type', 'customer', '--customer', customer.id]));
+    assert.deepEqual(Object.keys(user), ['id', 'api_key']);
+    const [stored] = await sql`SELECT account_type, customer_id, (SELECT key_hash FROM api_keys WHERE user_id = users.id) AS key_hash FROM users WHERE id = ${user.id}`;
+    assert.equal(stored!.account_type, 'customer');
+    assert.equal(stored!.customer_id, customer.id);
+    assert.notEqual(stored!.key_hash, user.api_key, 'the key is stored hashed');
+    assert.equal((await api.request('GET', '/analytics/exports/', { key: user.api_key })).status, 200);
+
+    const partnerUser = json(await cli(['users', 'create', '--email', 'p@acme.example', '--account-type', 'partner', '--partner', partner.id]));
+    const admin = json(await cli(['users', 'create', '--email', 'root@acme.example', '--account-type', 'admin']));
+    for (const key of [partnerUser.api_key, admin.api_key]) {
+      assert.equal((await api.request('GET', '/analytics/queries/', { key })).status, 200);
+    }
+  });
+
+  test('bad arguments: exit 2 with a usage line on stderr', async () => {
+    const someone = '00000000-0000-4000-8000-000000000000';
+    const cases: Array<[string[], RegExp, Record<string, string>?]> = [
+      [[], /partners create --name NAME/],
+      [['frobnicate'], /unknown command/],
+      [['partners', 'create'], /--name is required/],
+      [['partners', 'create', '--name'], /argument missing|--name/],
+      [['partners', 'create', '--name', 'x', '--colour', 'red'], /Unknown option '--colour'/],
+      [['partners', 'create', '--name', 'x', 'extra'], /expected 0 argument/],
+      [['customers', 'create', '--partner', 'nope', '--name', 'x'], /--partner must be a uuid/],
+      [['users', 'create', '--email', 'a@b.c', '--account-type', 'wizard'], /--account-type must be one of/],
+      [['users', 'create', '--email', 'a@b.c', '--account-type', 'partner'], /needs --partner/],
+      [['users', 'create', '--email', 'a@b.c', '--account-type', 'admin', '--customer', someone], /an admin belongs to no partner or customer/],
+      [['users', 'create', '--email', 'not-an-email', '--account-type', 'admin'], /--email/],
+      [['demo-data'], /--customer is required/],
+      [['demo-data', '--customer', someone, '--step', '2m'], /--step must be one of/],
+      [['demo-data', '--customer', someone, '--devices', '0'], /--devices/],
+      // Checked before any database is opened.
+      [['partners', 'create'], /--name is required/, {}],
+    ];
+    const runs = await Promise.all(cases.map(([args, , env]) => cli(args, env)));
+    runs.forEach((run, i) => usageFailure(run, cases[i]![1]));
+  });
+
+  test('a command that fails exits 1 with the reason on stderr', async () => {
+    const missing = await cli(['customers', 'create', '--partner', '00000000-0000-4000-8000-000000000000', '--name', 'x']);
+    assert.equal(missing.code, 1);
+    assert.equal(missing.stdout, '');
+    assert.match(missing.stderr, /no partner with id 00000000-0000-4000-8000-000000000000/);
+
+    json(await cli(['users', 'create', '--email', 'twice@acme.example', '--account-type', 'admin']));
+    const duplicate = await cli(['users', 'create', '--email', 'TWICE@acme.example', '--account-type', 'admin']);
+    assert.equal(duplicate.code, 1);
+    assert.match(duplicate.stderr, /already exists/);
+  });
+});
+
+describe('demo-data', () => {
+  test('writes devices x steps x metrics readings and says what it wrote', async () => {
+    const partner = json(await cli(['partners', 'create', '--name', 'Demo P']));
+    const customer = json(await cli(['customers', 'create', '--partner', partner.id, '--name', 'Demo C']));
+    const result = json(
+      await cli(['demo-data', '--customer', customer.id, '--devices', '3', '--days', '2', '--step', '1h', '--metrics', 'temperature,energy']),
+    );
+    assert.deepEqual(Object.keys(result), ['devices', 'metrics', 'readings', 'start', 'end']);
+    assert.equal(result.devices.length, 3);
+    assert.deepEqual(result.metrics, ['temperature', 'energy']);
+    assert.equal(result.readings, 3 * 48 * 2);
+    assert.equal(Date.parse(result.end) - Date.parse(result.start), 2 * 86_400_000);
+    assert.equal(Date.parse(result.end) % 3_600_000, 0, 'ends on the hour');
+
+    const [counts] = await sql`
+      SELECT count(*)::int AS readings, count(DISTINCT device_id)::int AS devices, min(ts) AS first, max(ts) AS last
+        FROM device_readings WHERE device_id = ANY (${result.devices}::uuid[])`;
+    assert.equal(counts!.readings, result.readings);
+    assert.equal(counts!.devices, 3);
+    assert.equal(new Date(counts!.first).getTime(), Date.parse(result.start));
+    assert.equal(new Date(counts!.last).getTime(), Date.parse(result.end) - 3_600_000, 'end is exclusive');
+    const [owned] = await sql`SELECT count(*)::int AS n FROM devices WHERE id = ANY (${result.devices}::uuid[]) AND customer_id = ${customer.id}`;
+    assert.equal(owned!.n, 3);
+
+    const unknown = await cli(['demo-data', '--customer', customer.id, '--metrics', 'temperature,flux']);
+    usageFailure(unknown, /unknown: flux/);
+  });
+
+  test('defaults: 10 devices, 7 days at 5m, every metric of the catalogue', async () => {
+    const partner = json(await cli(['partners', 'create', '--name', 'Defaults P']));
+    const customer = json(await cli(['customers', 'create', '--partner', partner.id, '--name', 'Defaults C']));
+    const result = json(await cli(['demo-data', '--customer', customer.id]));
+    const [catalogue] = await sql`SELECT count(*)::int AS n FROM metrics`;
+    assert.equal(result.devices.length, 10);
+    assert.equal(result.metrics.length, catalogue!.n);
+    assert.equal(result.readings, 10 * 7 * 288 * catalogue!.n);
+  });
+});
+
+describe('the database', () => {
+  test('without DATABASE_URL, the one DATA_DIR/dev.json records', async () => {
+    const dataDir = path.join(testEnvironment.tmpDir, `cli-${Date.now()}`);
+    await fs.mkdir(dataDir, { recursive: true });
+    await fs.writeFile(path.join(dataDir, 'dev.json'), JSON.stringify({ base_url: 'http://x', api_key: null, database_url: api.db.url }));
+    const partner = json(await cli(['partners', 'create', '--name', 'From dev.json'], { DATA_DIR: dataDir }));
+    const [row] = await sql`SELECT name FROM partners WHERE id = ${partner.id}`;
+    assert.equal(row!.name, 'From dev.json');
+  });
+
+  test('with neither, exit 1 and say how to fix it', async () => {
+    const run = await cli(['partners', 'create', '--name', 'x'], { DATA_DIR: path.join(testEnvironment.tmpDir, 'nowhere') });
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /set DATABASE_URL/);
+  });
+});
