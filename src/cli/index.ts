@@ -4,6 +4,7 @@ import { UsageError, type Command } from './command';
 import { customersCreate } from './customers';
 import { cliDatabaseUrl } from './database';
 import { demoData, WRITERS } from './demo-data';
+import { exportsSql } from './exports';
 import { partnersCreate } from './partners';
 import { usersCreate } from './users';
 
@@ -18,6 +19,7 @@ const COMMANDS: Record<string, Command> = {
   'customers create': customersCreate,
   'users create': usersCreate,
   'demo-data': demoData,
+  'exports sql': exportsSql,
 };
 
 function usage(): string {

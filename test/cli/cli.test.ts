@@ -3,8 +3,10 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
+import { compileExportQuery } from '../../src/exports/compile-query';
 import { createTestApi } from '../support/api';
 import { testEnvironment } from '../support/environment';
+import { createQuery, insertExport } from '../support/fixtures';
 
 /**
  * The CLI as operators and scripts run it: a separate process, JSON on stdout, errors on
@@ -167,5 +169,33 @@ describe('the database', () => {
     const run = await cli(['partners', 'create', '--name', 'x'], { DATA_DIR: path.join(testEnvironment.tmpDir, 'nowhere') });
     assert.equal(run.code, 1);
     assert.match(run.stderr, /set DATABASE_URL/);
+  });
+});
+
+describe('exports sql', () => {
+  test('prints the exact SELECT the worker runs, which runs and yields the export’s rows', async () => {
+    const partner = json(await cli(['partners', 'create', '--name', 'SQL P']));
+    const customer = json(await cli(['customers', 'create', '--partner', partner.id, '--name', 'SQL C']));
+    const user = json(await cli(['users', 'create', '--email', 'sql@acme.example', '--account-type', 'customer', '--customer', customer.id]));
+    const data = json(await cli(['demo-data', '--customer', customer.id, '--devices', '2', '--days', '1', '--step', '1h', '--metrics', 'temperature']));
+    const queryId = await createQuery(sql, user.id, { metrics: ['temperature'], start: data.start, end: data.end }, { customerScopes: [customer.id] });
+    const exportId = await insertExport(sql, user.id, queryId, { customerScopes: [customer.id] });
+
+    const run = await cli(['exports', 'sql', exportId]);
+    assert.equal(run.code, 0, run.stderr);
+    const select = run.stdout.trim();
+    assert.equal(select, await compileExportQuery(sql, exportId));
+    assert.match(select, /^(WITH|SELECT)\b/);
+    const rows = await sql.unsafe(select);
+    assert.equal(rows.length, 2 * 24);
+    assert.deepEqual(Object.keys(rows[0]!), ['timestamp', 'device_id', 'device_name', 'space_id', 'space_name', 'metric', 'value']);
+  });
+
+  test('an unknown export exits 1, a malformed id exits 2', async () => {
+    const missing = await cli(['exports', 'sql', '00000000-0000-4000-8000-000000000000']);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /does not exist/);
+    usageFailure(await cli(['exports', 'sql', 'not-a-uuid']), /ID must be the uuid of an export/);
+    usageFailure(await cli(['exports', 'sql']), /expected 1 argument/);
   });
 });
