@@ -72,7 +72,7 @@ try {
   const concurrency = Math.max(2, os.availableParallelism());
   child = spawn(
     process.execPath,
-    ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', '--test-timeout=180000', ...runnerFlags, ...files],
+    ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', '--test-timeout=600000', ...runnerFlags, ...files],
     {
       cwd: root,
       stdio: 'inherit',

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { Logger } from '../logger';
 import { recordProgress, type Claim } from './export-statements';
+import { repeatEvery } from './repeat';
 import type { StopReason } from './running-exports';
 
 /**
@@ -21,10 +22,6 @@ export function startHeartbeat(options: {
 }): { stop(): Promise<void> } {
   const { claim, logger } = options;
   let lastBeat = Date.now();
-  let timer: NodeJS.Timeout | undefined;
-  let beating: Promise<void> | undefined;
-  let stopped = false;
-
   const beat = async () => {
     try {
       const held = await recordProgress(options.pool, claim, options.progress());
@@ -36,19 +33,5 @@ export function startHeartbeat(options: {
       if (Date.now() - lastBeat > options.timeoutMs) options.stop('lost');
     }
   };
-  const schedule = () => {
-    if (stopped) return;
-    timer = setTimeout(() => {
-      beating = beat().finally(schedule);
-    }, options.intervalMs);
-  };
-  schedule();
-
-  return {
-    async stop() {
-      stopped = true;
-      clearTimeout(timer);
-      await beating;
-    },
-  };
+  return repeatEvery(options.intervalMs, beat);
 }

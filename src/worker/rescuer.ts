@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { Logger } from '../logger';
 import { rescueStaleExports } from './export-statements';
+import { repeatEvery } from './repeat';
 
 /**
  * Every worker process rescues exports whose worker died: every `intervalMs`, running exports
@@ -11,31 +12,12 @@ export function startRescuer(options: { pool: pg.Pool; staleAfterMs: number; int
   stop(): Promise<void>;
 } {
   const { logger } = options;
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> | undefined;
-  let stopped = false;
-
-  const rescue = async () => {
+  return repeatEvery(options.intervalMs, async () => {
     try {
       const ids = await rescueStaleExports(options.pool, options.staleAfterMs);
       for (const id of ids) logger.warn({ export_id: id }, 'rescued an export whose worker stopped sending heartbeats');
     } catch (error) {
       logger.warn({ err: error }, 'could not rescue stale exports');
     }
-  };
-  const schedule = () => {
-    if (stopped) return;
-    timer = setTimeout(() => {
-      running = rescue().finally(schedule);
-    }, options.intervalMs);
-  };
-  schedule();
-
-  return {
-    async stop() {
-      stopped = true;
-      clearTimeout(timer);
-      await running;
-    },
-  };
+  });
 }

@@ -58,19 +58,24 @@ export function exportHandlers(context: ServiceContext) {
       const scopeErrors = await checkScopes(sql, caller, scopes);
       if (Object.keys(scopeErrors).length > 0) throw invalidFields(scopeErrors);
 
-      let id: string;
+      let row: store.ExportRow | undefined;
       try {
-        ({ id } = await createExport(sql, {
-          createdBy: caller.id,
-          name: input.name,
-          notes: input.notes,
-          queryId: input.query,
-          tags: input.tags,
-          ...scopes,
-          maxAttempts: context.config.export.maxAttempts,
-          idempotencyKey,
-          requestHash,
-        }));
+        // Read back in the same transaction: a worker may claim the export the moment it commits,
+        // and the answer to POST is the export as created (queued), as the spec shows.
+        row = await sql.begin(async (tx) => {
+          const { id } = await createExport(tx, {
+            createdBy: caller.id,
+            name: input.name,
+            notes: input.notes,
+            queryId: input.query,
+            tags: input.tags,
+            ...scopes,
+            maxAttempts: context.config.export.maxAttempts,
+            idempotencyKey,
+            requestHash,
+          });
+          return store.findVisibleExport(tx, caller.id, id);
+        });
       } catch (error) {
         // Two requests with one key at once: the unique index lets one in; the other replays it.
         if (idempotencyKey !== undefined && isUniqueViolation(error, 'analytics_exports_idempotency_key')) {
@@ -79,7 +84,6 @@ export function exportHandlers(context: ServiceContext) {
         }
         throw error;
       }
-      const row = await store.findVisibleExport(sql, caller.id, id);
       return c.json(exportResource(row!), 201);
     },
 
