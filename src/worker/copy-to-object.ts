@@ -106,12 +106,17 @@ export async function copyToObject(options: CopyToObjectOptions): Promise<{ rows
       queueSize: options.queueSize,
       leavePartsOnError: true,
     });
+    let uploaded = false;
     try {
       await upload.done();
+      uploaded = true;
     } catch (error) {
       fail(new StorageError(error));
     }
-    throwIfFailed();
+    // A complete upload means the whole COPY arrived: a stop requested from here on (or in the
+    // instant before) is for the caller to settle against the export's row, not an error.
+    if (!uploaded) throwIfFailed();
+    signal.removeEventListener('abort', onAbort);
     // COMMIT runs once the COPY's CommandComplete is read: only then is rowCount set.
     await client.query('COMMIT');
     client.release();
