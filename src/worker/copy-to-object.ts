@@ -81,8 +81,12 @@ export async function copyToObject(options: CopyToObjectOptions): Promise<{ rows
     await client.query(`SET LOCAL statement_timeout = ${Math.floor(options.statementTimeoutMs)}`);
     // Pinned so that the CSV's numbers do not depend on the server's or role's settings.
     await client.query('SET LOCAL extra_float_digits = 1');
-    // Postgres 14+: a backend still sorting when its client goes away notices within a second.
-    await client.query(`SET LOCAL client_connection_check_interval = 1000`);
+    // A backend still sorting when its client goes away notices within a second (Postgres 14+;
+    // older servers do not know the setting and are left as they are).
+    await client.query(
+      `SELECT set_config('client_connection_check_interval', '1000', true)
+        WHERE current_setting('server_version_num')::int >= 140000`,
+    );
     throwIfFailed();
 
     copy = client.query(copyTo(`COPY (${options.select}) TO STDOUT WITH (FORMAT csv, HEADER)`));
