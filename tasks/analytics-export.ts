@@ -113,7 +113,12 @@ export async function runExport(worker: ExportWorker, exportId: string, shutdown
       logger,
     });
     await heartbeat.stop();
-    if (await completeExport(pool, claim, { ...result, objectKey })) {
+    // Cancelled while the upload was completing: the user's wish stands, the object goes.
+    const stopped = stopper.signal.aborted ? (stopper.signal.reason as ExportStopped) : undefined;
+    if (stopped?.reason === 'cancelled') {
+      const errors = { code: 'cancelled', message: stopped.message };
+      if (await failExport(pool, claim, errors)) outcome({ outcome: 'cancelled', errors }, 'export cancelled');
+    } else if (await completeExport(pool, claim, { ...result, objectKey })) {
       outcome({ outcome: 'complete', rows: result.rows, bytes: result.bytes }, 'export complete');
       return;
     }

@@ -81,8 +81,12 @@ export async function copyToObject(options: CopyToObjectOptions): Promise<{ rows
     await client.query(`SET LOCAL statement_timeout = ${Math.floor(options.statementTimeoutMs)}`);
     // Pinned so that the CSV's numbers do not depend on the server's or role's settings.
     await client.query('SET LOCAL extra_float_digits = 1');
-    // Postgres 14+: a backend still sorting when its client goes away notices within a second.
-    await client.query(`SET LOCAL client_connection_check_interval = 1000`);
+    // A backend still sorting when its client goes away notices within a second (Postgres 14+;
+    // older servers do not know the setting and are left as they are).
+    await client.query(
+      `SELECT set_config('client_connection_check_interval', '1000', true)
+        WHERE current_setting('server_version_num')::int >= 140000`,
+    );
     throwIfFailed();
 
     copy = client.query(copyTo(`COPY (${options.select}) TO STDOUT WITH (FORMAT csv, HEADER)`));
@@ -106,12 +110,17 @@ export async function copyToObject(options: CopyToObjectOptions): Promise<{ rows
       queueSize: options.queueSize,
       leavePartsOnError: true,
     });
+    let uploaded = false;
     try {
       await upload.done();
+      uploaded = true;
     } catch (error) {
       fail(new StorageError(error));
     }
-    throwIfFailed();
+    // A complete upload means the whole COPY arrived: a stop requested from here on (or in the
+    // instant before) is for the caller to settle against the export's row, not an error.
+    if (!uploaded) throwIfFailed();
+    signal.removeEventListener('abort', onAbort);
     // COMMIT runs once the COPY's CommandComplete is read: only then is rowCount set.
     await client.query('COMMIT');
     client.release();

@@ -159,6 +159,20 @@ describe('cancellation', async () => {
     await waitFor(async () => ((await copyBackends(database)) === 0 ? true : undefined), 2000, 'the COPY backend to go');
   });
 
+  test('an export deleted while its upload finishes leaves no object behind', async () => {
+    const id = await insertExport(sql, user.id, queryId);
+    const key = exportObjectKey(id, user.id);
+    await waitForExport(sql, id, (row) => row.status === 'running', 30_000);
+    // Holding the row's lock, the worker's heartbeat and its final UPDATE wait while the upload
+    // completes; the row is then deleted under them, as the API's DELETE would.
+    await sql.begin(async (tx) => {
+      await tx`SELECT 1 FROM analytics_exports WHERE id = ${id} FOR UPDATE`;
+      await waitFor(async () => ((await objectExists(bucket.client, bucket.config.bucket, key)) ? true : undefined), 60_000, 'the upload');
+      await tx`DELETE FROM analytics_exports WHERE id = ${id}`;
+    });
+    await waitFor(async () => ((await objectExists(bucket.client, bucket.config.bucket, key)) ? undefined : true), 10_000, 'the object to be removed');
+  });
+
   test('fails a queued export at once, and its job then finds nothing to do', async () => {
     const id = await sql.begin(async (tx) => {
       const created = await insertExport(tx, user.id, queryId);
