@@ -109,6 +109,8 @@ describe('many workers', () => {
       end: '2026-01-01T01:00:00Z',
     });
     const workers = [1, 2, 3].map(() => spawnWorker(environment({ WORKER_CONCURRENCY: '4' })));
+    // All three take jobs before there are any, so that the work is shared.
+    await Promise.all(workers.map((worker) => waitForLog(worker, (line) => line.msg === 'ready', 60_000)));
     const ids = await sql.begin(async (tx) => {
       const created: string[] = [];
       for (let i = 0; i < 200; i++) created.push(await insertExport(tx, user.id, small));
@@ -126,11 +128,12 @@ describe('many workers', () => {
     const rows = await sql<{ status: string; attempts: number; number_of_rows: string }[]>`
       SELECT status, attempts, number_of_rows FROM analytics_exports WHERE id = ANY (${ids}::uuid[])`;
     assert.ok(rows.every((row) => row.status === 'complete' && row.attempts === 1 && Number(row.number_of_rows) === 60));
+    // Stopped first, so that every line they logged has been read.
+    for (const worker of workers) worker.kill('SIGTERM');
+    for (const worker of workers) assert.deepEqual(await worker.exited, { code: 0, signal: null });
     const runs = workers.flatMap((worker) => worker.logs.filter((line) => line.msg === 'export complete').map((line) => String(line.export_id)));
     assert.equal(runs.length, 200, 'one run per export across all workers');
     assert.deepEqual(new Set(runs), new Set(ids));
     assert.ok(workers.filter((worker) => worker.logs.some((line) => line.msg === 'export complete')).length >= 2, 'the work was shared');
-    for (const worker of workers) worker.kill('SIGTERM');
-    for (const worker of workers) assert.deepEqual(await worker.exited, { code: 0, signal: null });
   });
 });

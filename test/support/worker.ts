@@ -109,7 +109,8 @@ export function spawnWorker(environment: Record<string, string>): WorkerProcess 
     stderr += chunk;
   });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('exit', (code, signal) => {
+    // 'close', not 'exit': by then every line the process wrote has been read.
+    child.on('close', (code, signal) => {
       if (code !== 0 && code !== null && stderr) process.stderr.write(`worker ${child.pid} stderr:\n${stderr}\n`);
       resolve({ code, signal });
     }),
