@@ -47,6 +47,11 @@ async function job(id: string): Promise<JobRow> {
   return row!;
 }
 
+async function retry(id: string): Promise<string> {
+  const [row] = await sql<{ id: string }[]>`SELECT retry_export(${id}) AS id`;
+  return row!.id;
+}
+
 async function sqlState(promise: Promise<unknown>): Promise<{ code: string; message: string }> {
   try {
     await promise;
@@ -132,7 +137,7 @@ describe('retry_export', () => {
   test('makes a new queued export with the failed one\'s definition and a job; the failed one stays failed', async () => {
     const failed = await insertExport(sql, user.id, queryId, { name: 'nightly', tags: ['a', 'b'], customerScopes: [customerId], partnerScopes: [partnerId] });
     await markFailed(sql, failed, { code: 'storage_error', message: 'bucket gone' });
-    const [{ id: retried }] = (await sql<{ id: string }[]>`SELECT retry_export(${failed}) AS id`) as [{ id: string }];
+    const retried = await retry(failed);
     assert.notEqual(retried, failed);
 
     const [original, copy] = await sql<
@@ -165,15 +170,15 @@ describe('retry_export', () => {
 
     const failed = await insertExport(sql, user.id, queryId);
     await markFailed(sql, failed);
-    const [{ id: first }] = (await sql<{ id: string }[]>`SELECT retry_export(${failed}) AS id`) as [{ id: string }];
+    const first = await retry(failed);
     const again = await sqlState(sql`SELECT retry_export(${failed})`);
     assert.equal(again.code, 'AE003');
     assert.match(again.message, new RegExp(first));
 
     const unknown = await sqlState(sql`SELECT retry_export('00000000-0000-0000-0000-000000000000')`);
     assert.equal(unknown.code, 'P0002');
-    const [{ n }] = (await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM analytics_exports WHERE retry_of = ${failed}`) as [{ n: number }];
-    assert.equal(n, 1, 'refusals created nothing');
+    const [count] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM analytics_exports WHERE retry_of = ${failed}`;
+    assert.equal(count!.n, 1, 'refusals created nothing');
   });
 
   test('two concurrent retries of one export create exactly one new export', async () => {
@@ -188,7 +193,7 @@ describe('retry_export', () => {
   test('deleting the failed export keeps its retry (lineage set to null)', async () => {
     const failed = await insertExport(sql, user.id, queryId);
     await markFailed(sql, failed);
-    const [{ id: retried }] = (await sql<{ id: string }[]>`SELECT retry_export(${failed}) AS id`) as [{ id: string }];
+    const retried = await retry(failed);
     await sql`DELETE FROM analytics_exports WHERE id = ${failed}`;
     const row = await job(retried);
     assert.equal(row.status, 'queued');
