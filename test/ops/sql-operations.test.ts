@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { describe, test } from 'node:test';
 import { createTestDatabase } from '../support/database';
 import { markComplete, markFailed, markRunning } from '../support/exports';
@@ -198,5 +200,29 @@ describe('retry_export', () => {
     const row = await job(retried);
     assert.equal(row.status, 'queued');
     assert.equal(row.retry_of, null);
+  });
+});
+
+describe('docs/operations.md', () => {
+  const docs = readFileSync(path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../docs/operations.md'), 'utf8');
+  const blocks = [...docs.matchAll(/```sql\n([\s\S]*?)```/g)].map((match) => match[1]!);
+
+  test('every SQL example runs as written (a real id stands in for the elided ones)', async () => {
+    assert.ok(blocks.length >= 7, `${blocks.length} examples`);
+    const failed = await insertExport(sql, user.id, queryId);
+    await markFailed(sql, failed, { code: 'storage_error', message: 'bucket gone' });
+    for (const block of blocks) {
+      const statement = block.replace(/'[0-9a-f]{4}…'/g, `'${failed}'`);
+      // Run in a transaction that is then rolled back, so that one example's action is not the next one's data.
+      const rollback = new Error('rollback');
+      await sql
+        .begin(async (tx) => {
+          await tx.unsafe(statement);
+          throw rollback;
+        })
+        .catch((error: unknown) => {
+          if (error !== rollback) throw new Error(`${(error as Error).message} in:\n${statement}`);
+        });
+    }
   });
 });
