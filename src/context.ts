@@ -2,6 +2,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { Config } from './config';
 import type { Database } from './db/client';
 import type { Logger } from './logger';
+import type { Metrics } from './observability/metrics';
 
 /** What the API and the worker are given: everything they use is passed in, nothing is global. */
 export interface ServiceContext {
@@ -11,4 +12,6 @@ export interface ServiceContext {
   database: Database;
   s3: S3Client;
   logger: Logger;
+  /** This process's Prometheus registry (GET /metrics) and the recorders of what it did. */
+  metrics: Metrics;
 }

@@ -14,6 +14,8 @@ import { seedDemoData } from './demo/seed';
 import { startEmbeddedPostgres, type RunningPostgres } from './embedded/postgres';
 import { startEmbeddedS3, type RunningS3 } from './embedded/s3';
 import type { Logger } from './logger';
+import { createMetrics } from './observability/metrics';
+import { createOpsApp } from './observability/ops-app';
 import { createS3Client } from './storage/s3-client';
 import { startWorker, type RunningWorker } from './worker/runner';
 
@@ -89,7 +91,8 @@ async function start(
   stack.push(() => database.close());
   const s3 = createS3Client(s3Config);
   stack.push(async () => s3.destroy());
-  const context: ServiceContext = { config: { ...config, s3: s3Config }, databaseUrl, database, s3, logger };
+  const metrics = createMetrics(database.sql);
+  const context: ServiceContext = { config: { ...config, s3: s3Config }, databaseUrl, database, s3, logger, metrics };
 
   let demoApiKey: string | undefined;
   if (config.demo) {
@@ -109,11 +112,15 @@ async function start(
   }
 
   let baseUrl: string | undefined;
-  if (config.role !== 'worker') {
+  if (config.role === 'worker') {
+    // No API, but the same /healthz, /readyz and /metrics on PORT for health checks and scrapes.
+    const server = await listen(createAdaptorServer({ fetch: createOpsApp(context).fetch }) as Server, config);
+    stack.push(() => closeServer(server));
+    logger.info({ url: serverUrl(server, config) }, 'health and metrics server listening');
+  } else {
     const server = await listen(createAdaptorServer({ fetch: createApp(context).fetch }) as Server, config);
     stack.push(() => closeServer(server));
-    const { port } = server.address() as AddressInfo;
-    baseUrl = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+    baseUrl = serverUrl(server, config);
     logger.info({ baseUrl }, 'API listening');
     if (embeddedPostgres || config.demo) {
       await writeDevFile(config.dataDir, { base_url: baseUrl, api_key: demoApiKey ?? null, database_url: databaseUrl });
@@ -121,6 +128,11 @@ async function start(
   }
 
   return { context, baseUrl, demoApiKey, stop: stopAll };
+}
+
+function serverUrl(server: Server, config: Config): string {
+  const { port } = server.address() as AddressInfo;
+  return `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
 }
 
 async function recordedDemoKey(sql: Sql, dataDir: string, adminId: string): Promise<string | undefined> {

@@ -2,6 +2,7 @@ import type { Task } from 'graphile-worker';
 import type pg from 'pg';
 import * as v from 'valibot';
 import type { ServiceContext } from '../src/context';
+import type { ExportOutcome } from '../src/observability/metrics';
 import { compileAnalyticsSelect, loadExportQuery, type RunQuery } from '../src/exports/compile-query';
 import { contentDisposition, deleteObject, exportObjectKey } from '../src/storage/objects';
 import { copyToObject } from '../src/worker/copy-to-object';
@@ -38,6 +39,8 @@ export interface ExportWorker {
   running: RunningExports;
 }
 
+type Outcome = (kind: ExportOutcome['outcome'], fields: Record<string, unknown>, message: string) => void;
+
 /** At most this long between two retries after storage faults, however many attempts. */
 const MAX_RETRY_DELAY_MS = 3_600_000;
 
@@ -64,15 +67,21 @@ export async function runExport(worker: ExportWorker, exportId: string, shutdown
   }
   const started = Date.now();
   const progress = new CsvProgress();
-  const outcome = (fields: Record<string, unknown>, message: string) =>
+  // One log line and one metrics observation per attempt, whatever its end.
+  const outcome: Outcome = (kind, fields, message) => {
+    const durationMs = Date.now() - started;
+    const rows = typeof fields.rows === 'number' ? fields.rows : progress.rows;
+    const bytes = typeof fields.bytes === 'number' ? fields.bytes : progress.bytes;
+    context.metrics.recordExport({ outcome: kind, durationSeconds: durationMs / 1000, rows, bytes, queuedSeconds: claim.queuedMs / 1000 });
     logger.info(
-      { attempt: claim.attempt, max_attempts: claim.maxAttempts, duration_ms: Date.now() - started, rows: progress.rows, bytes: progress.bytes, ...fields },
+      { outcome: kind, attempt: claim.attempt, max_attempts: claim.maxAttempts, duration_ms: durationMs, queued_ms: Math.round(claim.queuedMs), rows, bytes, ...fields },
       message,
     );
+  };
 
   if (claim.cancelRequested) {
     await failExport(pool, claim, { code: 'cancelled', message: 'the export was cancelled before it ran' });
-    outcome({ outcome: 'cancelled' }, 'export cancelled');
+    outcome('cancelled', {}, 'export cancelled');
     return;
   }
 
@@ -117,9 +126,9 @@ export async function runExport(worker: ExportWorker, exportId: string, shutdown
     const stopped = stopper.signal.aborted ? (stopper.signal.reason as ExportStopped) : undefined;
     if (stopped?.reason === 'cancelled') {
       const errors = { code: 'cancelled', message: stopped.message };
-      if (await failExport(pool, claim, errors)) outcome({ outcome: 'cancelled', errors }, 'export cancelled');
+      if (await failExport(pool, claim, errors)) outcome('cancelled', { errors }, 'export cancelled');
     } else if (await completeExport(pool, claim, { ...result, objectKey })) {
-      outcome({ outcome: 'complete', rows: result.rows, bytes: result.bytes }, 'export complete');
+      outcome('complete', { rows: result.rows, bytes: result.bytes }, 'export complete');
       return;
     }
     await discardObject(worker, claim, objectKey);
@@ -153,20 +162,20 @@ async function recordFailure(
   worker: ExportWorker,
   claim: Claim,
   error: unknown,
-  outcome: (fields: Record<string, unknown>, message: string) => void,
+  outcome: Outcome,
 ): Promise<void> {
   const { context, pool } = worker;
   if (error instanceof ExportStopped) {
     if (error.reason === 'cancelled') {
       const errors = { code: 'cancelled', message: error.message };
       await failExport(pool, claim, errors);
-      outcome({ outcome: 'cancelled', errors }, 'export cancelled');
+      outcome('cancelled', { errors }, 'export cancelled');
     } else if (error.reason === 'shutdown') {
       // Not the export's fault: it runs again at once on another worker.
       await requeueExport(pool, claim, 0, { code: 'shutdown', message: error.message });
-      outcome({ outcome: 'requeued', reason: 'shutdown' }, 'export stopped by shutdown and re-queued');
+      outcome('requeued', { reason: 'shutdown' }, 'export stopped by shutdown and re-queued');
     } else {
-      outcome({ outcome: 'lost' }, 'export given up: this attempt no longer holds it');
+      outcome('lost', {}, 'export given up: this attempt no longer holds it');
     }
     return;
   }
@@ -178,9 +187,9 @@ async function recordFailure(
   if (failure.retry && claim.attempt < claim.maxAttempts) {
     const delayMs = retryDelayMs(context.config.export.retryDelayMs, claim.attempt);
     await requeueExport(pool, claim, delayMs, errors);
-    outcome({ outcome: 'retry', errors, retry_in_ms: delayMs }, 'export attempt failed, will retry');
+    outcome('retry', { errors, retry_in_ms: delayMs }, 'export attempt failed, will retry');
   } else {
     await failExport(pool, claim, errors);
-    outcome({ outcome: 'failed', errors }, 'export failed');
+    outcome('failed', { errors }, 'export failed');
   }
 }

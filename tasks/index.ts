@@ -1,9 +1,23 @@
 import type { TaskList } from 'graphile-worker';
+import { ABORT_STALE_UPLOADS_TASK, abortStaleUploadsTask } from './abort-stale-uploads';
 import { ANALYTICS_EXPORT_TASK, createAnalyticsExportTask, type ExportWorker } from './analytics-export';
+import { EXPIRE_EXPORTS_TASK, expireExportsTask } from './expire-exports';
 
 /** graphile-worker tasks by identifier; each task is one file in this folder. */
 export function createTaskList(worker: ExportWorker): TaskList {
   return {
     [ANALYTICS_EXPORT_TASK]: createAnalyticsExportTask(worker),
+    [EXPIRE_EXPORTS_TASK]: expireExportsTask(worker.context),
+    [ABORT_STALE_UPLOADS_TASK]: abortStaleUploadsTask(worker.context),
   };
 }
+
+/**
+ * Maintenance on graphile-worker's crontab: hourly, at different minutes. However many worker
+ * processes share the database, graphile-worker schedules each tick once (known_crontabs), and a
+ * failed run is retried a few times, not 25.
+ */
+export const CRONTAB = [
+  `7 * * * * ${EXPIRE_EXPORTS_TASK} ?max=3`,
+  `37 * * * * ${ABORT_STALE_UPLOADS_TASK} ?max=3`,
+].join('\n');

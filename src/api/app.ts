@@ -2,19 +2,25 @@ import { Hono } from 'hono';
 import { methodNotAllowed } from 'hono/method-not-allowed';
 import { requestId } from 'hono/request-id';
 import type { ServiceContext } from '../context';
+import { opsRoutes } from '../observability/ops-routes';
 import { docsPage } from './docs';
 import type { ApiEnv } from './env';
 import { errorHandler } from './errors';
 import { exportRoutes } from './exports/routes';
 import { authenticate } from './middleware/auth';
 import { limitBody } from './middleware/body';
+import { logRequests } from './middleware/request-log';
 import { openApiDocument } from './openapi';
 import { queryRoutes } from './queries/routes';
 
-/** Assembles the HTTP API: public health, OpenAPI and docs; everything under /analytics needs an API key. */
+/**
+ * Assembles the HTTP API: public health, readiness, metrics, OpenAPI and docs; everything under
+ * /analytics needs an API key. Every request is logged once, under its request id.
+ */
 export function createApp(context: ServiceContext): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>({ strict: false });
   app.use(requestId());
+  app.use(logRequests(context));
   app.use(
     methodNotAllowed({
       app,
@@ -27,7 +33,7 @@ export function createApp(context: ServiceContext): Hono<ApiEnv> {
   app.use(limitBody);
   app.use('/analytics/*', authenticate(context.database.sql));
 
-  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.route('/', opsRoutes(context));
   const document = openApiDocument();
   app.get('/openapi.json', (c) => c.json(document));
   app.get('/docs', (c) => c.html(docsPage));

@@ -38,7 +38,7 @@ export function errorHandler(logger: Logger) {
       return c.json({ detail: error.message || 'Request failed.' }, error.status);
     }
     const requestId = c.get('requestId');
-    logger.error({ err: error, requestId, method: c.req.method, path: c.req.path }, 'unhandled error in request');
+    logger.error({ err: error, request_id: requestId, method: c.req.method, path: c.req.path }, 'unhandled error in request');
     return c.json({ detail: 'Internal server error.', request_id: requestId }, 500);
   };
 }

@@ -45,6 +45,13 @@ export function uuidOption(values: Record<string, string | undefined>, name: str
   return value;
 }
 
+/** A positional id: a uuid, or a UsageError naming what it should be. */
+export function uuidArgument(value: string, what: string): string {
+  const id = value.trim();
+  if (!UUID.test(id)) throw new UsageError(`ID must be the uuid of ${what}`);
+  return id;
+}
+
 export function integerOption(values: Record<string, string | undefined>, name: string, min: number, max: number, fallback: number): number {
   const value = values[name];
   if (value === undefined) return fallback;

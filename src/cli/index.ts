@@ -5,6 +5,9 @@ import { customersCreate } from './customers';
 import { cliDatabaseUrl } from './database';
 import { demoData, WRITERS } from './demo-data';
 import { exportsSql } from './exports';
+import { exportsCancel } from './exports-cancel';
+import { exportsList } from './exports-list';
+import { exportsRetry } from './exports-retry';
 import { partnersCreate } from './partners';
 import { usersCreate } from './users';
 
@@ -20,6 +23,9 @@ const COMMANDS: Record<string, Command> = {
   'users create': usersCreate,
   'demo-data': demoData,
   'exports sql': exportsSql,
+  'exports list': exportsList,
+  'exports cancel': exportsCancel,
+  'exports retry': exportsRetry,
 };
 
 function usage(): string {

@@ -222,10 +222,13 @@ export const analyticsExports = pgTable(
     /** Idempotency-Key of the creating request and the hash of its body (kept 24 h). */
     idempotencyKey: varchar('idempotency_key', { length: 255 }),
     requestHash: text('request_hash'),
+    /** The failed export this one retries (retry_export), kept for lineage; null when it was deleted. */
+    retryOf: uuid('retry_of').references((): AnyPgColumn => analyticsExports.id, { onDelete: 'set null' }),
   },
   (t) => [
     index('analytics_exports_created_idx').on(t.created.desc(), t.id.desc()),
     index('analytics_exports_query_id_idx').on(t.queryId),
+    index('analytics_exports_retry_of_idx').on(t.retryOf).where(sql`${t.retryOf} IS NOT NULL`),
     index('analytics_exports_created_by_idx').on(t.createdBy),
     index('analytics_exports_running_heartbeat_idx')
       .on(t.heartbeatAt)

@@ -9,8 +9,11 @@ import type { Sql } from '../db/client';
  *   they waited in the queue), recorded as it happens.
  */
 
+/** How an attempt ended, as the export task logs it (tasks/analytics-export.ts). */
+export const EXPORT_OUTCOMES = ['complete', 'failed', 'cancelled', 'retry', 'requeued', 'lost'] as const;
+
 export interface ExportOutcome {
-  outcome: 'complete' | 'failed' | 'retried';
+  outcome: (typeof EXPORT_OUTCOMES)[number];
   durationSeconds: number;
   rows: number;
   bytes: number;
@@ -102,6 +105,9 @@ export function createMetrics(sql: Sql): Metrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [registry],
   });
+
+  // Every outcome is reported from the start (as 0), so that rate() and alerts see the series.
+  for (const outcome of EXPORT_OUTCOMES) finished.inc({ outcome }, 0);
 
   return {
     registry,

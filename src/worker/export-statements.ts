@@ -14,6 +14,8 @@ export interface Claim {
   createdBy: string;
   name: string;
   cancelRequested: boolean;
+  /** How long the export waited from being due (run_at) to this claim. */
+  queuedMs: number;
 }
 
 export interface ExportErrors {
@@ -33,11 +35,13 @@ export async function claimExport(pool: pg.Pool, exportId: string, workerId: str
     created_by: string;
     name: string;
     cancel_requested: boolean;
+    queued_ms: number;
   }>(
     `UPDATE analytics_exports
         SET status = 'running', worker_id = $2
       WHERE id = $1 AND status = 'queued' AND run_at <= now()
-      RETURNING attempts, max_attempts, created_by::text, name, cancel_requested_at IS NOT NULL AS cancel_requested`,
+      RETURNING attempts, max_attempts, created_by::text, name, cancel_requested_at IS NOT NULL AS cancel_requested,
+                (extract(epoch FROM now() - run_at) * 1000)::float8 AS queued_ms`,
     [exportId, workerId],
   );
   const row = rows[0];
@@ -50,6 +54,7 @@ export async function claimExport(pool: pg.Pool, exportId: string, workerId: str
     createdBy: row.created_by,
     name: row.name,
     cancelRequested: row.cancel_requested,
+    queuedMs: Math.max(0, row.queued_ms),
   };
 }
 

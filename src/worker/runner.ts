@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { Logger as GraphileLogger, run, type Runner } from 'graphile-worker';
 import pg from 'pg';
-import { createTaskList } from '../../tasks';
+import { CRONTAB, createTaskList } from '../../tasks';
 import type { ServiceContext } from '../context';
 import { startCancelListener } from './cancel-listener';
 import { startRescuer } from './rescuer';
@@ -65,7 +65,7 @@ export async function startWorker(context: ServiceContext): Promise<RunningWorke
       // the task stops and re-queues them.
       gracefulShutdownAbortTimeout: config.shutdownGraceMs,
       taskList: createTaskList({ context, pool, workerId, running }),
-      crontab: '',
+      crontab: CRONTAB,
       logger: graphileLogger(logger),
     });
     stops.push(() => runner.stop());

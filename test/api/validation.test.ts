@@ -171,7 +171,7 @@ describe('everything else', () => {
     assert.equal(response.body.detail, 'Internal server error.');
     assert.equal(response.body.request_id, response.headers.get('x-request-id'));
     assert.doesNotMatch(response.text, /analytics_exports/, 'no internals leak');
-    const logged = logLines.find((l) => l.requestId === response.body.request_id);
+    const logged = logLines.find((l) => l.request_id === response.body.request_id && l.level === 50);
     assert.ok(logged, 'the error is logged under the request id');
     assert.equal(logged.level, 50);
     assert.match(JSON.stringify(logged.err), /analytics_exports/, 'with the cause, for the operator');

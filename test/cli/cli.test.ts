@@ -6,7 +6,8 @@ import { describe, test } from 'node:test';
 import { compileExportQuery } from '../../src/exports/compile-query';
 import { createTestApi } from '../support/api';
 import { testEnvironment } from '../support/environment';
-import { createQuery, insertExport } from '../support/fixtures';
+import { markFailed, markRunning } from '../support/exports';
+import { createCustomer, createPartner, createQuery, createUser, insertExport } from '../support/fixtures';
 
 /**
  * The CLI as operators and scripts run it: a separate process, JSON on stdout, errors on
@@ -197,5 +198,72 @@ describe('exports sql', () => {
     assert.match(missing.stderr, /does not exist/);
     usageFailure(await cli(['exports', 'sql', 'not-a-uuid']), /ID must be the uuid of an export/);
     usageFailure(await cli(['exports', 'sql']), /expected 1 argument/);
+  });
+});
+
+describe('exports list, cancel and retry', () => {
+  test('list reads the analytics_export_jobs view, newest first, filtered by status and limited', async () => {
+    const customerId = await createCustomer(sql, await createPartner(sql));
+    const owner = await createUser(sql, 'customer', { customerId });
+    const queryId = await createQuery(sql, owner.id, { metrics: ['temperature'], start: '2026-01-01T00:00:00Z', end: '2026-01-02T00:00:00Z' });
+    const failed = await insertExport(sql, owner.id, queryId, { name: 'broken one' });
+    await markFailed(sql, failed, { code: 'query_error', message: 'division by zero' });
+    const running = await insertExport(sql, owner.id, queryId);
+    await markRunning(sql, running, { rows: 5, bytes: 99 });
+
+    const all = json(await cli(['exports', 'list']));
+    assert.ok(Array.isArray(all));
+    const [{ n }] = (await sql`SELECT count(*)::int AS n FROM analytics_exports`) as unknown as [{ n: number }];
+    assert.equal(all.length, Math.min(n, 100));
+    assert.equal(all[0].id, running, 'newest first');
+    assert.equal(all[0].worker_id, 'test-worker');
+    assert.equal(all[0].rows_written, 5);
+    assert.equal(typeof all[0].heartbeat_age_seconds, 'number');
+
+    const onlyFailed = json(await cli(['exports', 'list', '--status', 'failed', '--limit', '1']));
+    assert.equal(onlyFailed.length, 1);
+    assert.equal(onlyFailed[0].id, failed);
+    assert.equal(onlyFailed[0].error_code, 'query_error');
+    assert.deepEqual(onlyFailed[0].last_error, { code: 'query_error', message: 'division by zero' });
+
+    usageFailure(await cli(['exports', 'list', '--status', 'done']), /--status must be one of queued, running, complete, failed/);
+    usageFailure(await cli(['exports', 'list', '--limit', '0']), /--limit must be a whole number from 1 to 1000/);
+    usageFailure(await cli(['exports', 'list', 'extra']), /expected 0 argument/);
+  });
+
+  test('cancel fails a queued export, asks a running one to stop, and names the status; retry makes a new export of a failed one', async () => {
+    const customerId = await createCustomer(sql, await createPartner(sql));
+    const owner = await createUser(sql, 'customer', { customerId });
+    const queryId = await createQuery(sql, owner.id, { metrics: ['temperature'], start: '2026-01-01T00:00:00Z', end: '2026-01-02T00:00:00Z' });
+    const queued = await insertExport(sql, owner.id, queryId, { name: 'to cancel', tags: ['ops'] });
+    const running = await insertExport(sql, owner.id, queryId);
+    await markRunning(sql, running);
+
+    assert.deepEqual(json(await cli(['exports', 'cancel', queued])), { id: queued, status: 'failed' });
+    assert.deepEqual(json(await cli(['exports', 'cancel', running])), { id: running, status: 'running' });
+    const [held] = await sql<{ cancel_requested_at: string | null }[]>`SELECT cancel_requested_at FROM analytics_exports WHERE id = ${running}`;
+    assert.notEqual(held!.cancel_requested_at, null);
+
+    const retried = json(await cli(['exports', 'retry', queued]));
+    assert.match(retried.id, /^[0-9a-f-]{36}$/);
+    const [copy] = await sql<{ status: string; name: string; tags: string[]; retry_of: string }[]>`
+      SELECT status, name, tags, retry_of FROM analytics_exports WHERE id = ${retried.id}`;
+    assert.deepEqual({ ...copy }, { status: 'queued', name: 'to cancel', tags: ['ops'], retry_of: queued });
+
+    const again = await cli(['exports', 'retry', queued]);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, new RegExp(`already retried as ${retried.id}`));
+    const notFailed = await cli(['exports', 'retry', running]);
+    assert.equal(notFailed.code, 1);
+    assert.match(notFailed.stderr, /only a failed analytics export can be retried/);
+    const unknown = '00000000-0000-4000-8000-000000000000';
+    const missingCancel = await cli(['exports', 'cancel', unknown]);
+    assert.equal(missingCancel.code, 1);
+    assert.match(missingCancel.stderr, /no export with id/);
+    const missingRetry = await cli(['exports', 'retry', unknown]);
+    assert.equal(missingRetry.code, 1);
+    assert.match(missingRetry.stderr, /no analytics export/);
+    usageFailure(await cli(['exports', 'cancel', 'nope']), /ID must be the uuid of an export/);
+    usageFailure(await cli(['exports', 'retry']), /expected 1 argument/);
   });
 });

@@ -3,6 +3,7 @@ import { createApp } from '../../src/api/app';
 import { loadConfig } from '../../src/config';
 import type { ServiceContext } from '../../src/context';
 import type { Logger } from '../../src/logger';
+import { createMetrics } from '../../src/observability/metrics';
 import { createTestDatabase, type TestDatabase } from './database';
 import { createTestBucket, type TestBucket } from './s3';
 
@@ -44,6 +45,7 @@ export async function createTestApi(options: { logger?: Logger } = {}): Promise<
     database: db,
     s3: bucket.client,
     logger: options.logger ?? pino({ level: 'silent' }),
+    metrics: createMetrics(db.sql),
   };
   const app = createApp(context);
   return {

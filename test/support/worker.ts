@@ -8,6 +8,7 @@ import { loadConfig, type Config } from '../../src/config';
 import type { ServiceContext } from '../../src/context';
 import type { Queryable } from '../../src/db/client';
 import { createLogger } from '../../src/logger';
+import { createMetrics } from '../../src/observability/metrics';
 import { createS3Client } from '../../src/storage/s3-client';
 import { startWorker, type RunningWorker } from '../../src/worker/runner';
 import type { TestDatabase } from './database';
@@ -33,6 +34,8 @@ const LOG_LEVEL = process.env.TEST_LOG_LEVEL ?? 'silent';
 export function workerEnvironment(database: TestDatabase, bucket: TestBucket, overrides: Record<string, string> = {}): Record<string, string> {
   return {
     ROLE: 'worker',
+    // Each worker process serves /healthz, /readyz and /metrics: on a free port, so many can run.
+    PORT: '0',
     DATABASE_URL: database.url,
     S3_ENDPOINT: bucket.config.endpoint!,
     S3_BUCKET: bucket.config.bucket,
@@ -67,6 +70,7 @@ export async function startTestWorker(
     // A client of its own: the test may point the worker somewhere else than its bucket's client.
     s3: createS3Client(config.s3),
     logger: createLogger(config.logLevel),
+    metrics: createMetrics(database.sql),
   };
   const worker = await startWorker(context);
   let stopped: Promise<void> | undefined;

@@ -1,0 +1,3 @@
+ALTER TABLE "analytics_exports" ADD COLUMN "retry_of" uuid;--> statement-breakpoint
+ALTER TABLE "analytics_exports" ADD CONSTRAINT "analytics_exports_retry_of_analytics_exports_id_fk" FOREIGN KEY ("retry_of") REFERENCES "public"."analytics_exports"("id") ON DELETE set null ON UPDATE no action;--> statement-breakpoint
+CREATE INDEX "analytics_exports_retry_of_idx" ON "analytics_exports" USING btree ("retry_of") WHERE "analytics_exports"."retry_of" IS NOT NULL;

@@ -1,0 +1,18 @@
+import { command, CommandError, uuidArgument } from './command';
+
+/**
+ * `exports cancel ID`: cancel_export(id) (drizzle/0001): a queued export fails at once, a running
+ * one is asked to stop (its worker fails it within a second); a finished one is left as it is.
+ * Prints the status after the call.
+ */
+export const exportsCancel = command({
+  usage: 'exports cancel ID',
+  options: {},
+  positionals: 1,
+  parse: ({ positionals }) => uuidArgument(positionals[0]!, 'an export'),
+  async run(id: string, sql) {
+    const [row] = await sql<{ status: string | null }[]>`SELECT cancel_export(${id}) AS status`;
+    if (!row?.status) throw new CommandError(`no export with id ${id}`);
+    return { id, status: row.status };
+  },
+});

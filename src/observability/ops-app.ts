@@ -1,0 +1,21 @@
+import { Hono } from 'hono';
+import { requestId } from 'hono/request-id';
+import type { ApiEnv } from '../api/env';
+import { errorHandler } from '../api/errors';
+import { logRequests } from '../api/middleware/request-log';
+import type { ServiceContext } from '../context';
+import { opsRoutes } from './ops-routes';
+
+/**
+ * The HTTP server of a ROLE=worker process: no API, only /healthz, /readyz and /metrics, so that
+ * container health checks and Prometheus treat every process alike.
+ */
+export function createOpsApp(context: ServiceContext): Hono<ApiEnv> {
+  const app = new Hono<ApiEnv>({ strict: false });
+  app.use(requestId());
+  app.use(logRequests(context));
+  app.route('/', opsRoutes(context));
+  app.notFound((c) => c.json({ detail: 'Not found.' }, 404));
+  app.onError(errorHandler(context.logger));
+  return app;
+}

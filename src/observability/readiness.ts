@@ -1,0 +1,65 @@
+import { HeadBucketCommand } from '@aws-sdk/client-s3';
+import type { ServiceContext } from '../context';
+
+/**
+ * GET /readyz: can this process do its work right now? The database answers `SELECT 1` and the
+ * export bucket answers HeadBucket, each within a short timeout, checked side by side so one
+ * slow part does not hide the other.
+ */
+
+export interface CheckResult {
+  status: 'ok' | 'failed';
+  duration_ms: number;
+  /** Why it failed, for the operator: the driver's or the SDK's own message. */
+  error?: string;
+}
+
+export interface Readiness {
+  ready: boolean;
+  checks: { database: CheckResult; storage: CheckResult };
+}
+
+export const READINESS_TIMEOUT_MS = 2000;
+
+export async function checkReadiness(context: ServiceContext, timeoutMs = READINESS_TIMEOUT_MS): Promise<Readiness> {
+  const { database, s3, config } = context;
+  const [databaseCheck, storageCheck] = await Promise.all([
+    check(timeoutMs, async () => {
+      await database.sql`SELECT 1`;
+    }),
+    check(timeoutMs, async (signal) => {
+      await s3.send(new HeadBucketCommand({ Bucket: config.s3.bucket }), { abortSignal: signal });
+    }),
+  ]);
+  return { ready: databaseCheck.status === 'ok' && storageCheck.status === 'ok', checks: { database: databaseCheck, storage: storageCheck } };
+}
+
+async function check(timeoutMs: number, probe: (signal: AbortSignal) => Promise<void>): Promise<CheckResult> {
+  const started = Date.now();
+  const controller = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      controller.abort();
+      reject(new Error(`no answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+  });
+  try {
+    await Promise.race([probe(controller.signal), timeout]);
+    return { status: 'ok', duration_ms: Date.now() - started };
+  } catch (error) {
+    return { status: 'failed', duration_ms: Date.now() - started, error: describe(error) };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function describe(error: unknown): string {
+  const e = error as { name?: string; message?: string; code?: string; $metadata?: { httpStatusCode?: number } };
+  const status = e.$metadata?.httpStatusCode;
+  // HeadBucket has no body: a missing bucket is a bare 404 ("NotFound"), which says little alone.
+  if (status === 404) return 'bucket not found (404)';
+  if (status === 403) return 'access to the bucket denied (403)';
+  const message = e.message || e.name || String(error);
+  return e.code && !message.includes(e.code) ? `${e.code}: ${message}` : message;
+}

@@ -1,0 +1,185 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { pino } from 'pino';
+import { createApp } from '../../src/api/app';
+import type { ServiceContext } from '../../src/context';
+import { createDatabase } from '../../src/db/client';
+import { generateReadings } from '../../src/demo/readings';
+import { createMetrics } from '../../src/observability/metrics';
+import { createS3Client } from '../../src/storage/s3-client';
+import { createTestApi } from '../support/api';
+import { markFailed } from '../support/exports';
+import { createCustomer, createDevice, createPartner, createQuery, createUser, insertExport } from '../support/fixtures';
+import { startPrivateS3 } from '../support/s3';
+import { spawnWorker, waitFor, waitForFinalExport, waitForLog, workerEnvironment } from '../support/worker';
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
+
+/**
+ * What an operator watches: one JSON log line per request and per export outcome, Prometheus
+ * metrics from the API and from a worker process (which serves them on its own small server),
+ * and /readyz naming the part that is down.
+ */
+
+const logLines: Array<Record<string, unknown>> = [];
+const api = await createTestApi({ logger: pino({ level: 'info' }, { write: (line: string) => void logLines.push(JSON.parse(line)) }) });
+const { sql } = api.db;
+const customerId = await createCustomer(sql, await createPartner(sql));
+const user = await createUser(sql, 'customer', { customerId });
+const deviceId = await createDevice(sql, customerId);
+await generateReadings(sql, { deviceIds: [deviceId], metrics: ['temperature'], start: new Date('2026-01-01T00:00:00Z'), end: new Date('2026-01-01T02:00:00Z'), step: '1m' });
+const queryId = await createQuery(sql, user.id, { metrics: ['temperature'], start: '2026-01-01T00:00:00Z', end: '2026-01-01T02:00:00Z' });
+
+/** A metric's value from Prometheus text, by name and exact label set ('' for none). */
+function sample(text: string, name: string, labels = ''): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${name}${labels ? `{${labels}}` : ''} `));
+  return line === undefined ? undefined : Number(line.split(' ').at(-1));
+}
+
+describe('request logs', () => {
+  test('one line per request with its request id, method, path, route, status and duration; never the API key', async () => {
+    logLines.length = 0;
+    const response = await api.request('GET', '/analytics/exports/', { key: user.apiKey });
+    assert.equal(response.status, 200);
+    const id = response.headers.get('x-request-id');
+    const lines = logLines.filter((l) => l.msg === 'request' && l.request_id === id);
+    assert.equal(lines.length, 1);
+    const line = lines[0]!;
+    assert.equal(line.method, 'GET');
+    assert.equal(line.path, '/analytics/exports/');
+    assert.equal(line.status, 200);
+    assert.equal(typeof line.duration_ms, 'number');
+    assert.match(String(line.route), /^\/analytics\/exports/);
+
+    const unauthorised = await api.request('GET', '/analytics/exports/', { key: 'aex_not-a-key' });
+    assert.equal(unauthorised.status, 401);
+    assert.ok(logLines.some((l) => l.msg === 'request' && l.status === 401 && l.request_id === unauthorised.headers.get('x-request-id')));
+    assert.doesNotMatch(JSON.stringify(logLines), new RegExp(`${user.apiKey}|aex_not-a-key`), 'no key in any log line');
+  });
+});
+
+describe('GET /metrics on the API', () => {
+  test('Prometheus text: exports by status and queue depth from the database, requests by route', async () => {
+    const queued = [await insertExport(sql, user.id, queryId), await insertExport(sql, user.id, queryId)];
+    await markFailed(sql, await insertExport(sql, user.id, queryId));
+    await sql`UPDATE analytics_exports SET run_at = now() + interval '1 hour' WHERE id = ${queued[1]!}`;
+    const [counts] = await sql<{ queued: number; failed: number; due: number }[]>`
+      SELECT count(*) FILTER (WHERE status = 'queued')::int AS queued, count(*) FILTER (WHERE status = 'failed')::int AS failed,
+             count(*) FILTER (WHERE status = 'queued' AND run_at <= now())::int AS due
+        FROM analytics_exports`;
+    await api.request('GET', '/analytics/exports/', { key: user.apiKey });
+
+    const response = await api.request('GET', '/metrics');
+    assert.equal(response.status, 200);
+    assert.match(response.headers.get('content-type')!, /^text\/plain; version=0\.0\.4/);
+    const text = response.text;
+    assert.equal(sample(text, 'analytics_exports', 'status="queued"'), counts!.queued);
+    assert.equal(sample(text, 'analytics_exports', 'status="failed"'), counts!.failed);
+    assert.equal(sample(text, 'analytics_exports', 'status="running"'), 0);
+    assert.equal(sample(text, 'analytics_export_queue_depth'), counts!.due, 'due exports only, not those waiting for a retry');
+    assert.ok(sample(text, 'analytics_export_oldest_queued_seconds')! >= 0);
+    assert.ok(sample(text, 'http_request_duration_seconds_count', 'method="GET",route="/analytics/exports",status="200"')! >= 1, text.match(/http_request_duration_seconds_count.*/g)?.join('\n'));
+    assert.equal(sample(text, 'analytics_export_attempts_total', 'outcome="complete"'), 0, 'reported from the start');
+    for (const name of ['analytics_export_duration_seconds', 'analytics_export_size_bytes', 'analytics_export_queue_wait_seconds', 'analytics_export_rows_total', 'analytics_export_bytes_total']) {
+      assert.match(text, new RegExp(`# TYPE ${name} `), name);
+    }
+  });
+});
+
+describe('GET /readyz', () => {
+  test('200 naming each check when the database and the bucket answer', async () => {
+    const response = await api.request('GET', '/readyz');
+    assert.equal(response.status, 200, response.text);
+    assert.equal(response.body.status, 'ready');
+    assert.equal(response.body.checks.database.status, 'ok');
+    assert.equal(response.body.checks.storage.status, 'ok');
+  });
+
+  test('503 naming storage when the S3 server is down, and ready again when it is back; /healthz stays 200', async () => {
+    const s3 = await startPrivateS3();
+    const config = { ...api.context.config.s3, endpoint: s3.endpoint, bucket: 'ready-check' };
+    const client = createS3Client(config);
+    await client.send(new CreateBucketCommand({ Bucket: 'ready-check' }));
+    const app = createApp({ ...api.context, s3: client, config: { ...api.context.config, s3: config } });
+    try {
+      assert.equal((await app.request('/readyz')).status, 200);
+      await s3.stop();
+      const down = await app.request('/readyz');
+      assert.equal(down.status, 503);
+      const body = (await down.json()) as { status: string; detail: string; checks: Record<string, { status: string; error?: string }> };
+      assert.equal(body.status, 'unavailable');
+      assert.equal(body.checks.storage!.status, 'failed');
+      assert.equal(body.checks.database!.status, 'ok');
+      assert.match(body.detail, /^not ready: storage: /);
+      assert.doesNotMatch(body.detail, /database/);
+      assert.equal((await app.request('/healthz')).status, 200);
+      await s3.restart();
+      assert.equal((await app.request('/readyz')).status, 200);
+    } finally {
+      client.destroy();
+    }
+  });
+
+  test('503 naming storage when the bucket is missing', async () => {
+    const config = { ...api.context.config.s3, bucket: 'no-such-bucket-here' };
+    const app = createApp({ ...api.context, config: { ...api.context.config, s3: config } });
+    const response = await app.request('/readyz');
+    assert.equal(response.status, 503);
+    assert.match(((await response.json()) as { detail: string }).detail, /storage: bucket not found \(404\)/);
+  });
+
+  test('503 naming the database when it refuses connections, within the timeout', async () => {
+    const database = createDatabase('postgres://nobody:nothing@127.0.0.1:9/none', { max: 1 });
+    const context: ServiceContext = { ...api.context, database, metrics: createMetrics(database.sql) };
+    try {
+      const started = Date.now();
+      const response = await createApp(context).request('/readyz');
+      assert.ok(Date.now() - started < 5000);
+      assert.equal(response.status, 503);
+      const body = (await response.json()) as { detail: string; checks: Record<string, { status: string }> };
+      assert.equal(body.checks.database!.status, 'failed');
+      assert.equal(body.checks.storage!.status, 'ok');
+      assert.match(body.detail, /^not ready: database: /);
+    } finally {
+      await database.close();
+    }
+  });
+});
+
+describe('a ROLE=worker process', () => {
+  test('serves /healthz, /readyz and /metrics on PORT, logs one line per export outcome and counts it', async () => {
+    // Exports left queued by the tests above are not this test's: cancel them first.
+    await sql`SELECT cancel_export(id) FROM analytics_exports WHERE status = 'queued'`;
+    const worker = spawnWorker(workerEnvironment(api.db, api.bucket, { LOG_LEVEL: 'info' }));
+    const listening = await waitForLog(worker, (l) => l.msg === 'health and metrics server listening', 60_000);
+    const base = String(listening.url);
+    assert.equal((await fetch(`${base}/healthz`)).status, 200);
+    const ready = await fetch(`${base}/readyz`);
+    assert.equal(ready.status, 200, await ready.clone().text());
+    assert.equal((await fetch(`${base}/analytics/exports/`)).status, 404, 'no API in a worker');
+
+    const id = await insertExport(sql, user.id, queryId);
+    const final = await waitForFinalExport(sql, id);
+    assert.equal(final.status, 'complete');
+    assert.equal(final.number_of_rows, 120);
+    const line = await waitForLog(worker, (l) => l.export_id === id && l.msg === 'export complete');
+    assert.equal(line.outcome, 'complete');
+    assert.equal(line.rows, 120);
+    assert.equal(line.bytes, final.total_bytes);
+    assert.equal(typeof line.duration_ms, 'number');
+    assert.equal(typeof line.queued_ms, 'number');
+
+    const text = await waitFor(async () => {
+      const body = await (await fetch(`${base}/metrics`)).text();
+      return sample(body, 'analytics_export_attempts_total', 'outcome="complete"') === 1 ? body : undefined;
+    });
+    assert.equal(sample(text, 'analytics_export_rows_total'), 120);
+    assert.equal(sample(text, 'analytics_export_bytes_total'), final.total_bytes);
+    assert.equal(sample(text, 'analytics_export_size_bytes_count'), 1);
+    assert.equal(sample(text, 'analytics_export_duration_seconds_count', 'outcome="complete"'), 1);
+    assert.equal(sample(text, 'analytics_export_queue_wait_seconds_count'), 1);
+    assert.equal(sample(text, 'analytics_exports', 'status="complete"'), 1);
+
+    worker.kill('SIGTERM');
+    assert.deepEqual(await worker.exited, { code: 0, signal: null });
+  });
+});
