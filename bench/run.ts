@@ -23,9 +23,15 @@ import { createCustomer, createPartner, createQuery, createUser } from '../test/
  * Not part of `npm test`.
  */
 
+// The AWS SDK's notice about Node 20 (README, "Node version") is not the bench's news.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = new Set(process.argv.slice(2));
 const LARGE = args.has('--large');
+/** --skip-export: only the API and queue figures (no readings seeded): for profiling those quickly. */
+const SKIP_EXPORT = args.has('--skip-export');
+/** BENCH_CPU_PROF=dir: the service processes write V8 CPU profiles there (node --cpu-prof). */
+const CPU_PROF = process.env.BENCH_CPU_PROF;
 const BUCKET = 'bench-exports';
 const DEVICES = 100;
 const METRICS = ['active_power', 'energy', 'illuminance', 'temperature'];
@@ -81,7 +87,8 @@ interface Child {
 }
 
 function startChild(script: string, scriptArgs: string[], extraEnv: Record<string, string>): Child {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, script), ...scriptArgs], {
+  const profile = CPU_PROF && script === 'src/index.ts' ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(CPU_PROF)] : [];
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', path.join(root, script), ...scriptArgs], {
     cwd: root,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...extraEnv },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -122,6 +129,11 @@ async function stopChild(child: Child): Promise<void> {
 function peakRssMiB(pid: number): number {
   const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return Number(match![1]) / 1024;
+}
+/** CPU seconds (user + system) a process has used so far. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 /** Resets VmHWM to the current RSS (Linux: 5 > /proc/pid/clear_refs). */
 async function resetPeakRss(pid: number): Promise<void> {
@@ -171,7 +183,7 @@ try {
   await migrate(databaseUrl);
   const sql = postgres(databaseUrl, { max: 6, onnotice: () => {} });
   cleanups.push(() => sql.end({ timeout: 5 }));
-  (results.machine as Record<string, unknown>).postgres = (await sql<{ v: string }[]>`SHOW server_version`)[0]!.v;
+  (results.machine as Record<string, unknown>).postgres = (await sql<{ v: string }[]>`SELECT current_setting('server_version') AS v`)[0]!.v;
 
   const s3 = startChild('bench/s3-server.ts', [path.join(tmp, 's3'), BUCKET], {});
   cleanups.push(() => stopChild(s3));
@@ -187,7 +199,7 @@ try {
   const user = await createUser(sql, 'customer', { customerId });
   const deviceIds = await seedDevices(sql, customerId);
   let seeded = performance.now();
-  await seedReadings(sql, deviceIds, 0, SMALL_MINUTES);
+  if (!SKIP_EXPORT) await seedReadings(sql, deviceIds, 0, SMALL_MINUTES);
   log(`seeded 2M readings in ${round((performance.now() - seeded) / 1000)} s`);
   const smallQuery = await createQuery(sql, user.id, { metrics: METRICS, start: minutes(0).toISOString(), end: minutes(SMALL_MINUTES).toISOString() }, { customerScopes: [customerId] });
   const oneRowQuery = await createQuery(sql, user.id, {
@@ -236,7 +248,7 @@ try {
 
   // ------------------------------------------------------------ 1. export path
   const exportPath: Record<string, unknown> = {};
-  exportPath['2M'] = await measureExportPath('2M', smallQuery);
+  if (!SKIP_EXPORT) exportPath['2M'] = await measureExportPath('2M', smallQuery);
   if (LARGE) {
     seeded = performance.now();
     await seedReadings(sql, deviceIds, SMALL_MINUTES, LARGE_MINUTES);
@@ -251,17 +263,20 @@ try {
   results.exportPath = exportPath;
 
   async function measureExportPath(label: string, queryId: string) {
-    const runs: Array<{ exportMs: number; copyMs: number; uploadMs: number; workerPeakRssMiB: number }> = [];
+    const runs: Array<{ exportMs: number; copyMs: number; uploadMs: number; workerPeakRssMiB: number; workerCpuS: number; s3CpuS: number }> = [];
     let rows = 0;
     let bytes = 0;
     for (let i = 0; i < REPEAT; i++) {
       // The real export, end to end through the API: POST, then poll until complete.
       await resetPeakRss(worker.child.pid!);
+      const cpu0 = { worker: cpuSeconds(worker.child.pid!), s3: cpuSeconds(s3.child.pid!) };
       const t0 = performance.now();
       const id = await post(queryId, `bench ${label} ${i}`);
       const done = await waitDone(id, 50);
       const exportMs = performance.now() - t0;
       const workerPeakRssMiB = peakRssMiB(worker.child.pid!);
+      const workerCpuS = round(cpuSeconds(worker.child.pid!) - cpu0.worker, 2);
+      const s3CpuS = round(cpuSeconds(s3.child.pid!) - cpu0.s3, 2);
       rows = done.number_of_rows as number;
       bytes = done.total_bytes as number;
 
@@ -278,8 +293,8 @@ try {
       if (code !== 0) throw new Error(`upload alone failed (${code}): ${uploader.output()}`);
       const uploaded = JSON.parse(uploader.output().trim().split('\n').pop()!) as { ms: number; bytes: number };
       if (uploaded.bytes !== bytes) throw new Error(`upload alone sent ${uploaded.bytes} bytes, the export ${bytes}`);
-      runs.push({ exportMs: round(exportMs), copyMs: round(copyMs), uploadMs: round(uploaded.ms), workerPeakRssMiB: round(workerPeakRssMiB) });
-      log(`${label} run ${i + 1}: export ${round(exportMs / 1000, 2)} s, COPY alone ${round(copyMs / 1000, 2)} s, upload alone ${round(uploaded.ms / 1000, 2)} s, worker peak RSS ${round(workerPeakRssMiB)} MiB`);
+      runs.push({ exportMs: round(exportMs), copyMs: round(copyMs), uploadMs: round(uploaded.ms), workerPeakRssMiB: round(workerPeakRssMiB), workerCpuS, s3CpuS });
+      log(`${label} run ${i + 1}: export ${round(exportMs / 1000, 2)} s, COPY alone ${round(copyMs / 1000, 2)} s, upload alone ${round(uploaded.ms / 1000, 2)} s, worker peak RSS ${round(workerPeakRssMiB)} MiB, CPU during the export: worker ${workerCpuS} s, s3rver ${s3CpuS} s`);
       // Keep the disk small: the objects are not needed any more (the bucket stays).
       await deleteObject(s3Client, BUCKET, exportObjectKey(id, user.id));
       await deleteObject(s3Client, BUCKET, `bench/upload-${label}-${i}.csv`);
@@ -383,10 +398,11 @@ try {
   apiFigures.apiPeakRssMiB = round(peakRssMiB(api.child.pid!));
   results.api = apiFigures;
 
+  (results.machine as Record<string, unknown>).loadAverageAtEnd = os.loadavg().map((n) => round(n, 2));
   results.durationSeconds = Math.round((Date.now() - started) / 1000);
   results.date = new Date().toISOString();
   results.large = LARGE;
-  await fs.writeFile(path.join(root, 'bench', LARGE ? 'results-large.json' : 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+  await fs.writeFile(path.join(root, 'bench', SKIP_EXPORT ? 'results-partial.json' : LARGE ? 'results-large.json' : 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
   printTable(results);
   exitCode = 0;
 } catch (error) {
@@ -445,6 +461,8 @@ async function machine() {
     cores: os.availableParallelism(),
     memoryGiB: round(os.totalmem() / 1024 ** 3, 1),
     os: `${os.type()} ${os.release()}`,
+    // Other work on the machine skews every figure: the 1/5/15-minute load averages at the start (and end).
+    loadAverageAtStart: os.loadavg().map((n) => round(n, 2)),
     node: process.version,
     psql,
     packages: Object.fromEntries(
@@ -472,14 +490,14 @@ function printTable(r: Record<string, any>): void {
     lines.push(`${name.padEnd(46)} ${value.padEnd(28)} ${target.padEnd(14)} ${ok === undefined ? '' : ok ? 'ok' : 'SHORT'}`);
   row('Figure', 'Measured', 'Target', undefined);
   for (const label of ['2M', '10M']) {
-    const e = r.exportPath[label];
+    const e = r.exportPath?.[label];
     if (!e) continue;
     row(`Export ${label} rows (${round(e.bytes / 1048576)} MiB): end to end`, `${round(e.exportMs / 1000, 2)} s (${e.exportMiBps} MiB/s)`, '', undefined);
     row(`  COPY alone (psql) / upload alone (s3rver)`, `${round(e.copyAloneMs / 1000, 2)} s / ${round(e.uploadAloneMs / 1000, 2)} s`, '', undefined);
     row(`  ratio to the slower`, `${e.ratio}x`, '<= 1.10x', e.ratio <= 1.1);
     row(`  worker peak RSS`, `${e.workerPeakRssMiB} MiB`, '< 160 MiB', e.workerPeakRssMiB < 160);
   }
-  if (r.exportPath.rssGrowth2Mto10M !== undefined) {
+  if (r.exportPath?.rssGrowth2Mto10M !== undefined) {
     row('Peak RSS growth 2M -> 10M', `${round(r.exportPath.rssGrowth2Mto10M * 100)} %`, '< 10 %', r.exportPath.rssGrowth2Mto10M < 0.1);
   }
   const g = r.api.getAt500;
