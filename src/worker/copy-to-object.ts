@@ -77,12 +77,16 @@ export async function copyToObject(options: CopyToObjectOptions): Promise<{ rows
 
   try {
     signal.throwIfAborted();
-    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    await client.query(`SET LOCAL statement_timeout = ${Math.floor(options.statementTimeoutMs)}`);
-    // Pinned so that the CSV's numbers do not depend on the server's or role's settings.
-    await client.query('SET LOCAL extra_float_digits = 1');
-    // Postgres 14+: a backend still sorting when its client goes away notices within a second.
-    await client.query(`SET LOCAL client_connection_check_interval = 1000`);
+    // One round trip for the four statements (simple query protocol): a one-row export is
+    // mostly round trips (npm run bench, "one-row exports").
+    await client.query(
+      'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; ' +
+        `SET LOCAL statement_timeout = ${Math.floor(options.statementTimeoutMs)}; ` +
+        // Pinned so that the CSV's numbers do not depend on the server's or role's settings.
+        'SET LOCAL extra_float_digits = 1; ' +
+        // Postgres 14+: a backend still sorting when its client goes away notices within a second.
+        'SET LOCAL client_connection_check_interval = 1000',
+    );
     throwIfFailed();
 
     copy = client.query(copyTo(`COPY (${options.select}) TO STDOUT WITH (FORMAT csv, HEADER)`));
