@@ -71,8 +71,8 @@ export const environmentSchema = {
   EXPORT_HEARTBEAT_TIMEOUT_S: v.optional(integer('EXPORT_HEARTBEAT_TIMEOUT_S', 2, 86_400), '30'),
   // First delay before retrying an export after a storage fault; doubled on each attempt, at most 1 hour.
   EXPORT_RETRY_DELAY_S: v.optional(integer('EXPORT_RETRY_DELAY_S', 0, 3600), '10'),
-  EXPORT_PART_SIZE_MIB: v.optional(integer('EXPORT_PART_SIZE_MIB', 5, 512), '8'),
-  EXPORT_UPLOAD_QUEUE_SIZE: v.optional(integer('EXPORT_UPLOAD_QUEUE_SIZE', 1, 16), '4'),
+  EXPORT_PART_SIZE_MIB: v.optional(integer('EXPORT_PART_SIZE_MIB', 5, 512), '5'),
+  EXPORT_UPLOAD_QUEUE_SIZE: v.optional(integer('EXPORT_UPLOAD_QUEUE_SIZE', 1, 16), '2'),
   EXPORT_RETENTION_DAYS: v.optional(integer('EXPORT_RETENTION_DAYS', 1, 3650), '30'),
   SHUTDOWN_GRACE_S: v.optional(integer('SHUTDOWN_GRACE_S', 0, 3600), '25'),
 } as const;

@@ -77,15 +77,17 @@ export async function copyToObject(options: CopyToObjectOptions): Promise<{ rows
 
   try {
     signal.throwIfAborted();
-    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    await client.query(`SET LOCAL statement_timeout = ${Math.floor(options.statementTimeoutMs)}`);
-    // Pinned so that the CSV's numbers do not depend on the server's or role's settings.
-    await client.query('SET LOCAL extra_float_digits = 1');
-    // A backend still sorting when its client goes away notices within a second (Postgres 14+;
-    // older servers do not know the setting and are left as they are).
+    // One round trip for the session set-up (simple query protocol): a one-row export is mostly
+    // round trips (npm run bench, "one-row exports").
     await client.query(
-      `SELECT set_config('client_connection_check_interval', '1000', true)
-        WHERE current_setting('server_version_num')::int >= 140000`,
+      'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; ' +
+        `SET LOCAL statement_timeout = ${Math.floor(options.statementTimeoutMs)}; ` +
+        // Pinned so that the CSV's numbers do not depend on the server's or role's settings.
+        'SET LOCAL extra_float_digits = 1; ' +
+        // A backend still sorting when its client goes away notices within a second (Postgres 14+;
+        // older servers do not know the setting and are left as they are).
+        `SELECT set_config('client_connection_check_interval', '1000', true)
+          WHERE current_setting('server_version_num')::int >= 140000`,
     );
     throwIfFailed();
 
