@@ -123,6 +123,15 @@ export async function exportStatus(pool: pg.Pool, exportId: string): Promise<str
 }
 
 /** Rescues running exports whose heartbeat is older than `staleAfterMs` (drizzle/0004_export_rescue.sql). */
+/** Gives queued exports that lost their job a new one (drizzle/0007_requeue_orphaned_exports.sql). */
+export async function requeueOrphanedExports(pool: pg.Pool, staleAfterMs: number): Promise<string[]> {
+  const { rows } = await pool.query<{ id: string }>(
+    `SELECT id::text FROM requeue_orphaned_exports(make_interval(secs => $1::double precision / 1000)) AS id`,
+    [staleAfterMs],
+  );
+  return rows.map((row) => row.id);
+}
+
 export async function rescueStaleExports(pool: pg.Pool, staleAfterMs: number): Promise<string[]> {
   const { rows } = await pool.query<{ id: string }>(
     `SELECT id::text FROM rescue_stale_exports(make_interval(secs => $1::double precision / 1000)) AS id`,
