@@ -134,7 +134,7 @@ export async function runExport(worker: ExportWorker, exportId: string, shutdown
     await discardObject(worker, claim, objectKey);
   } catch (error) {
     await heartbeat.stop();
-    await recordFailure(worker, claim, error, outcome);
+    await recordFailure(worker, claim, error, outcome, objectKey);
   } finally {
     unregister();
     shutdownSignal?.removeEventListener('abort', onShutdown);
@@ -154,7 +154,7 @@ async function discardObject(worker: ExportWorker, claim: Claim, objectKey: stri
     await deleteObject(context.s3, context.config.s3.bucket, objectKey);
     logger.info({ status: status ?? 'deleted', object_key: objectKey }, 'export finished after it was deleted or cancelled: object removed');
   } else {
-    logger.warn({ status }, 'export finished after another attempt took it over: result dropped');
+    logger.warn({ status }, 'another attempt holds the export now: this attempt leaves the object to it');
   }
 }
 
@@ -163,6 +163,7 @@ async function recordFailure(
   claim: Claim,
   error: unknown,
   outcome: Outcome,
+  objectKey: string,
 ): Promise<void> {
   const { context, pool } = worker;
   if (error instanceof ExportStopped) {
@@ -170,12 +171,17 @@ async function recordFailure(
       const errors = { code: 'cancelled', message: error.message };
       await failExport(pool, claim, errors);
       outcome('cancelled', { errors }, 'export cancelled');
+      // The upload may have completed just before the stop: a cancelled export keeps no file.
+      await discardObject(worker, claim, objectKey);
     } else if (error.reason === 'shutdown') {
       // Not the export's fault: it runs again at once on another worker.
       await requeueExport(pool, claim, 0, { code: 'shutdown', message: error.message });
       outcome('requeued', { reason: 'shutdown' }, 'export stopped by shutdown and re-queued');
     } else {
       outcome('lost', {}, 'export given up: this attempt no longer holds it');
+      // Lost because the export was deleted (or failed) under it, rather than taken over by a
+      // later attempt: what this attempt uploaded must not outlive it.
+      await discardObject(worker, claim, objectKey);
     }
     return;
   }
