@@ -7,11 +7,7 @@ import { invalidFields, type FieldErrors } from './errors';
  * produce the OpenAPI document (src/api/openapi.ts).
  */
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-export function isUuid(value: string): boolean {
-  return UUID.test(value);
-}
+export { isUuid } from '../uuid';
 
 /** Postgres text cannot hold NUL; refusing it here keeps such input a 400, not a 500. */
 const noNul = v.check<string, string>((s) => !s.includes('\u0000'), 'Null characters are not allowed.');

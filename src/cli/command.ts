@@ -1,5 +1,6 @@
 import type { ParseArgsConfig } from 'node:util';
 import type { Sql } from '../db/client';
+import { isUuid } from '../uuid';
 
 export interface Args {
   values: Record<string, string | undefined>;
@@ -30,7 +31,6 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function required(values: Record<string, string | undefined>, name: string): string {
   const value = values[name]?.trim();
@@ -41,14 +41,14 @@ export function required(values: Record<string, string | undefined>, name: strin
 export function uuidOption(values: Record<string, string | undefined>, name: string): string | undefined {
   const value = values[name]?.trim();
   if (value === undefined) return undefined;
-  if (!UUID.test(value)) throw new UsageError(`--${name} must be a uuid`);
+  if (!isUuid(value)) throw new UsageError(`--${name} must be a uuid`);
   return value;
 }
 
 /** A positional id: a uuid, or a UsageError naming what it should be. */
 export function uuidArgument(value: string, what: string): string {
   const id = value.trim();
-  if (!UUID.test(id)) throw new UsageError(`ID must be the uuid of ${what}`);
+  if (!isUuid(id)) throw new UsageError(`ID must be the uuid of ${what}`);
   return id;
 }
 

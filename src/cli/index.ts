@@ -4,7 +4,7 @@ import { UsageError, type Command } from './command';
 import { customersCreate } from './customers';
 import { cliDatabaseUrl } from './database';
 import { demoData, WRITERS } from './demo-data';
-import { exportsSql } from './exports';
+import { exportsSql } from './exports-sql';
 import { exportsCancel } from './exports-cancel';
 import { exportsList } from './exports-list';
 import { exportsRetry } from './exports-retry';

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import * as v from 'valibot';
 import type { Queryable } from '../db/client';
+import { isUuid, UUID_PATTERN } from '../uuid';
 
 /**
  * The analytics query behind an export, compiled into the one SELECT that the worker's
@@ -46,11 +47,10 @@ export class ExportQueryError extends Error {
 /** Runs one parameterised statement; both drivers (postgres.js and pg) fit behind it. */
 export type RunQuery = (text: string, params: unknown[]) => Promise<readonly Record<string, unknown>[]>;
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}(:\d{2}){0,2}$/;
 const TIMEZONE = /^[A-Za-z0-9_+\-/]{1,64}$/;
 
-const Uuid = v.pipe(v.string(), v.regex(UUID, 'is not a uuid'));
+const Uuid = v.pipe(v.string(), v.regex(UUID_PATTERN, 'is not a uuid'));
 const Timestamp = v.pipe(v.string(), v.regex(TIMESTAMP, 'is not a finite timestamp'));
 const Metric = v.pipe(
   v.string(),
@@ -95,7 +95,7 @@ const LOAD_DEFINITION = `
 
 /** Reads and checks the definition of the query an export refers to. */
 export async function loadExportQuery(run: RunQuery, exportId: string): Promise<ExportQuery> {
-  if (!UUID.test(exportId)) throw new ExportQueryError(`analytics export ${JSON.stringify(exportId)} does not exist`);
+  if (!isUuid(exportId)) throw new ExportQueryError(`analytics export ${JSON.stringify(exportId)} does not exist`);
   const [row] = await run(LOAD_DEFINITION, [exportId]);
   if (!row) throw new ExportQueryError(`analytics export ${exportId} does not exist`);
   const parsed = v.safeParse(StoredDefinition, JSON.parse(String(row.definition)));

@@ -4,7 +4,7 @@ import * as v from 'valibot';
 import { ExportResource } from '../../src/api/exports/schemas';
 import { createTestApi } from '../support/api';
 import { markComplete, markFailed, markRunning } from '../support/exports';
-import { createCustomer, createPartner, createQuery, createUser } from '../support/fixtures';
+import { createCustomer, createCustomerWithQuery, createQuery, createUser } from '../support/fixtures';
 
 /**
  * The Analytics Export resource against the spec: its example request and both example
@@ -13,15 +13,7 @@ import { createCustomer, createPartner, createQuery, createUser } from '../suppo
 
 const api = await createTestApi();
 const { sql } = api.db;
-const partnerId = await createPartner(sql);
-const customerId = await createCustomer(sql, partnerId);
-const user = await createUser(sql, 'customer', { customerId });
-const queryId = await createQuery(
-  sql,
-  user.id,
-  { metrics: ['temperature'], start: '2026-01-01T00:00:00Z', end: '2026-01-02T00:00:00Z' },
-  { customerScopes: [customerId] },
-);
+const { partnerId, customerId, user, queryId } = await createCustomerWithQuery(sql);
 
 const SPEC_FIELDS = ['id', 'created', 'modified', 'created_by', 'name', 'notes', 'query', 'status', 'errors', 'number_of_rows', 'total_bytes', 'tags'];
 const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;

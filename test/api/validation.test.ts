@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { pino } from 'pino';
 import { createTestApi } from '../support/api';
-import { createCustomer, createPartner, createQuery, createUser } from '../support/fixtures';
+import { createCustomerWithQuery, createUser } from '../support/fixtures';
 
 /**
  * Bad input gets a clear error in the platform's style, nothing is stored, every error body is
@@ -15,15 +15,7 @@ const api = await createTestApi({
   logger: pino({ level: 'info' }, { write: (line: string) => void logLines.push(JSON.parse(line)) }),
 });
 const { sql } = api.db;
-const partnerId = await createPartner(sql);
-const customerId = await createCustomer(sql, partnerId);
-const user = await createUser(sql, 'customer', { customerId });
-const queryId = await createQuery(
-  sql,
-  user.id,
-  { metrics: ['temperature'], start: '2026-01-01T00:00:00Z', end: '2026-01-02T00:00:00Z' },
-  { customerScopes: [customerId] },
-);
+const { customerId, user, queryId } = await createCustomerWithQuery(sql);
 
 const exportCount = async () => (await sql`SELECT count(*)::int AS n FROM analytics_exports`)[0]!.n as number;
 const queryCount = async () => (await sql`SELECT count(*)::int AS n FROM analytics_queries`)[0]!.n as number;

@@ -107,3 +107,20 @@ export async function insertExport(
     RETURNING id`;
   return row!.id;
 }
+
+/**
+ * The usual cast of an API test: a partner, its customer, a customer user with an API key, and
+ * a one-day temperature query scoped to that customer.
+ */
+export async function createCustomerWithQuery(sql: Queryable): Promise<{ partnerId: string; customerId: string; user: TestUser; queryId: string }> {
+  const partnerId = await createPartner(sql);
+  const customerId = await createCustomer(sql, partnerId);
+  const user = await createUser(sql, 'customer', { customerId });
+  const queryId = await createQuery(
+    sql,
+    user.id,
+    { metrics: ['temperature'], start: '2026-01-01T00:00:00Z', end: '2026-01-02T00:00:00Z' },
+    { customerScopes: [customerId] },
+  );
+  return { partnerId, customerId, user, queryId };
+}
