@@ -1,3 +1,4 @@
+import { commonFields } from '../common-fields';
 import { formatTimestamp } from '../timestamps';
 import type { ExportResourceBody } from './schemas';
 import type { ExportRow } from './store';
@@ -17,12 +18,7 @@ function errorsOf(value: unknown): ExportResourceBody['errors'] {
  */
 export function exportResource(row: ExportRow, download?: { url: string; expires: Date }): ExportResourceBody {
   return {
-    id: row.id,
-    created: row.created,
-    modified: row.modified,
-    created_by: row.created_by,
-    name: row.name,
-    notes: row.notes,
+    ...commonFields(row),
     query: row.query_id,
     status: row.status,
     errors: errorsOf(row.errors),

@@ -1,4 +1,5 @@
 import type { Queryable } from '../../db/client';
+import type { CommonRow } from '../common-fields';
 import { isoTimestamp } from '../timestamps';
 
 /**
@@ -6,13 +7,7 @@ import { isoTimestamp } from '../timestamps';
  * database's user_sees_scopes(), the same rule the export worker applies.
  */
 
-export interface ExportRow {
-  id: string;
-  created: string;
-  modified: string;
-  created_by: string;
-  name: string;
-  notes: string;
+export interface ExportRow extends CommonRow {
   query_id: string;
   status: 'queued' | 'running' | 'complete' | 'failed';
   errors: unknown;

@@ -1,15 +1,11 @@
+import { commonFields } from '../common-fields';
 import type { QueryResourceBody } from './schemas';
 import type { QueryRow } from './store';
 
 /** The Analytics Query resource: every field, the definition after the common ones. */
 export function queryResource(row: QueryRow): QueryResourceBody {
   return {
-    id: row.id,
-    created: row.created,
-    modified: row.modified,
-    created_by: row.created_by,
-    name: row.name,
-    notes: row.notes,
+    ...commonFields(row),
     tags: row.tags,
     customer_scopes: row.customer_scopes,
     partner_scopes: row.partner_scopes,

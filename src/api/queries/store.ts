@@ -1,19 +1,12 @@
 import type { Queryable } from '../../db/client';
 import { escapeLike } from '../exports/store';
+import type { CommonRow } from '../common-fields';
 import { isoTimestamp } from '../timestamps';
 
 /** The SQL behind the Analytics Query endpoints, one statement per function. */
 
-export interface QueryRow {
-  id: string;
-  created: string;
-  modified: string;
-  created_by: string;
-  name: string;
-  notes: string;
-  tags: string[];
-  customer_scopes: string[];
-  partner_scopes: string[];
+/** The definition of a query: the same names in the row and in what is stored. */
+interface QueryDefinition {
   metrics: string[];
   devices: string[];
   spaces: string[];
@@ -24,21 +17,19 @@ export interface QueryRow {
   timezone: string;
 }
 
+export interface QueryRow extends CommonRow, QueryDefinition {
+  tags: string[];
+  customer_scopes: string[];
+  partner_scopes: string[];
+}
+
 /** What a query is made of, as stored. */
-export interface QueryValues {
+export interface QueryValues extends QueryDefinition {
   name: string;
   notes: string;
   tags: string[];
   customerScopes: string[];
   partnerScopes: string[];
-  metrics: string[];
-  devices: string[];
-  spaces: string[];
-  start: string;
-  end: string;
-  interval: string;
-  aggregation: string | null;
-  timezone: string;
 }
 
 const columns = (sql: Queryable) => sql`
