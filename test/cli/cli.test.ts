@@ -5,6 +5,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { compileExportQuery } from '../../src/exports/compile-query';
 import { createTestApi } from '../support/api';
+import { CLI_ENTRY, ROOT as root } from '../support/built';
 import { testEnvironment } from '../support/environment';
 import { markFailed, markRunning } from '../support/exports';
 import { createCustomer, createPartner, createQuery, createUser, insertExport } from '../support/fixtures';
@@ -16,7 +17,6 @@ import { createCustomer, createPartner, createQuery, createUser, insertExport } 
 
 const api = await createTestApi();
 const { sql } = api.db;
-const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 
 interface Run {
   code: number | null;
@@ -27,7 +27,7 @@ interface Run {
 function cli(args: string[], env: Record<string, string | undefined> = { DATABASE_URL: api.db.url }): Promise<Run> {
   return new Promise((resolve, reject) => {
     const { DATABASE_URL: _ignored, DATA_DIR: _alsoIgnored, ...base } = process.env;
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', ...args], {
+    const child = spawn(process.execPath, [CLI_ENTRY, ...args], {
       cwd: root,
       env: { ...base, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -20,6 +20,7 @@ const compose = parse(readFileSync(path.join(root, 'compose.yaml'), 'utf8'), { m
   volumes?: Record<string, unknown>;
 };
 const dockerfile = readFileSync(path.join(root, 'Dockerfile'), 'utf8');
+const packageJson = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
 const api = await createTestApi();
 
 interface Service {
@@ -118,12 +119,16 @@ describe('Dockerfile', () => {
   const stages = dockerfile.split('\n').filter((line) => /^FROM\s/i.test(line));
   const runtime = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
 
-  test('multi-stage, a slim runtime that runs as a non-root user with npm start', () => {
+  test('multi-stage, a slim runtime that runs the built service as a non-root user, as npm start does', () => {
     assert.ok(stages.length >= 2, 'multi-stage');
     assert.match(stages.at(-1)!, /slim|alpine|distroless/);
     const user = /^USER\s+(\S+)/m.exec(runtime)?.[1];
     assert.ok(user && user !== 'root' && user !== '0', `runs as ${user}`);
-    assert.match(runtime, /^CMD \["npm", "start"\]$/m);
+    assert.match(runtime, /^CMD \["bin\/service"\]$/m);
+    assert.equal(packageJson.scripts.start, 'bin/service');
+    assert.match(dockerfile, /npm run build/, 'the build stage builds dist/');
+    assert.match(runtime, /^COPY --from=build \S+ \/app\/dist \.\/dist$/m);
+    assert.match(runtime, /^COPY \S+ bin \.\/bin$/m);
     assert.doesNotMatch(runtime, /npm (ci|install)\b/, 'no install in the runtime stage: dependencies come from the build stage');
   });
 

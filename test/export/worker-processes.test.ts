@@ -8,7 +8,7 @@ import { createTestBucket } from '../support/s3';
 import { readExport, spawnWorker, waitFor, waitForExport, waitForFinalExport, waitForLog, workerEnvironment } from '../support/worker';
 
 /**
- * Real worker processes (`node --import tsx src/index.ts` with ROLE=worker) on one database:
+ * Real worker processes (bin/service with ROLE=worker) on one database:
  * killed with SIGKILL mid-export, stopped with SIGTERM, and many of them sharing 200 exports.
  */
 

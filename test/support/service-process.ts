@@ -1,10 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
 import { after } from 'node:test';
+import { ROOT as root, SERVICE_COMMAND } from './built';
 
-/** `npm start` as a child process (node + tsx, without npm in between so signals reach it). */
+/** `npm start` as a child process (bin/service, without npm in between so signals reach it). */
 
-const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 
 export interface ServiceProcess {
   child: ChildProcess;
@@ -20,7 +19,7 @@ after(() => {
 });
 
 export function startServiceProcess(env: Record<string, string>): ServiceProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/index.ts')], {
+  const child = spawn(SERVICE_COMMAND, [], {
     cwd: root,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,5 +1,4 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
 import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { after } from 'node:test';
 import pg from 'pg';
@@ -10,6 +9,7 @@ import type { Queryable } from '../../src/db/client';
 import { createLogger } from '../../src/logger';
 import { createMetrics } from '../../src/observability/metrics';
 import { createS3Client } from '../../src/storage/s3-client';
+import { ROOT as root, SERVICE_COMMAND } from './built';
 import { startWorker, type RunningWorker } from '../../src/worker/runner';
 import type { TestDatabase } from './database';
 import type { TestBucket } from './s3';
@@ -27,7 +27,6 @@ after(async () => {
   await Promise.all(cleanups.splice(0).map((cleanup) => cleanup().catch((error: unknown) => console.error('worker cleanup:', error))));
 });
 
-const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 const LOG_LEVEL = process.env.TEST_LOG_LEVEL ?? 'silent';
 
 /** The worker's environment for a test database and bucket; `overrides` are more variables. */
@@ -87,9 +86,9 @@ export interface WorkerProcess {
   kill(signal?: NodeJS.Signals): void;
 }
 
-/** A real worker process (`node --import tsx src/index.ts`, ROLE=worker), killed after the file whatever happens. */
+/** A real worker process (bin/service, ROLE=worker), killed after the file whatever happens. */
 export function spawnWorker(environment: Record<string, string>): WorkerProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/index.ts'], {
+  const child = spawn(SERVICE_COMMAND, [], {
     cwd: root,
     env: { ...process.env, ...environment, LOG_LEVEL: environment.LOG_LEVEL === 'silent' ? 'info' : (environment.LOG_LEVEL ?? 'info') },
     stdio: ['ignore', 'pipe', 'pipe'],
