@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -50,6 +50,8 @@ const env = (name: string, fallback: string) => process.env[name] ?? fallback;
 const QUEUE_LATENCY_EXPORTS = Number(env('BENCH_LATENCY_EXPORTS', '200'));
 const QUEUE_RATE_EXPORTS = Number(env('BENCH_RATE_EXPORTS', '1000'));
 const REPEAT = Number(env('BENCH_REPEAT', '2'));
+/** BENCH_PG_STATEMENTS=1: pg_stat_statements on; the statements that took most of the server's time go to stderr at the end. */
+const PG_STATEMENTS = process.env.BENCH_PG_STATEMENTS === '1';
 const SERVICE_ENV: Record<string, string> = {
   WORKER_CONCURRENCY: env('WORKER_CONCURRENCY', '2'),
   EXPORT_PART_SIZE_MIB: env('EXPORT_PART_SIZE_MIB', '5'),
@@ -103,7 +105,7 @@ const SERVICE = 'bin/service';
 
 /** The service (SERVICE) or one of the bench's own TypeScript helpers (through tsx) as a child process. */
 function startChild(script: string, scriptArgs: string[], extraEnv: Record<string, string>): Child {
-  const profile = CPU_PROF ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${path.resolve(CPU_PROF)}` } : {};
+  const profile = CPU_PROF ? { NODE_FLAGS: `--cpu-prof --cpu-prof-dir=${path.resolve(CPU_PROF)}` } : {};
   const [command, commandArgs] = script === SERVICE ? [path.join(root, script), scriptArgs] : [process.execPath, ['--import', 'tsx', path.join(root, script), ...scriptArgs]];
   const child = spawn(command, commandArgs, {
     cwd: root,
@@ -152,6 +154,25 @@ function cpuSeconds(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
+/**
+ * CPU seconds of the whole Postgres cluster so far: the postmaster with every backend it has
+ * reaped (cutime, cstime) and those still running.
+ */
+function postgresCpuSeconds(dataDir: string): number {
+  const postmaster = Number(readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  const stat = (pid: number | string) => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  const own = stat(postmaster);
+  let ticks = Number(own[11]) + Number(own[12]) + Number(own[13]) + Number(own[14]);
+  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+    try {
+      const fields = stat(pid);
+      if (Number(fields[1]) === postmaster) ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return ticks / 100;
+}
 /** Resets VmHWM to the current RSS (Linux: 5 > /proc/pid/clear_refs). */
 async function resetPeakRss(pid: number): Promise<void> {
   await fs.writeFile(`/proc/${pid}/clear_refs`, '5');
@@ -192,7 +213,12 @@ try {
   log(`machine: ${JSON.stringify(results.machine)}`);
 
   // Durable by default, as a deployment runs; BENCH_PG_UNSAFE=1 turns fsync off (as the tests do) to see what commits cost.
-  const pg = await startEmbeddedPostgres({ dataDir: path.join(tmp, 'postgres'), unsafeFast: process.env.BENCH_PG_UNSAFE === '1' });
+  const pgDataDir = path.join(tmp, 'postgres');
+  const pg = await startEmbeddedPostgres({
+    dataDir: pgDataDir,
+    unsafeFast: process.env.BENCH_PG_UNSAFE === '1',
+    settings: PG_STATEMENTS ? ['shared_preload_libraries=pg_stat_statements', 'pg_stat_statements.track=all'] : [],
+  });
   cleanups.push(() => pg.stop());
   const adminSql = postgres(pg.url, { max: 1, onnotice: () => {} });
   await adminSql.unsafe('CREATE DATABASE bench');
@@ -201,6 +227,7 @@ try {
   await migrate(databaseUrl);
   const sql = postgres(databaseUrl, { max: 6, onnotice: () => {} });
   cleanups.push(() => sql.end({ timeout: 5 }));
+  if (PG_STATEMENTS) await sql`CREATE EXTENSION IF NOT EXISTS pg_stat_statements`;
   (results.machine as Record<string, unknown>).postgres = (await sql<{ v: string }[]>`SELECT current_setting('server_version') AS v`)[0]!.v;
 
   const s3 = startChild('bench/s3-server.ts', [path.join(tmp, 's3'), BUCKET], {});
@@ -360,6 +387,8 @@ try {
 
     // 1,000 one-row exports end to end: POSTed from 20 clients at once, until the last is complete.
     {
+      const cpu = () => ({ api: cpuSeconds(api.child.pid!), worker: cpuSeconds(worker.child.pid!), s3: cpuSeconds(s3.child.pid!), postgres: postgresCpuSeconds(pgDataDir), bench: process.cpuUsage() });
+      const cpu0 = cpu();
       const t0 = performance.now();
       let next = 0;
       const ids: string[] = [];
@@ -378,6 +407,7 @@ try {
         await sleep(20);
       }
       const ms = performance.now() - t0;
+      const cpu1 = cpu();
       const [failed] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM analytics_exports WHERE id = ANY(${ids}::uuid[]) AND status <> 'complete'`;
       if (failed!.n > 0) throw new Error(`${failed!.n} one-row exports did not complete`);
       const [span] = await sql<{ ms: number; run_ms: number; p50_run_ms: number }[]>`
@@ -394,8 +424,16 @@ try {
         // Claim to complete, per export: what one worker slot spends on each.
         runMsMean: round(Number(span!.run_ms), 2),
         runMsP50: round(Number(span!.p50_run_ms), 2),
+        // Where the 2 cores went meanwhile (seconds); the bench's own share includes the polling.
+        cpuSeconds: {
+          api: round(cpu1.api - cpu0.api, 2),
+          worker: round(cpu1.worker - cpu0.worker, 2),
+          postgres: round(cpu1.postgres - cpu0.postgres, 2),
+          s3rver: round(cpu1.s3 - cpu0.s3, 2),
+          bench: round((cpu1.bench.user + cpu1.bench.system - cpu0.bench.user - cpu0.bench.system) / 1e6, 2),
+        },
       };
-      log(`${ids.length} one-row exports in ${round(ms / 1000, 2)} s (${round(ids.length / (ms / 1000))}/s; POSTs took ${round(postedMs / 1000, 2)} s)`);
+      log(`${ids.length} one-row exports in ${round(ms / 1000, 2)} s (${round(ids.length / (ms / 1000))}/s; POSTs took ${round(postedMs / 1000, 2)} s); CPU s: ${JSON.stringify((results.queue as { oneRowExports: { cpuSeconds: unknown } }).oneRowExports.cpuSeconds)}`);
     }
   }
 
@@ -431,6 +469,12 @@ try {
     results.api = apiFigures;
   }
 
+  if (PG_STATEMENTS) {
+    const top = await sql<{ ms: number; calls: number; query: string }[]>`
+      SELECT round(total_exec_time::numeric, 1)::float AS ms, calls::int, left(regexp_replace(query, '[[:space:]]+', ' ', 'g'), 160) AS query
+        FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 25`;
+    for (const s of top) log(`pg ${String(s.ms).padStart(9)} ms ${String(s.calls).padStart(7)} calls  ${s.query}`);
+  }
   (results.machine as Record<string, unknown>).loadAverageAtEnd = os.loadavg().map((n) => round(n, 2));
   results.durationSeconds = Math.round((Date.now() - started) / 1000);
   results.date = new Date().toISOString();

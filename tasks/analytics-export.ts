@@ -3,7 +3,7 @@ import type pg from 'pg';
 import * as v from 'valibot';
 import type { ServiceContext } from '../src/context';
 import type { ExportOutcome } from '../src/observability/metrics';
-import { compileAnalyticsSelect, loadExportQuery, type RunQuery } from '../src/exports/compile-query';
+import { compileAnalyticsSelect, parseExportDefinition } from '../src/exports/compile-query';
 import { contentDisposition, deleteObject, exportObjectKey } from '../src/storage/objects';
 import { copyToObject } from '../src/worker/copy-to-object';
 import { CsvProgress } from '../src/worker/csv-progress';
@@ -31,10 +31,12 @@ export const ANALYTICS_EXPORT_TASK = 'analytics_export';
 
 const Payload = v.object({ export_id: v.pipe(v.string(), v.uuid()) });
 
-/** What the task needs besides the service context: the worker's pool, name and running exports. */
+/** What the task needs besides the service context: the worker's pools, name and running exports. */
 export interface ExportWorker {
   context: ServiceContext;
   pool: pg.Pool;
+  /** The COPY connections (copySessionOptions): one per running export. */
+  copyPool: pg.Pool;
   workerId: string;
   running: RunningExports;
 }
@@ -105,15 +107,13 @@ export async function runExport(worker: ExportWorker, exportId: string, shutdown
 
   const objectKey = exportObjectKey(exportId, claim.createdBy);
   try {
-    const run: RunQuery = async (text, params) => (await pool.query(text, params)).rows;
-    const select = compileAnalyticsSelect(await loadExportQuery(run, exportId));
+    const select = compileAnalyticsSelect(parseExportDefinition(claim.definition));
     const result = await copyToObject({
-      pool,
+      pool: worker.copyPool,
       s3: context.s3,
       bucket: config.s3.bucket,
       key: objectKey,
       select,
-      statementTimeoutMs: config.export.statementTimeoutMs,
       contentDisposition: contentDisposition(claim.name),
       partSizeBytes: config.export.partSizeBytes,
       queueSize: config.export.uploadQueueSize,

@@ -16,6 +16,8 @@ export interface EmbeddedPostgresOptions {
   port?: number;
   /** Turn off fsync and friends: for throw-away test clusters only. */
   unsafeFast?: boolean;
+  /** More server settings, `name=value` each (the bench's statement statistics). */
+  settings?: string[];
   onLog?: (line: string) => void;
 }
 
@@ -79,6 +81,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
       ...(options.unsafeFast
         ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off']
         : []),
+      ...(options.settings ?? []).flatMap((setting) => ['-c', setting]),
     ],
     onLog,
     onError: (error: unknown) => onLog(String(error)),

@@ -74,8 +74,12 @@ const StoredDefinition = v.object({
   timezone_known: v.boolean(),
 });
 
-const LOAD_DEFINITION = `
-  SELECT json_build_object(
+/**
+ * The definition of an export's query as JSON text, for the row of analytics_exports named `e`:
+ * the worker's claim returns it (one round trip for both), loadExportQuery reads it on its own.
+ */
+export const EXPORT_DEFINITION_SQL = `
+  (SELECT json_build_object(
            'created_by', e.created_by,
            'metrics', q.metrics,
            'devices', q.devices,
@@ -88,17 +92,23 @@ const LOAD_DEFINITION = `
            'unknown_metrics', ARRAY(SELECT m FROM unnest(q.metrics) AS m WHERE NOT EXISTS (SELECT 1 FROM metrics WHERE name = m)),
            'timezone_known', CASE WHEN q.timezone = 'UTC' THEN true
                                   ELSE EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = q.timezone) END
-         )::text AS definition
-    FROM analytics_exports e
-    JOIN analytics_queries q ON q.id = e.query_id
-   WHERE e.id = $1`;
+         )::text
+     FROM analytics_queries q WHERE q.id = e.query_id)`;
+
+const LOAD_DEFINITION = `SELECT ${EXPORT_DEFINITION_SQL} AS definition FROM analytics_exports e WHERE e.id = $1`;
 
 /** Reads and checks the definition of the query an export refers to. */
 export async function loadExportQuery(run: RunQuery, exportId: string): Promise<ExportQuery> {
   if (!isUuid(exportId)) throw new ExportQueryError(`analytics export ${JSON.stringify(exportId)} does not exist`);
   const [row] = await run(LOAD_DEFINITION, [exportId]);
   if (!row) throw new ExportQueryError(`analytics export ${exportId} does not exist`);
-  const parsed = v.safeParse(StoredDefinition, JSON.parse(String(row.definition)));
+  return parseExportDefinition(row.definition);
+}
+
+/** Checks a definition read by EXPORT_DEFINITION_SQL (null: the export's query is gone). */
+export function parseExportDefinition(definition: unknown): ExportQuery {
+  if (typeof definition !== 'string') throw new ExportQueryError('the analytics query of the export does not exist');
+  const parsed = v.safeParse(StoredDefinition, JSON.parse(definition));
   if (!parsed.success) {
     const problems = parsed.issues.map((issue) => `${v.getDotPath(issue) ?? 'query'} ${issue.message}`);
     throw new ExportQueryError(`the analytics query is invalid: ${problems.join('; ')}`);

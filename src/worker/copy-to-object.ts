@@ -6,7 +6,8 @@ import type { Logger } from '../logger';
 import { CsvProgress } from './csv-progress';
 
 /**
- * The heart of an export: `COPY (<select>) TO STDOUT` on a connection of its own, through a
+ * The heart of an export: `COPY (<select>) TO STDOUT` on a connection of its own (from a pool
+ * whose sessions copySessionOptions set up), through a
  * byte-counting transform, into an S3 upload (multipart above one part, PutObject below).
  * Backpressure holds end to end: the upload reads a part at a time, the transform waits for it,
  * the COPY stream stops reading the socket and Postgres waits. Memory is about
@@ -35,13 +36,32 @@ function describe(cause: unknown): string {
   return cause.message || (cause as { code?: string }).code || cause.name;
 }
 
+/**
+ * The settings of every COPY session, sent with the connection's start-up (`options`), so that
+ * an export spends no round trip on them. One COPY is one statement, consistent in its own
+ * snapshot: no transaction is needed, and read-only is the session's default.
+ */
+export function copySessionOptions(statementTimeoutMs: number, serverVersionNum: number): string {
+  return [
+    `statement_timeout=${Math.floor(statementTimeoutMs)}`,
+    'default_transaction_read_only=on',
+    // Pinned so that the CSV's numbers do not depend on the server's or role's settings.
+    'extra_float_digits=1',
+    // A backend still sorting when its client goes away notices within a second (Postgres 14+;
+    // older servers refuse the unknown setting, so they are left as they are).
+    ...(serverVersionNum >= 140000 ? ['client_connection_check_interval=1000'] : []),
+  ]
+    .map((setting) => `-c ${setting}`)
+    .join(' ');
+}
+
 export interface CopyToObjectOptions {
+  /** Connections set up with copySessionOptions. */
   pool: pg.Pool;
   s3: S3Client;
   bucket: string;
   key: string;
   select: string;
-  statementTimeoutMs: number;
   contentDisposition: string;
   partSizeBytes: number;
   queueSize: number;
@@ -77,20 +97,7 @@ export async function copyToObject(options: CopyToObjectOptions): Promise<{ rows
 
   try {
     signal.throwIfAborted();
-    // One round trip for the session set-up (simple query protocol): a one-row export is mostly
-    // round trips (npm run bench, "one-row exports").
-    await client.query(
-      'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; ' +
-        `SET LOCAL statement_timeout = ${Math.floor(options.statementTimeoutMs)}; ` +
-        // Pinned so that the CSV's numbers do not depend on the server's or role's settings.
-        'SET LOCAL extra_float_digits = 1; ' +
-        // A backend still sorting when its client goes away notices within a second (Postgres 14+;
-        // older servers do not know the setting and are left as they are).
-        `SELECT set_config('client_connection_check_interval', '1000', true)
-          WHERE current_setting('server_version_num')::int >= 140000`,
-    );
-    throwIfFailed();
-
+    const finished = copyFinished(client);
     copy = client.query(copyTo(`COPY (${options.select}) TO STDOUT WITH (FORMAT csv, HEADER)`));
     // Piped, not pipeline(): pipeline() would destroy the COPY stream with the upload's own
     // complaint about its body (an AbortError) and hide which side failed first. Here the COPY's
@@ -123,8 +130,8 @@ export async function copyToObject(options: CopyToObjectOptions): Promise<{ rows
     // instant before) is for the caller to settle against the export's row, not an error.
     if (!uploaded) throwIfFailed();
     signal.removeEventListener('abort', onAbort);
-    // COMMIT runs once the COPY's CommandComplete is read: only then is rowCount set.
-    await client.query('COMMIT');
+    // The stream ends at CopyDone; rowCount is set by the CommandComplete that follows it.
+    await finished;
     client.release();
     return { rows: copy.rowCount, bytes: counter.bytes };
   } catch (error) {
@@ -135,6 +142,24 @@ export async function copyToObject(options: CopyToObjectOptions): Promise<{ rows
   } finally {
     signal.removeEventListener('abort', onAbort);
   }
+}
+
+/**
+ * Resolves when the client has read the end of the COPY (CommandComplete, then ReadyForQuery):
+ * pg's client is idle again ('drain'). Rejects if the connection ends first. Only awaited on
+ * success; a rejection nobody awaits is dropped here.
+ */
+function copyFinished(client: pg.PoolClient): Promise<void> {
+  const finished = new Promise<void>((resolve, reject) => {
+    const onEnd = () => reject(new Error('the database connection ended before the COPY finished'));
+    client.once('end', onEnd);
+    client.once('drain', () => {
+      client.off('end', onEnd);
+      resolve();
+    });
+  });
+  finished.catch(() => undefined);
+  return finished;
 }
 
 /** Best effort: a failure here is logged, never reported in place of the export's own error. */

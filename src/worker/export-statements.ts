@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { EXPORT_DEFINITION_SQL } from '../exports/compile-query';
 
 /**
  * Every statement the worker runs on analytics_exports, one small function each. An attempt is
@@ -16,6 +17,8 @@ export interface Claim {
   cancelRequested: boolean;
   /** How long the export waited from being due (run_at) to this claim. */
   queuedMs: number;
+  /** Its query's definition, read by the claim itself (EXPORT_DEFINITION_SQL): parseExportDefinition checks it. */
+  definition: unknown;
 }
 
 export interface ExportErrors {
@@ -27,7 +30,10 @@ export interface ExportErrors {
 const HELD_BY_THIS_ATTEMPT = `id = $1 AND status = 'running' AND worker_id = $2 AND attempts = $3`;
 const attemptParams = (claim: Claim) => [claim.exportId, claim.workerId, claim.attempt];
 
-/** queued -> running, if the export is still queued and due; undefined when there is nothing to do. */
+/**
+ * queued -> running, if the export is still queued and due; undefined when there is nothing to
+ * do. The export's query definition comes back with it: a one-row export is mostly round trips.
+ */
 export async function claimExport(pool: pg.Pool, exportId: string, workerId: string): Promise<Claim | undefined> {
   const { rows } = await pool.query<{
     attempts: number;
@@ -36,12 +42,13 @@ export async function claimExport(pool: pg.Pool, exportId: string, workerId: str
     name: string;
     cancel_requested: boolean;
     queued_ms: number;
+    definition: string | null;
   }>(
-    `UPDATE analytics_exports
+    `UPDATE analytics_exports AS e
         SET status = 'running', worker_id = $2
       WHERE id = $1 AND status = 'queued' AND run_at <= now()
       RETURNING attempts, max_attempts, created_by::text, name, cancel_requested_at IS NOT NULL AS cancel_requested,
-                (extract(epoch FROM now() - run_at) * 1000)::float8 AS queued_ms`,
+                (extract(epoch FROM now() - run_at) * 1000)::float8 AS queued_ms, ${EXPORT_DEFINITION_SQL} AS definition`,
     [exportId, workerId],
   );
   const row = rows[0];
@@ -55,6 +62,7 @@ export async function claimExport(pool: pg.Pool, exportId: string, workerId: str
     name: row.name,
     cancelRequested: row.cancel_requested,
     queuedMs: Math.max(0, row.queued_ms),
+    definition: row.definition,
   };
 }
 

@@ -5,12 +5,14 @@ import pg from 'pg';
 import { CRONTAB, createTaskList } from '../../tasks';
 import type { ServiceContext } from '../context';
 import { startCancelListener } from './cancel-listener';
+import { copySessionOptions } from './copy-to-object';
 import { startRescuer } from './rescuer';
 import { RunningExports } from './running-exports';
 
 export interface RunningWorker {
   runner: Runner;
   pool: pg.Pool;
+  copyPool: pg.Pool;
   /** This process's name in analytics_exports.worker_id. */
   workerId: string;
   running: RunningExports;
@@ -29,17 +31,16 @@ export interface RunningWorker {
 export async function startWorker(context: ServiceContext): Promise<RunningWorker> {
   const { config, logger } = context;
   const workerId = `${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
-  const pool = new pg.Pool({
-    connectionString: context.databaseUrl,
-    // Each running export holds one connection for its COPY and briefly another for its
-    // heartbeat, plus graphile-worker's own use.
-    max: config.workerConcurrency * 2 + 4,
-    application_name: 'analytics-export-worker',
-  });
-  // A connection that dies while idle (or mid-query, e.g. terminated by an operator) must not
-  // crash the process: the query that used it fails and the pool replaces it.
-  pool.on('error', (error) => logger.warn({ err: error }, 'idle worker database connection failed'));
-  pool.on('connect', (client) => client.on('error', (error) => logger.warn({ err: error }, 'worker database connection failed')));
+  const newPool = (max: number, applicationName: string, options?: string) => {
+    const created = new pg.Pool({ connectionString: context.databaseUrl, max, application_name: applicationName, ...(options ? { options } : {}) });
+    // A connection that dies while idle (or mid-query, e.g. terminated by an operator) must not
+    // crash the process: the query that used it fails and the pool replaces it.
+    created.on('error', (error) => logger.warn({ err: error }, 'idle worker database connection failed'));
+    created.on('connect', (client) => client.on('error', (error) => logger.warn({ err: error }, 'worker database connection failed')));
+    return created;
+  };
+  // Claims, heartbeats, completions and graphile-worker's own queries; the COPYs have their own.
+  const pool = newPool(config.workerConcurrency + 4, 'analytics-export-worker');
 
   const running = new RunningExports();
   const stops: Array<() => Promise<void>> = [() => pool.end()];
@@ -47,6 +48,10 @@ export async function startWorker(context: ServiceContext): Promise<RunningWorke
     for (const stop of stops.splice(0).reverse()) await stop().catch((error: unknown) => logger.error({ err: error }, 'error while stopping the worker'));
   };
   try {
+    const { rows } = await pool.query<{ version: number }>(`SELECT current_setting('server_version_num')::int AS version`);
+    const copyOptions = copySessionOptions(config.export.statementTimeoutMs, rows[0]!.version);
+    const copyPool = newPool(config.workerConcurrency, 'analytics-export-copy', copyOptions);
+    stops.push(() => copyPool.end());
     const listener = await startCancelListener({ connectionString: context.databaseUrl, running, logger });
     stops.push(() => listener.stop());
     const rescuer = startRescuer({
@@ -64,12 +69,12 @@ export async function startWorker(context: ServiceContext): Promise<RunningWorke
       // Running exports get this long to finish after stop(); then helpers.abortSignal fires and
       // the task stops and re-queues them.
       gracefulShutdownAbortTimeout: config.shutdownGraceMs,
-      taskList: createTaskList({ context, pool, workerId, running }),
+      taskList: createTaskList({ context, pool, copyPool, workerId, running }),
       crontab: CRONTAB,
       logger: graphileLogger(logger),
     });
     stops.push(() => runner.stop());
-    return { runner, pool, workerId, running, stop: stopAll };
+    return { runner, pool, copyPool, workerId, running, stop: stopAll };
   } catch (error) {
     await stopAll();
     throw error;

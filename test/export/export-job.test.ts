@@ -4,6 +4,7 @@ import { describe, test } from 'node:test';
 import { generateReadings } from '../../src/demo/readings';
 import { CSV_COLUMNS, compileExportQuery } from '../../src/exports/compile-query';
 import { contentDisposition, exportObjectKey } from '../../src/storage/objects';
+import { copySessionOptions } from '../../src/worker/copy-to-object';
 import { parseCsv } from '../support/csv';
 import { createTestDatabase } from '../support/database';
 import { createCustomer, createDevice, createPartner, createQuery, createSpace, createUser, insertExport } from '../support/fixtures';
@@ -19,7 +20,7 @@ import { directCopy, getObject, startTestWorker, waitForExport, waitForFinalExpo
 const database = await createTestDatabase();
 const { sql } = database;
 const bucket = await createTestBucket();
-await startTestWorker(database, bucket);
+const worker = await startTestWorker(database, bucket);
 
 const partnerId = await createPartner(sql);
 const customerId = await createCustomer(sql, partnerId);
@@ -46,6 +47,30 @@ async function exportOf(definition: Parameters<typeof createQuery>[2], name?: st
   const id = await insertExport(sql, user.id, queryId, { name });
   return { id, final: await waitForFinalExport(sql, id) };
 }
+
+describe('the COPY sessions', () => {
+  test('start read-only, with the statement timeout and float digits pinned (no round trip per export)', async () => {
+    const { rows } = await worker.copyPool.query<Record<string, string>>(`
+      SELECT current_setting('transaction_read_only') AS read_only,
+             (extract(epoch FROM current_setting('statement_timeout')::interval) * 1000)::bigint::text AS timeout_ms,
+             current_setting('extra_float_digits') AS float_digits,
+             current_setting('client_connection_check_interval') AS check_interval,
+             current_setting('application_name') AS application_name`);
+    assert.deepEqual(rows[0], {
+      read_only: 'on',
+      timeout_ms: String(worker.context.config.export.statementTimeoutMs),
+      float_digits: '1',
+      check_interval: '1s',
+      application_name: 'analytics-export-copy',
+    });
+    await assert.rejects(worker.copyPool.query('CREATE TABLE written_by_a_copy_session (a int)'), /read-only transaction/);
+  });
+
+  test('leave out client_connection_check_interval for servers before Postgres 14, which refuse it', () => {
+    assert.equal(copySessionOptions(5000, 130012), '-c statement_timeout=5000 -c default_transaction_read_only=on -c extra_float_digits=1');
+    assert.match(copySessionOptions(5000, 170010), / -c client_connection_check_interval=1000$/);
+  });
+});
 
 describe('a complete export', () => {
   test('is byte for byte a direct COPY of its SELECT, with exact counts, headers and only visible devices', async () => {

@@ -43,7 +43,7 @@ describe('the crontab', () => {
       }
       assert.equal(item.options.maxAttempts, 3);
     }
-    const tasks = createTaskList({ context: api.context, pool: undefined as never, workerId: 'test', running: new RunningExports() });
+    const tasks = createTaskList({ context: api.context, pool: undefined as never, copyPool: undefined as never, workerId: 'test', running: new RunningExports() });
     for (const item of items) assert.equal(typeof tasks[item.task], 'function', item.task);
   });
 });

@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto';
 import type { Context } from 'hono';
 import type { ServiceContext } from '../../context';
 import { checkScopes, defaultScopes, distinctIds } from '../../auth/scopes';
-import { createExport } from '../../exports/create-export';
 import { deleteObject, exportObjectKey, presignDownload } from '../../storage/objects';
 import type { ApiEnv } from '../env';
 import { ApiError, conflict, invalidFields, notFound } from '../errors';
@@ -58,23 +57,20 @@ export function exportHandlers(context: ServiceContext) {
       const scopeErrors = await checkScopes(sql, caller, scopes);
       if (Object.keys(scopeErrors).length > 0) throw invalidFields(scopeErrors);
 
-      let row: store.ExportRow | undefined;
+      let row: store.ExportRow;
       try {
-        // Read back in the same transaction: a worker may claim the export the moment it commits,
-        // and the answer to POST is the export as created (queued), as the spec shows.
-        row = await sql.begin(async (tx) => {
-          const { id } = await createExport(tx, {
-            createdBy: caller.id,
-            name: input.name,
-            notes: input.notes,
-            queryId: input.query,
-            tags: input.tags,
-            ...scopes,
-            maxAttempts: context.config.export.maxAttempts,
-            idempotencyKey,
-            requestHash,
-          });
-          return store.findVisibleExport(tx, caller.id, id);
+        // Read back by the creating statement itself: a worker may claim the export the moment it
+        // commits, and the answer to POST is the export as created (queued), as the spec shows.
+        row = await store.createExportRow(sql, {
+          createdBy: caller.id,
+          name: input.name,
+          notes: input.notes,
+          queryId: input.query,
+          tags: input.tags,
+          ...scopes,
+          maxAttempts: context.config.export.maxAttempts,
+          idempotencyKey,
+          requestHash,
         });
       } catch (error) {
         // Two requests with one key at once: the unique index lets one in; the other replays it.
@@ -84,7 +80,7 @@ export function exportHandlers(context: ServiceContext) {
         }
         throw error;
       }
-      return c.json(exportResource(row!), 201);
+      return c.json(exportResource(row), 201);
     },
 
     /** GET /analytics/exports/ */

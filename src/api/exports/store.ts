@@ -1,4 +1,5 @@
 import type { Queryable } from '../../db/client';
+import { insertExport, type NewExport } from '../../exports/create-export';
 import type { CommonRow } from '../common-fields';
 import { isoTimestamp } from '../timestamps';
 
@@ -31,6 +32,12 @@ const columns = (sql: Queryable) => sql`
   e.customer_scopes, e.partner_scopes, e.object_key, e.attempts,
   ${isoTimestamp(sql, 'e.started')} AS started, ${isoTimestamp(sql, 'e.finished')} AS finished,
   ${isoTimestamp(sql, 'e.heartbeat_at')} AS heartbeat_at, e.rows_written, e.bytes_written`;
+
+/** Creates an export and reads it back as the API shows it, in one statement (and transaction). */
+export async function createExportRow(sql: Queryable, input: NewExport): Promise<ExportRow> {
+  const [row] = await sql<ExportRow[]>`WITH e AS (${insertExport(sql, input)}) SELECT ${columns(sql)} FROM e`;
+  return row!;
+}
 
 export async function findVisibleExport(sql: Queryable, callerId: string, id: string): Promise<ExportRow | undefined> {
   const [row] = await sql<ExportRow[]>`
