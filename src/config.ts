@@ -62,7 +62,7 @@ export const environmentSchema = {
   PORT: v.optional(integer('PORT', 0, 65535), '3000'),
   HOST: v.optional(nonEmpty('HOST'), '127.0.0.1'),
   ROLE: v.optional(v.picklist(ROLES, `ROLE must be one of ${ROLES.join(', ')}`), 'all'),
-  WORKER_CONCURRENCY: v.optional(integer('WORKER_CONCURRENCY', 1, 64), '2'),
+  WORKER_CONCURRENCY: v.optional(integer('WORKER_CONCURRENCY', 1, 64), '4'),
   DEMO: v.optional(boolean('DEMO')),
   LOG_LEVEL: v.optional(v.picklist(LOG_LEVELS, `LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`), 'info'),
   EXPORT_MAX_ATTEMPTS: v.optional(integer('EXPORT_MAX_ATTEMPTS', 1, 25), '5'),

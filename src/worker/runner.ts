@@ -72,6 +72,15 @@ export async function startWorker(context: ServiceContext): Promise<RunningWorke
       taskList: createTaskList({ context, pool, copyPool, workerId, running }),
       crontab: CRONTAB,
       logger: graphileLogger(logger),
+      preset: {
+        worker: {
+          // Jobs finished in the same tick are completed in one statement. graphile-worker's
+          // local queue (fetching several jobs at once) is left off: it would hold jobs locked
+          // on a worker busy with long exports while another worker sits idle.
+          completeJobBatchDelay: 0,
+          failJobBatchDelay: 0,
+        },
+      },
     });
     stops.push(() => runner.stop());
     return { runner, pool, copyPool, workerId, running, stop: stopAll };
@@ -87,7 +96,8 @@ function graphileLogger(logger: ServiceContext['logger']): GraphileLogger {
     const fields = { scope, ...meta };
     if (level === 'error') child.error(fields, message);
     else if (level === 'warning') child.warn(fields, message);
-    else if (level === 'info') child.info(fields, message);
+    // "Completed task ..." for every job says less than the export's own outcome line.
+    else if (level === 'info' && !message.startsWith('Completed task')) child.info(fields, message);
     else child.debug(fields, message);
   });
 }
