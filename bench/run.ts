@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import { closeHttpClient, requestJson } from './http-client';
 import { openLoop } from './open-loop';
 import postgres from 'postgres';
 import { loadConfig } from '../src/config';
@@ -291,15 +292,15 @@ try {
   };
 
   const headers = { authorization: `Bearer ${user.apiKey}`, 'content-type': 'application/json' };
+  cleanups.push(async () => closeHttpClient());
   const post = async (query: string, name: string): Promise<string> => {
-    const response = await fetch(`${baseUrl}/analytics/export`, { method: 'POST', headers, body: JSON.stringify({ name, query }) });
-    if (response.status !== 201) throw new Error(`POST /analytics/export: ${response.status} ${await response.text()}`);
-    return ((await response.json()) as { id: string }).id;
+    const response = await requestJson('POST', `${baseUrl}/analytics/export`, headers, { name, query });
+    if (response.status !== 201) throw new Error(`POST /analytics/export: ${response.status} ${JSON.stringify(response.body)}`);
+    return response.body.id as string;
   };
   const waitDone = async (id: string, pollMs = 100): Promise<Record<string, unknown>> => {
     for (;;) {
-      const response = await fetch(`${baseUrl}/analytics/exports/${id}/`, { headers });
-      const body = (await response.json()) as Record<string, unknown>;
+      const { body } = await requestJson('GET', `${baseUrl}/analytics/exports/${id}/`, headers);
       if (body.status === 'complete') return body;
       if (body.status === 'failed') throw new Error(`export ${id} failed: ${JSON.stringify(body.errors)}`);
       await sleep(pollMs);

@@ -27,6 +27,13 @@ export interface ExportErrors {
   [detail: string]: unknown;
 }
 
+/**
+ * The statements of every attempt are named: pg prepares each once per connection, so Postgres
+ * parses and plans them once rather than for every export (a one-row export is mostly its
+ * statements: npm run bench).
+ */
+const prepared = (name: string, text: string, values: unknown[]) => ({ name: `analytics-export-${name}`, text, values });
+
 const HELD_BY_THIS_ATTEMPT = `id = $1 AND status = 'running' AND worker_id = $2 AND attempts = $3`;
 const attemptParams = (claim: Claim) => [claim.exportId, claim.workerId, claim.attempt];
 
@@ -44,12 +51,15 @@ export async function claimExport(pool: pg.Pool, exportId: string, workerId: str
     queued_ms: number;
     definition: string | null;
   }>(
-    `UPDATE analytics_exports AS e
-        SET status = 'running', worker_id = $2
-      WHERE id = $1 AND status = 'queued' AND run_at <= now()
-      RETURNING attempts, max_attempts, created_by::text, name, cancel_requested_at IS NOT NULL AS cancel_requested,
-                (extract(epoch FROM now() - run_at) * 1000)::float8 AS queued_ms, ${EXPORT_DEFINITION_SQL} AS definition`,
-    [exportId, workerId],
+    prepared(
+      'claim',
+      `UPDATE analytics_exports AS e
+          SET status = 'running', worker_id = $2
+        WHERE id = $1 AND status = 'queued' AND run_at <= now()
+        RETURNING attempts, max_attempts, created_by::text, name, cancel_requested_at IS NOT NULL AS cancel_requested,
+                  (extract(epoch FROM now() - run_at) * 1000)::float8 AS queued_ms, ${EXPORT_DEFINITION_SQL} AS definition`,
+      [exportId, workerId],
+    ),
   );
   const row = rows[0];
   if (!row) return undefined;
@@ -76,11 +86,14 @@ export async function recordProgress(
   progress: { rows: number; bytes: number },
 ): Promise<{ cancelRequested: boolean } | undefined> {
   const { rows } = await pool.query<{ cancel_requested: boolean }>(
-    `UPDATE analytics_exports
-        SET heartbeat_at = now(), rows_written = $4, bytes_written = $5
-      WHERE ${HELD_BY_THIS_ATTEMPT}
-      RETURNING cancel_requested_at IS NOT NULL AS cancel_requested`,
-    [...attemptParams(claim), progress.rows, progress.bytes],
+    prepared(
+      'progress',
+      `UPDATE analytics_exports
+          SET heartbeat_at = now(), rows_written = $4, bytes_written = $5
+        WHERE ${HELD_BY_THIS_ATTEMPT}
+        RETURNING cancel_requested_at IS NOT NULL AS cancel_requested`,
+      [...attemptParams(claim), progress.rows, progress.bytes],
+    ),
   );
   return rows[0] ? { cancelRequested: rows[0].cancel_requested } : undefined;
 }
@@ -92,11 +105,14 @@ export async function completeExport(
   result: { rows: number; bytes: number; objectKey: string },
 ): Promise<boolean> {
   const { rowCount } = await pool.query(
-    `UPDATE analytics_exports
-        SET status = 'complete', number_of_rows = $4, total_bytes = $5, object_key = $6,
-            rows_written = $4, bytes_written = $5
-      WHERE ${HELD_BY_THIS_ATTEMPT}`,
-    [...attemptParams(claim), result.rows, result.bytes, result.objectKey],
+    prepared(
+      'complete',
+      `UPDATE analytics_exports
+          SET status = 'complete', number_of_rows = $4, total_bytes = $5, object_key = $6,
+              rows_written = $4, bytes_written = $5
+        WHERE ${HELD_BY_THIS_ATTEMPT}`,
+      [...attemptParams(claim), result.rows, result.bytes, result.objectKey],
+    ),
   );
   return rowCount === 1;
 }
@@ -104,8 +120,10 @@ export async function completeExport(
 /** running -> failed; false when this attempt no longer holds the export. */
 export async function failExport(pool: pg.Pool, claim: Claim, errors: ExportErrors): Promise<boolean> {
   const { rowCount } = await pool.query(
-    `UPDATE analytics_exports SET status = 'failed', errors = $4 WHERE ${HELD_BY_THIS_ATTEMPT}`,
-    [...attemptParams(claim), JSON.stringify(errors)],
+    prepared('fail', `UPDATE analytics_exports SET status = 'failed', errors = $4 WHERE ${HELD_BY_THIS_ATTEMPT}`, [
+      ...attemptParams(claim),
+      JSON.stringify(errors),
+    ]),
   );
   return rowCount === 1;
 }
@@ -116,21 +134,23 @@ export async function failExport(pool: pg.Pool, claim: Claim, errors: ExportErro
  */
 export async function requeueExport(pool: pg.Pool, claim: Claim, delayMs: number, lastError: ExportErrors): Promise<boolean> {
   const { rowCount } = await pool.query(
-    `UPDATE analytics_exports
-        SET status = 'queued', run_at = now() + make_interval(secs => $4::double precision / 1000), last_error = $5
-      WHERE ${HELD_BY_THIS_ATTEMPT}`,
-    [...attemptParams(claim), delayMs, JSON.stringify(lastError)],
+    prepared(
+      'requeue',
+      `UPDATE analytics_exports
+          SET status = 'queued', run_at = now() + make_interval(secs => $4::double precision / 1000), last_error = $5
+        WHERE ${HELD_BY_THIS_ATTEMPT}`,
+      [...attemptParams(claim), delayMs, JSON.stringify(lastError)],
+    ),
   );
   return rowCount === 1;
 }
 
 /** The export's status now, or undefined when it was deleted. */
 export async function exportStatus(pool: pg.Pool, exportId: string): Promise<string | undefined> {
-  const { rows } = await pool.query<{ status: string }>(`SELECT status FROM analytics_exports WHERE id = $1`, [exportId]);
+  const { rows } = await pool.query<{ status: string }>(prepared('status', `SELECT status FROM analytics_exports WHERE id = $1`, [exportId]));
   return rows[0]?.status;
 }
 
-/** Rescues running exports whose heartbeat is older than `staleAfterMs` (drizzle/0004_export_rescue.sql). */
 /** Gives queued exports that lost their job a new one (drizzle/0007_requeue_orphaned_exports.sql). */
 export async function requeueOrphanedExports(pool: pg.Pool, staleAfterMs: number): Promise<string[]> {
   const { rows } = await pool.query<{ id: string }>(
@@ -140,6 +160,7 @@ export async function requeueOrphanedExports(pool: pg.Pool, staleAfterMs: number
   return rows.map((row) => row.id);
 }
 
+/** Rescues running exports whose heartbeat is older than `staleAfterMs` (drizzle/0004_export_rescue.sql). */
 export async function rescueStaleExports(pool: pg.Pool, staleAfterMs: number): Promise<string[]> {
   const { rows } = await pool.query<{ id: string }>(
     `SELECT id::text FROM rescue_stale_exports(make_interval(secs => $1::double precision / 1000)) AS id`,
