@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { generateReadings } from '../../src/demo/readings';
@@ -59,6 +60,25 @@ describe('a worker killed with SIGKILL mid-export', () => {
     assert.equal(head.ContentLength, final.total_bytes);
     rescuer.kill('SIGTERM');
     assert.deepEqual(await rescuer.exited, { code: 0, signal: null });
+  });
+});
+
+describe('bin/service', () => {
+  test("starts a worker with its memory settings (a 1 MiB young generation, glibc's fixed mmap threshold), overridable", async () => {
+    const settingsOf = async (overrides: Record<string, string>) => {
+      const worker = spawnWorker(environment(overrides));
+      await waitForLog(worker, (line) => line.msg === 'ready');
+      const cmdline = readFileSync(`/proc/${worker.child.pid}/cmdline`, 'utf8').split('\0');
+      const environ = readFileSync(`/proc/${worker.child.pid}/environ`, 'utf8').split('\0');
+      worker.kill('SIGTERM');
+      assert.deepEqual(await worker.exited, { code: 0, signal: null });
+      return { flags: cmdline.filter((arg) => arg.startsWith('--')), malloc: environ.filter((v) => v.startsWith('MALLOC_')).sort() };
+    };
+    assert.deepEqual(await settingsOf({}), {
+      flags: ['--max-semi-space-size=1'],
+      malloc: ['MALLOC_ARENA_MAX=2', 'MALLOC_MMAP_THRESHOLD_=131072'],
+    });
+    assert.deepEqual((await settingsOf({ NODE_SEMI_SPACE_MIB: '8', MALLOC_ARENA_MAX: '4' })).flags, ['--max-semi-space-size=8']);
   });
 });
 
