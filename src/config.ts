@@ -49,6 +49,7 @@ export const environmentSchema = {
   DATABASE_URL: v.optional(url('DATABASE_URL', ['postgres:', 'postgresql:'])),
   DATABASE_POOL_SIZE: v.optional(integer('DATABASE_POOL_SIZE', 1, 200), '10'),
   S3_ENDPOINT: v.optional(url('S3_ENDPOINT', ['http:', 'https:'])),
+  S3_PUBLIC_ENDPOINT: v.optional(url('S3_PUBLIC_ENDPOINT', ['http:', 'https:'])),
   S3_BUCKET: v.optional(
     v.pipe(
       v.string(),
@@ -82,6 +83,12 @@ const EnvironmentSchema = v.object(environmentSchema);
 export interface S3Config {
   /** Unset: the embedded S3 server is started under DATA_DIR/s3. */
   endpoint: string | undefined;
+  /**
+   * The endpoint that download links are signed for, when clients reach S3 by another address
+   * than the service does (compose: the service talks to http://minio:9000, a browser to
+   * http://localhost:9000). Unset: the links use `endpoint`.
+   */
+  publicEndpoint?: string | undefined;
   bucket: string;
   region: string;
   accessKeyId: string | undefined;
@@ -155,6 +162,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databasePoolSize: e.DATABASE_POOL_SIZE,
     s3: {
       endpoint: e.S3_ENDPOINT,
+      publicEndpoint: e.S3_PUBLIC_ENDPOINT,
       bucket: e.S3_BUCKET ?? 'analytics-exports',
       region: e.S3_REGION,
       accessKeyId: e.S3_ACCESS_KEY_ID,

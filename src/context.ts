@@ -11,6 +11,8 @@ export interface ServiceContext {
   databaseUrl: string;
   database: Database;
   s3: S3Client;
+  /** Signs download links when S3_PUBLIC_ENDPOINT is set (its endpoint); otherwise `s3` does. */
+  publicS3?: S3Client | undefined;
   logger: Logger;
   /** This process's Prometheus registry (GET /metrics) and the recorders of what it did. */
   metrics: Metrics;

@@ -91,8 +91,11 @@ async function start(
   stack.push(() => database.close());
   const s3 = createS3Client(s3Config);
   stack.push(async () => s3.destroy());
+  // Never sends a request: it only signs download links for the address clients use.
+  const publicS3 = s3Config.publicEndpoint ? createS3Client({ ...s3Config, endpoint: s3Config.publicEndpoint }) : undefined;
+  stack.push(async () => publicS3?.destroy());
   const metrics = createMetrics(database.sql);
-  const context: ServiceContext = { config: { ...config, s3: s3Config }, databaseUrl, database, s3, logger, metrics };
+  const context: ServiceContext = { config: { ...config, s3: s3Config }, databaseUrl, database, s3, publicS3, logger, metrics };
 
   let demoApiKey: string | undefined;
   if (config.demo) {

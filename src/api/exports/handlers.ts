@@ -21,6 +21,7 @@ const IDEMPOTENCY_KEY_MAX = 255;
 export function exportHandlers(context: ServiceContext) {
   const { sql } = context.database;
   const { s3, logger } = context;
+  const signer = context.publicS3 ?? s3;
   const bucket = context.config.s3.bucket;
 
   async function visibleOr404(c: C): Promise<store.ExportRow> {
@@ -120,7 +121,7 @@ export function exportHandlers(context: ServiceContext) {
     async retrieve(c: C) {
       const row = await visibleOr404(c);
       if (row.status === 'complete' && row.object_key) {
-        return c.json(exportResource(row, await presignDownload(s3, bucket, row.object_key)));
+        return c.json(exportResource(row, await presignDownload(signer, bucket, row.object_key)));
       }
       return c.json(exportResource(row));
     },
