@@ -8,7 +8,7 @@ import { exportObjectKey } from '../../src/storage/objects';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { createCustomer, createDevice, createPartner, createQuery, createUser, insertExport } from '../support/fixtures';
 import { createTestBucket, startPrivateS3 } from '../support/s3';
-import { objectExists, readExport, startTestWorker, waitFor, waitForExport, waitForFinalExport } from '../support/worker';
+import { copyBackends, objectExists, readExport, startTestWorker, waitFor, waitForExport, waitForFinalExport } from '../support/worker';
 
 /**
  * Each way an export can fail, with a real Postgres and a real s3rver: what state it ends in,
@@ -30,12 +30,6 @@ async function seed(sql: Queryable, devices: number, days: number) {
   return { user, queryId, rows };
 }
 
-/** The backends of this database still running an export's COPY. */
-async function copyBackends(database: TestDatabase): Promise<number> {
-  const [row] = await database.sql<{ n: number }[]>`
-    SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = ${database.name} AND query LIKE 'COPY (%' AND pid <> pg_backend_pid()`;
-  return row!.n;
-}
 
 // One database per worker configuration, all made at the top level (see test/support/worker.ts).
 const queries = await createTestDatabase();

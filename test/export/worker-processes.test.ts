@@ -6,7 +6,7 @@ import { generateReadings } from '../../src/demo/readings';
 import { createTestDatabase } from '../support/database';
 import { createCustomer, createDevice, createPartner, createQuery, createUser, insertExport } from '../support/fixtures';
 import { createTestBucket } from '../support/s3';
-import { readExport, spawnWorker, waitFor, waitForExport, waitForFinalExport, waitForLog, workerEnvironment } from '../support/worker';
+import { copyBackends, readExport, spawnWorker, waitFor, waitForExport, waitForFinalExport, waitForLog, workerEnvironment } from '../support/worker';
 
 /**
  * Real worker processes (bin/service with ROLE=worker) on one database:
@@ -28,11 +28,6 @@ const bigRows = await generateReadings(sql, { deviceIds, metrics: ['active_power
 const bigQuery = await createQuery(sql, user.id, { metrics: ['active_power', 'temperature'], start: start.toISOString(), end: end.toISOString() });
 const environment = (overrides: Record<string, string> = {}) => workerEnvironment(database, bucket, { LOG_LEVEL: 'info', ...overrides });
 
-async function copyBackends(): Promise<number> {
-  const [row] = await sql<{ n: number }[]>`
-    SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = ${database.name} AND query LIKE 'COPY (%' AND pid <> pg_backend_pid()`;
-  return row!.n;
-}
 
 async function objectsOf(exportId: string): Promise<string[]> {
   const listed = await bucket.client.send(new ListObjectsV2Command({ Bucket: bucket.config.bucket, Prefix: `anx_export_${exportId}/` }));
@@ -107,7 +102,7 @@ describe('SIGTERM', () => {
     assert.equal(requeued.status, 'queued');
     assert.equal(requeued.last_error!.code, 'shutdown');
     assert.equal(requeued.rows_written, null);
-    assert.equal(await copyBackends(), 0);
+    assert.equal(await copyBackends(database), 0);
 
     const next = spawnWorker(environment());
     const final = await waitForFinalExport(sql, id, 120_000);

@@ -159,6 +159,17 @@ export interface ExportRow {
   cancel_requested_at: string | null;
 }
 
+/**
+ * The backends of this database still running an export's COPY. An idle connection of a worker's
+ * COPY pool shows its last COPY in pg_stat_activity too: it is not counted.
+ */
+export async function copyBackends(database: TestDatabase): Promise<number> {
+  const [row] = await database.sql<{ n: number }[]>`
+    SELECT count(*)::int AS n FROM pg_stat_activity
+     WHERE datname = ${database.name} AND query LIKE 'COPY (%' AND state <> 'idle' AND pid <> pg_backend_pid()`;
+  return row!.n;
+}
+
 export async function readExport(sql: Queryable, id: string): Promise<ExportRow | undefined> {
   const [row] = await sql<ExportRow[]>`
     SELECT id, status, errors, last_error, number_of_rows::float8 AS number_of_rows, total_bytes::float8 AS total_bytes,
