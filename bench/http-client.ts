@@ -6,7 +6,15 @@ import http from 'node:http';
  * measures, so its own overhead is kept small.
  */
 
-const agent = new http.Agent({ keepAlive: true, maxSockets: 64, timeout: 4000 });
+/**
+ * A keep-alive agent whose idle sockets close before the server's keep-alive timeout (5 s) could
+ * close them under a request being sent on them.
+ */
+export function keepAliveAgent(): http.Agent {
+  return new http.Agent({ keepAlive: true, maxSockets: 64, timeout: 4000 });
+}
+
+const agent = keepAliveAgent();
 
 export function requestJson(
   method: string,

@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { keepAliveAgent } from './http-client';
 
 /**
  * GET requests at a fixed rate, evenly spaced, whether or not earlier ones have answered (an
@@ -23,9 +24,7 @@ export interface OpenLoopResult {
 }
 
 export async function openLoop(options: { url: string; headers: Record<string, string>; rate: number; seconds: number }): Promise<OpenLoopResult> {
-  // Idle sockets are closed before the server's keep-alive timeout (5 s) can close them under a
-  // request being sent on them.
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 64, timeout: 4000 });
+  const agent = keepAliveAgent();
   const url = new URL(options.url);
   const total = Math.round(options.rate * options.seconds);
   const intervalMs = 1000 / options.rate;

@@ -159,8 +159,14 @@ function peakRssMiB(pid: number): number {
 }
 /** CPU seconds (user + system) a process has used so far. */
 function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+  const stat = procStat(pid);
+  return (stat.utime + stat.stime) / 100;
+}
+/** A process's /proc/<pid>/stat: parent, and CPU ticks of its own and of the children it has reaped. */
+function procStat(pid: number | string): { ppid: number; utime: number; stime: number; cutime: number; cstime: number } {
+  // After "pid (comm) ": state is field 0, so ppid is 1 and utime, stime, cutime, cstime 11-14.
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ').map(Number);
+  return { ppid: fields[1]!, utime: fields[11]!, stime: fields[12]!, cutime: fields[13]!, cstime: fields[14]! };
 }
 /**
  * CPU seconds of the whole Postgres cluster so far: the postmaster with every backend it has
@@ -168,13 +174,12 @@ function cpuSeconds(pid: number): number {
  */
 function postgresCpuSeconds(dataDir: string): number {
   const postmaster = Number(readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
-  const stat = (pid: number | string) => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  const own = stat(postmaster);
-  let ticks = Number(own[11]) + Number(own[12]) + Number(own[13]) + Number(own[14]);
+  const own = procStat(postmaster);
+  let ticks = own.utime + own.stime + own.cutime + own.cstime;
   for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
     try {
-      const fields = stat(pid);
-      if (Number(fields[1]) === postmaster) ticks += Number(fields[11]) + Number(fields[12]);
+      const backend = procStat(pid);
+      if (backend.ppid === postmaster) ticks += backend.utime + backend.stime;
     } catch {
       // gone meanwhile
     }

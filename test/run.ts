@@ -7,6 +7,7 @@ import postgres from 'postgres';
 import { migrate } from '../src/db/migrate';
 import { startEmbeddedPostgres } from '../src/embedded/postgres';
 import { startEmbeddedS3 } from '../src/embedded/s3';
+import { ROOT as root } from './support/built';
 import { TEMPLATE_DATABASE, TEST_BUCKET } from './support/environment';
 
 /**
@@ -20,7 +21,6 @@ import { TEMPLATE_DATABASE, TEST_BUCKET } from './support/environment';
  *   npm test -- test/foo.test.ts     only those files
  */
 
-const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 
 function findTestFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {

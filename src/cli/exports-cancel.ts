@@ -1,3 +1,4 @@
+import { cancelExport } from '../exports/cancel-export';
 import { command, CommandError, uuidArgument } from './command';
 
 /**
@@ -11,8 +12,8 @@ export const exportsCancel = command({
   positionals: 1,
   parse: ({ positionals }) => uuidArgument(positionals[0]!, 'an export'),
   async run(id: string, sql) {
-    const [row] = await sql<{ status: string | null }[]>`SELECT cancel_export(${id}) AS status`;
-    if (!row?.status) throw new CommandError(`no export with id ${id}`);
-    return { id, status: row.status };
+    const status = await cancelExport(sql, id);
+    if (!status) throw new CommandError(`no export with id ${id}`);
+    return { id, status };
   },
 });

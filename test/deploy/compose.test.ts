@@ -7,6 +7,7 @@ import { createApp } from '../../src/api/app';
 import { environmentSchema, loadConfig, type Config } from '../../src/config';
 import { createOpsApp } from '../../src/observability/ops-app';
 import { createTestApi } from '../support/api';
+import { ROOT as root } from '../support/built';
 
 /**
  * Docker does not run on this project's machines, so compose.yaml and the Dockerfile are checked
@@ -14,7 +15,6 @@ import { createTestApi } from '../support/api';
  * the ports agree, and every health check asks a path the process serves with 200.
  */
 
-const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 const compose = parse(readFileSync(path.join(root, 'compose.yaml'), 'utf8'), { merge: true }) as {
   services: Record<string, Service>;
   volumes?: Record<string, unknown>;

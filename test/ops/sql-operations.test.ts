@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { createTestDatabase } from '../support/database';
+import { ROOT } from '../support/built';
 import { markComplete, markFailed, markRunning } from '../support/exports';
 import { createCustomer, createPartner, createQuery, createUser, insertExport } from '../support/fixtures';
 import { createTestBucket } from '../support/s3';
@@ -204,7 +205,7 @@ describe('retry_export', () => {
 });
 
 describe('docs/operations.md', () => {
-  const docs = readFileSync(path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../docs/operations.md'), 'utf8');
+  const docs = readFileSync(path.join(ROOT, 'docs/operations.md'), 'utf8');
   const blocks = [...docs.matchAll(/```sql\n([\s\S]*?)```/g)].map((match) => match[1]!);
 
   test('every SQL example runs as written (a real id stands in for the elided ones)', async () => {

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Context } from 'hono';
 import type { ServiceContext } from '../../context';
 import { checkScopes, defaultScopes, distinctIds } from '../../auth/scopes';
+import { cancelExport } from '../../exports/cancel-export';
 import { deleteObject, exportObjectKey, presignDownload } from '../../storage/objects';
 import type { ApiEnv } from '../env';
 import { ApiError, conflict, invalidFields, notFound } from '../errors';
@@ -11,6 +12,7 @@ import { isUuid, parseOr400 } from '../validation';
 import { CreateExportBody, EXPORT_STATUSES, ListExportsQuery, type CreateExportInput } from './schemas';
 import { exportResource } from './serialize';
 import * as store from './store';
+import { visibleOr404 } from '../visible';
 
 type C = Context<ApiEnv>;
 
@@ -24,13 +26,7 @@ export function exportHandlers(context: ServiceContext) {
   const signer = context.publicS3 ?? s3;
   const bucket = context.config.s3.bucket;
 
-  async function visibleOr404(c: C): Promise<store.ExportRow> {
-    const id = c.req.param('id') ?? '';
-    if (!isUuid(id)) throw notFound();
-    const row = await store.findVisibleExport(sql, c.get('caller').id, id);
-    if (!row) throw notFound();
-    return row;
-  }
+  const visibleExport = (c: C) => visibleOr404(c, (callerId, id) => store.findVisibleExport(sql, callerId, id));
 
   return {
     /** POST /analytics/export */
@@ -119,7 +115,7 @@ export function exportHandlers(context: ServiceContext) {
 
     /** GET /analytics/exports/{id}/: a complete export's url is signed anew on every request. */
     async retrieve(c: C) {
-      const row = await visibleOr404(c);
+      const row = await visibleExport(c);
       if (row.status === 'complete' && row.object_key) {
         return c.json(exportResource(row, await presignDownload(signer, bucket, row.object_key)));
       }
@@ -131,8 +127,8 @@ export function exportHandlers(context: ServiceContext) {
      * in one transaction, so a failed object delete leaves the export in place to try again.
      */
     async remove(c: C) {
-      const row = await visibleOr404(c);
-      if ((await store.cancelExport(sql, row.id)) === 'running') await waitWhileRunning(row.id);
+      const row = await visibleExport(c);
+      if ((await cancelExport(sql, row.id)) === 'running') await waitWhileRunning(row.id);
       await sql.begin(async (tx) => {
         const deleted = await store.deleteExportRow(tx, row.id);
         if (!deleted) return;
@@ -146,11 +142,11 @@ export function exportHandlers(context: ServiceContext) {
 
     /** POST /analytics/exports/{id}/cancel/ (extension). */
     async cancel(c: C) {
-      const row = await visibleOr404(c);
+      const row = await visibleExport(c);
       if (row.status === 'complete' || row.status === 'failed') {
         throw conflict(`The export is already ${row.status}; only a queued or running export can be cancelled.`);
       }
-      const status = await store.cancelExport(sql, row.id);
+      const status = await cancelExport(sql, row.id);
       const after = await store.findVisibleExport(sql, c.get('caller').id, row.id);
       if (!after) throw notFound();
       // Running: the worker has been asked to stop and will fail it shortly.

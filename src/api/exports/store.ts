@@ -101,12 +101,6 @@ export async function queryIsVisible(sql: Queryable, callerId: string, queryId: 
   return row !== undefined;
 }
 
-/** cancel_export() (drizzle/0001): the status after the call, or null when there is no such export. */
-export async function cancelExport(sql: Queryable, id: string): Promise<ExportRow['status'] | null> {
-  const [row] = await sql<{ status: ExportRow['status'] | null }[]>`SELECT cancel_export(${id}) AS status`;
-  return row!.status;
-}
-
 export async function exportStatusOf(sql: Queryable, id: string): Promise<ExportRow['status'] | undefined> {
   const [row] = await sql<{ status: ExportRow['status'] }[]>`SELECT status FROM analytics_exports WHERE id = ${id}`;
   return row?.status;

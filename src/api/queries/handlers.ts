@@ -2,26 +2,21 @@ import type { Context } from 'hono';
 import { checkScopes, defaultScopes, distinctIds, type Caller } from '../../auth/scopes';
 import type { ServiceContext } from '../../context';
 import type { ApiEnv } from '../env';
-import { conflict, invalidFields, notFound, type FieldErrors } from '../errors';
+import { conflict, invalidFields, type FieldErrors } from '../errors';
 import { readJsonObject } from '../middleware/body';
 import { linkHeader, listFilter } from '../pagination';
-import { isUuid, parseOr400 } from '../validation';
+import { parseOr400 } from '../validation';
 import { ListQueriesQuery, QueryBody, QueryPatchBody, type QueryPatchInput } from './schemas';
 import { queryResource } from './serialize';
 import * as store from './store';
+import { visibleOr404 } from '../visible';
 
 type C = Context<ApiEnv>;
 
 export function queryHandlers(context: ServiceContext) {
   const { sql } = context.database;
 
-  async function visibleOr404(c: C): Promise<store.QueryRow> {
-    const id = c.req.param('id') ?? '';
-    if (!isUuid(id)) throw notFound();
-    const row = await store.findVisibleQuery(sql, c.get('caller').id, id);
-    if (!row) throw notFound();
-    return row;
-  }
+  const visibleQuery = (c: C) => visibleOr404(c, (callerId, id) => store.findVisibleQuery(sql, callerId, id));
 
   /**
    * Checks a whole definition (the rules across fields and against the database) or throws the
@@ -57,7 +52,7 @@ export function queryHandlers(context: ServiceContext) {
   /** PUT and PATCH: what the body gives replaces what is stored; the rest stays. */
   async function update(c: C, input: QueryPatchInput) {
     const caller = c.get('caller');
-    const row = await visibleOr404(c);
+    const row = await visibleQuery(c);
     const interval = input.interval ?? row.interval;
     // Switching to raw drops the stored aggregation unless the body names one (which is then refused).
     const aggregation = input.aggregation !== undefined ? input.aggregation : input.interval === 'raw' ? null : row.aggregation;
@@ -127,7 +122,7 @@ export function queryHandlers(context: ServiceContext) {
 
     /** GET /analytics/queries/{id}/ */
     async retrieve(c: C) {
-      return c.json(queryResource(await visibleOr404(c)));
+      return c.json(queryResource(await visibleQuery(c)));
     },
 
     /** PUT /analytics/queries/{id}/: the required fields must be given; optional ones left out keep their values. */
@@ -144,7 +139,7 @@ export function queryHandlers(context: ServiceContext) {
 
     /** DELETE /analytics/queries/{id}/: 409 while any export refers to it. */
     async remove(c: C) {
-      const row = await visibleOr404(c);
+      const row = await visibleQuery(c);
       const referenced = conflict('This query is referenced by analytics exports; delete them first.');
       // An export created at the same moment is caught by the foreign key instead.
       const deleted = await store.deleteUnreferencedQuery(sql, row.id).catch((error: { code?: string }) => {
