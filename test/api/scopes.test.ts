@@ -144,9 +144,10 @@ describe('setting scopes', () => {
     assert.equal((await as(alice).get(`/analytics/exports/${id}/`)).status, 200);
     assert.equal((await as(bob).get(`/analytics/exports/${id}/`)).status, 404);
     assert.equal((await as(partner).get(`/analytics/exports/${id}/`)).status, 200);
-    const shared = await newExport(admin, q1, { customer_scopes: [c1, c3] });
-    assert.equal((await as(carol).get(`/analytics/exports/${shared}/`)).status, 200);
-    assert.equal((await as(otherPartner).get(`/analytics/exports/${shared}/`)).status, 200);
+    const scoped = await newExport(admin, q1, { customer_scopes: [c3] });
+    assert.equal((await as(carol).get(`/analytics/exports/${scoped}/`)).status, 200);
+    assert.equal((await as(otherPartner).get(`/analytics/exports/${scoped}/`)).status, 200);
+    assert.equal((await as(alice).get(`/analytics/exports/${scoped}/`)).status, 404);
   });
 });
 
@@ -187,17 +188,18 @@ describe('queries', () => {
     await newQuery(admin, { devices: [d1, d2, d3] });
   });
 
-  test("an update keeps references someone else gave the query, but checks what the caller adds", async () => {
-    const shared = await newQuery(admin, { devices: [d1, d3], customer_scopes: [c1, c3] });
+  test("an update keeps devices someone else gave the query, but checks what the caller adds", async () => {
+    // Shared by an admin with both of the partner's customers: the partner reaches every scope.
+    const shared = await newQuery(admin, { devices: [d1, d3], customer_scopes: [c1, c2] });
     const renamed = await as(partner).patch(`/analytics/queries/${shared}/`, { name: 'renamed by the partner' });
     assert.equal(renamed.status, 200, renamed.text);
     assert.deepEqual(renamed.body.devices, [d1, d3]);
-    assert.deepEqual(renamed.body.customer_scopes, [c1, c3]);
-    const grab = await as(partner).patch(`/analytics/queries/${shared}/`, { customer_scopes: [c1, c3, c2], devices: [d1, d3, d2] });
-    assert.equal(grab.status, 200, 'c2 and d2 are the partner’s own');
-    const bobsNewDevice = await createDevice(sql, c2);
-    const foreign = await as(alice).patch(`/analytics/queries/${shared}/`, { devices: [d1, d3, d2, bobsNewDevice] });
+    assert.deepEqual(renamed.body.customer_scopes, [c1, c2]);
+    const grab = await as(partner).patch(`/analytics/queries/${shared}/`, { devices: [d1, d3, d2] });
+    assert.equal(grab.status, 200, 'd2 is the partner’s own');
+    const foreignDevice = await createDevice(sql, c3);
+    const foreign = await as(partner).patch(`/analytics/queries/${shared}/`, { devices: [d1, d3, d2, foreignDevice] });
     assert.equal(foreign.status, 400);
-    assert.deepEqual(foreign.body, { devices: [`Invalid pk "${bobsNewDevice}" - object does not exist.`] });
+    assert.deepEqual(foreign.body, { devices: [`Invalid pk "${foreignDevice}" - object does not exist.`] });
   });
 });
