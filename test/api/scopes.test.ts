@@ -203,3 +203,57 @@ describe('queries', () => {
     assert.deepEqual(foreign.body, { devices: [`Invalid pk "${foreignDevice}" - object does not exist.`] });
   });
 });
+
+describe('changing, deleting or cancelling needs reach over every scope', () => {
+  const forbidden = (response: { status: number; body: any; text: string }) => {
+    assert.equal(response.status, 403, response.text);
+    assert.deepEqual(Object.keys(response.body), ['detail']);
+    assert.match(response.body.detail, /see this object but not/);
+  };
+
+  test("a customer cannot take their partner's query away from a sibling customer, nor delete it: 403, nothing changed", async () => {
+    const shared = await newQuery(partner, { customer_scopes: [c1, c2], partner_scopes: [p1] });
+    const before = (await as(alice).get(`/analytics/queries/${shared}/`)).body;
+    forbidden(await as(alice).patch(`/analytics/queries/${shared}/`, { customer_scopes: [c1], partner_scopes: [] }));
+    forbidden(await as(alice).patch(`/analytics/queries/${shared}/`, { name: 'mine now' }));
+    forbidden(await api.request('PUT', `/analytics/queries/${shared}/`, { key: alice.apiKey, body: { name: 'mine', ...definition } }));
+    forbidden(await as(alice).delete(`/analytics/queries/${shared}/`));
+    assert.deepEqual((await as(alice).get(`/analytics/queries/${shared}/`)).body, before, 'unchanged');
+    assert.equal((await as(bob).get(`/analytics/queries/${shared}/`)).status, 200, 'the sibling still sees it');
+
+    // The partner reaches every scope on it: it may change and delete it.
+    const narrowed = await as(partner).patch(`/analytics/queries/${shared}/`, { customer_scopes: [c1], partner_scopes: [p1] });
+    assert.equal(narrowed.status, 200, narrowed.text);
+    assert.equal((await as(partner).delete(`/analytics/queries/${shared}/`)).status, 204);
+  });
+
+  test('a change must leave every scope within reach: 400 on the field, nothing changed', async () => {
+    const query = await newQuery(partner, { customer_scopes: [c1], partner_scopes: [p1] });
+    const widened = await as(partner).patch(`/analytics/queries/${query}/`, { customer_scopes: [c1, c3] });
+    assert.equal(widened.status, 400);
+    assert.deepEqual(widened.body, { customer_scopes: [`Invalid pk "${c3}" - object does not exist.`] });
+    assert.deepEqual((await as(partner).get(`/analytics/queries/${query}/`)).body.customer_scopes, [c1]);
+  });
+
+  test('an export a customer sees through their customer but that is shared with the partner: DELETE and cancel are 403', async () => {
+    const id = await newExport(partner, qp, { customer_scopes: [c1], partner_scopes: [p1] });
+    forbidden(await as(alice).delete(`/analytics/exports/${id}/`));
+    forbidden(await as(alice).post(`/analytics/exports/${id}/cancel/`, {}));
+    const [row] = await sql<{ status: string; cancel_requested_at: Date | null }[]>`
+      SELECT status, cancel_requested_at FROM analytics_exports WHERE id = ${id}`;
+    assert.deepEqual(row, { status: 'queued', cancel_requested_at: null }, 'still there, not cancelled');
+
+    // Its owner reaches both scopes.
+    const cancelled = await as(partner).post(`/analytics/exports/${id}/cancel/`, {});
+    assert.equal(cancelled.status, 200, cancelled.text);
+    assert.equal(cancelled.body.errors.code, 'cancelled');
+    assert.equal((await as(partner).delete(`/analytics/exports/${id}/`)).status, 204);
+    assert.equal((await sql`SELECT 1 FROM analytics_exports WHERE id = ${id}`).length, 0);
+  });
+
+  test('a customer still deletes and cancels their own exports', async () => {
+    const cancelled = await as(alice).post(`/analytics/exports/${await newExport(alice, q1)}/cancel/`, {});
+    assert.equal(cancelled.status, 200, cancelled.text);
+    assert.equal((await as(alice).delete(`/analytics/exports/${await newExport(alice, q1)}/`)).status, 204);
+  });
+});
