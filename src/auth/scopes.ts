@@ -1,10 +1,12 @@
 import type { Queryable } from '../db/client';
 
 /**
- * General scope (DESIGN.md, "Scopes"): who may see an object, and which scopes a user may give
- * one. Visibility itself is the database's `user_sees_scopes` / `user_sees_customer`
- * (drizzle/0003_visibility.sql), so the API and the export worker agree; this module decides
- * what an object's scopes are when it is created or changed.
+ * General scope (docs/api.md, "Scopes"): who may see an object, which scopes a user may give
+ * one, and who may change it. Visibility itself is the database's `user_sees_scopes` /
+ * `user_sees_customer` (drizzle/0003_visibility.sql), reach `user_reaches_scopes` and the
+ * scopes an export may have `export_scope_conflicts` (drizzle/0009_export_audience.sql), so the
+ * API and the export worker agree; this module decides what an object's scopes are when it is
+ * created or changed.
  */
 
 export interface Caller {

@@ -7,7 +7,8 @@ import { createCustomer, createDevice, createPartner, createSpace, createUser, t
 /**
  * Scopes: two customers of one partner, that partner, a second partner with its own customer,
  * and admins, each reaching for the others' objects. Whatever is outside a caller's scopes is
- * 404 (never 403), is missing from lists, cannot be deleted, exported or named in a query.
+ * 404 (never 403), is missing from lists, cannot be deleted, exported or named in a query; what
+ * a caller sees but does not reach all the scopes of is 403 to change, delete or cancel.
  */
 
 const api = await createTestApi();
@@ -59,7 +60,7 @@ const e3 = await newExport(carol, await newQuery(carol));
 const ea = await newExport(admin, await newQuery(admin));
 const ALL = [e1, e2, ep, e3, ea];
 
-/** Who sees which export, by the rules in DESIGN.md. */
+/** Who sees which export, by the rules in docs/api.md (Scopes). */
 const SEES: Array<[string, TestUser, string[]]> = [
   ['customer 1', alice, [e1]],
   ['customer 2', bob, [e2]],
