@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { describe, test } from 'node:test';
+import pg from 'pg';
 import { generateReadings } from '../../src/demo/readings';
+import { claimExport, requeueExport } from '../../src/worker/export-statements';
 import { createTestApi } from '../support/api';
 import { CLI_ENTRY, ROOT } from '../support/built';
 import { parseCsv } from '../support/csv';
@@ -106,6 +108,20 @@ const toRetry = await newExport(partner1, byCreator.partner1, { customer_scopes:
 const changing = await newQuery(user1, { metrics: ['temperature'], ...MORNING });
 const beforeChange = await newExport(user1, changing);
 const beforeChangeToRetry = await newExport(user1, changing);
+const beforeChangeRequeued = await newExport(user1, changing);
+
+// A first attempt of beforeChangeRequeued meets a transient fault and puts it back in the
+// queue, with the worker's own statements; its next attempt runs after the PATCH below.
+{
+  const pool = new pg.Pool({ connectionString: api.db.url, max: 1 });
+  try {
+    const claim = await claimExport(pool, beforeChangeRequeued, 'a worker that met a transient fault');
+    assert.ok(claim);
+    assert.ok(await requeueExport(pool, claim, 0, { code: 'storage_error', message: 'connection reset' }));
+  } finally {
+    await pool.end();
+  }
+}
 
 for (const id of [toRetry, beforeChangeToRetry]) {
   const cancelled = await as(admin).post(`/analytics/exports/${id}/cancel/`, {});
@@ -259,6 +275,11 @@ describe('an export runs the query as it was when the export was created', () =>
 
   test('the PATCH changes the exports created after it', async () => {
     assert.deepEqual(await metricsAndHours(afterChange), afternoonEnergy);
+  });
+
+  test('an attempt after a transient fault, and after the PATCH, runs the definition as it was', async () => {
+    assert.deepEqual(await metricsAndHours(beforeChangeRequeued), morningTemperature);
+    assert.equal((await waitForFinalExport(sql, beforeChangeRequeued)).attempts, 2);
   });
 
   test('retry_export of an export created before the PATCH runs the original definition', async () => {
