@@ -36,6 +36,10 @@ const linkHeader = {
 const errors = {
   400: { description: 'Bad input: `{"field": ["message"]}` for fields, `{"detail": "..."}` for a malformed body.', ...json(ref('FieldErrors')) },
   401: { description: 'No API key, or an unknown or revoked one.', ...json(ref('Detail')) },
+  403: {
+    description: 'The caller sees the object but does not reach every customer and partner in its scopes, which changing, deleting or cancelling it needs.',
+    ...json(ref('Detail')),
+  },
   404: { description: 'No such object, or one outside the caller’s scopes.', ...json(ref('Detail')) },
   413: { description: 'Body over 1 MiB.', ...json(ref('Detail')) },
   415: { description: 'Body is not JSON.', ...json(ref('Detail')) },
@@ -112,7 +116,7 @@ export function openApiDocument() {
           operationId: 'deleteAnalyticsExport',
           summary: 'Delete an Analytics Export',
           description: 'Cancels it first if it is running, and deletes the file so existing links stop working.',
-          responses: { 204: { description: 'Deleted.' }, ...pick(401, 404) },
+          responses: { 204: { description: 'Deleted.' }, ...pick(401, 403, 404) },
         },
       },
       '/analytics/exports/{id}/cancel/': {
@@ -125,7 +129,7 @@ export function openApiDocument() {
             200: { description: 'Cancelled.', ...json(ref('AnalyticsExport')) },
             202: { description: 'Cancellation requested.', ...json(ref('AnalyticsExport')) },
             409: { description: 'Already complete or failed.', ...json(ref('Detail')) },
-            ...pick(401, 404),
+            ...pick(401, 403, 404),
           },
         },
       },
@@ -160,13 +164,13 @@ export function openApiDocument() {
           summary: 'Update an Analytics Query',
           description: 'The required fields must be given; optional fields left out keep their values.',
           requestBody: { required: true, ...json(ref('Query')) },
-          responses: { 200: { description: 'Updated.', ...json(ref('AnalyticsQuery')) }, ...pick(400, 401, 404, 413, 415) },
+          responses: { 200: { description: 'Updated.', ...json(ref('AnalyticsQuery')) }, ...pick(400, 401, 403, 404, 413, 415) },
         },
         patch: {
           operationId: 'patchAnalyticsQuery',
           summary: 'Partially update an Analytics Query',
           requestBody: { required: true, ...json(ref('QueryPatch')) },
-          responses: { 200: { description: 'Updated.', ...json(ref('AnalyticsQuery')) }, ...pick(400, 401, 404, 413, 415) },
+          responses: { 200: { description: 'Updated.', ...json(ref('AnalyticsQuery')) }, ...pick(400, 401, 403, 404, 413, 415) },
         },
         delete: {
           operationId: 'deleteAnalyticsQuery',
@@ -174,7 +178,7 @@ export function openApiDocument() {
           responses: {
             204: { description: 'Deleted.' },
             409: { description: 'Exports refer to it.', ...json(ref('Detail')) },
-            ...pick(401, 404),
+            ...pick(401, 403, 404),
           },
         },
       },

@@ -1,6 +1,8 @@
 import type { Context } from 'hono';
+import { callerReaches } from '../auth/scopes';
+import type { Queryable } from '../db/client';
 import type { ApiEnv } from './env';
-import { notFound } from './errors';
+import { forbidden, notFound } from './errors';
 import { isUuid } from './validation';
 
 /**
@@ -13,4 +15,21 @@ export async function visibleOr404<T>(c: Context<ApiEnv>, find: (callerId: strin
   const row = await find(c.get('caller').id, id);
   if (!row) throw notFound();
   return row;
+}
+
+/**
+ * Changing, deleting or cancelling an object needs reach over every scope on it: a caller who
+ * sees it through one of its scopes but does not reach them all gets 403 (they know it exists).
+ */
+export async function reachableOr403(
+  c: Context<ApiEnv>,
+  sql: Queryable,
+  row: { customer_scopes: string[]; partner_scopes: string[] },
+  action: string,
+): Promise<void> {
+  if (!(await callerReaches(sql, c.get('caller'), { customerScopes: row.customer_scopes, partnerScopes: row.partner_scopes }))) {
+    throw forbidden(
+      `You can see this object but not ${action} it: it is shared with customers or partners beyond your own (customer_scopes, partner_scopes).`,
+    );
+  }
 }

@@ -1,10 +1,12 @@
 import type { Queryable } from '../db/client';
 
 /**
- * General scope (DESIGN.md, "Scopes"): who may see an object, and which scopes a user may give
- * one. Visibility itself is the database's `user_sees_scopes` / `user_sees_customer`
- * (drizzle/0003_visibility.sql), so the API and the export worker agree; this module decides
- * what an object's scopes are when it is created or changed.
+ * General scope (docs/api.md, "Scopes"): who may see an object, which scopes a user may give
+ * one, and who may change it. Visibility itself is the database's `user_sees_scopes` /
+ * `user_sees_customer` (drizzle/0003_visibility.sql), reach `user_reaches_scopes` and the
+ * scopes an export may have `export_scope_conflicts` (drizzle/0009_export_audience.sql), so the
+ * API and the export worker agree; this module decides what an object's scopes are when it is
+ * created or changed.
  */
 
 export interface Caller {
@@ -39,23 +41,20 @@ export function distinctIds(ids: string[]): string[] {
 export type ScopeErrors = Partial<Record<'customer_scopes' | 'partner_scopes', string[]>>;
 
 /**
- * Checks that the caller may give an object these scopes: every customer must be one the
- * caller sees, every partner their own (any partner for an admin), and the caller must still
- * see the object afterwards. On an update, scopes the object already had are not the caller's
- * doing and are kept without question. Returns the problems by field; empty when fine.
+ * Checks that the caller may give an object these scopes: each must be within the caller's
+ * reach (user_reaches_scopes: every customer one the caller sees, every partner their own, any
+ * for an admin) and exist, and the caller must still see the object afterwards. On an update
+ * these are the scopes after the change, all of them. Returns the problems by field; empty when fine.
  */
-export async function checkScopes(sql: Queryable, caller: Caller, scopes: Scopes, previous?: Scopes): Promise<ScopeErrors> {
-  const added = {
-    customers: scopes.customerScopes.filter((id) => !previous?.customerScopes.includes(id)),
-    partners: scopes.partnerScopes.filter((id) => !previous?.partnerScopes.includes(id)),
-  };
+export async function checkScopes(sql: Queryable, caller: Caller, scopes: Scopes): Promise<ScopeErrors> {
   const [row] = await sql<{ bad_customers: string[]; bad_partners: string[]; visible: boolean }[]>`
     SELECT
-      ARRAY(SELECT x::text FROM unnest(${added.customers}::uuid[]) AS x
-             WHERE NOT EXISTS (SELECT 1 FROM customers c WHERE c.id = x AND user_sees_customer(${caller.id}, c.id))) AS bad_customers,
-      ARRAY(SELECT x::text FROM unnest(${added.partners}::uuid[]) AS x
-             WHERE NOT EXISTS (SELECT 1 FROM partners p JOIN users u ON u.id = ${caller.id}
-                                WHERE p.id = x AND (u.account_type = 'admin' OR u.partner_id = p.id))) AS bad_partners,
+      ARRAY(SELECT x::text FROM unnest(${scopes.customerScopes}::uuid[]) AS x
+             WHERE NOT (EXISTS (SELECT 1 FROM customers c WHERE c.id = x)
+                        AND user_reaches_scopes(${caller.id}, ARRAY[x], '{}'))) AS bad_customers,
+      ARRAY(SELECT x::text FROM unnest(${scopes.partnerScopes}::uuid[]) AS x
+             WHERE NOT (EXISTS (SELECT 1 FROM partners p WHERE p.id = x)
+                        AND user_reaches_scopes(${caller.id}, '{}', ARRAY[x]))) AS bad_partners,
       user_sees_scopes(${caller.id}, ${scopes.customerScopes}::uuid[], ${scopes.partnerScopes}::uuid[]) AS visible`;
   const errors: ScopeErrors = {};
   if (row!.bad_customers.length > 0) {
@@ -69,4 +68,28 @@ export async function checkScopes(sql: Queryable, caller: Caller, scopes: Scopes
     errors[field] = ['The scopes must include your own customer or partner, or you could not see the object.'];
   }
   return errors;
+}
+
+/**
+ * Scopes an export cannot have because its rows would always be empty: its rows are restricted
+ * to what every reader of its scopes may read, and no device is readable by the audiences of two
+ * customers, of two partners, or of a customer and a partner it does not belong to
+ * (export_scope_conflicts). Returns the problems by field; empty when fine.
+ */
+export async function checkExportScopes(sql: Queryable, scopes: Scopes): Promise<ScopeErrors> {
+  const rows = await sql<{ field: 'customer_scopes' | 'partner_scopes'; message: string }[]>`
+    SELECT field, message FROM export_scope_conflicts(${scopes.customerScopes}::uuid[], ${scopes.partnerScopes}::uuid[])`;
+  const errors: ScopeErrors = {};
+  for (const { field, message } of rows) (errors[field] ??= []).push(message);
+  return errors;
+}
+
+/**
+ * Whether the caller may change, delete or cancel an object with these scopes: every scope on it
+ * must be within their reach (user_reaches_scopes), not only one they see it through.
+ */
+export async function callerReaches(sql: Queryable, caller: Caller, scopes: Scopes): Promise<boolean> {
+  const [row] = await sql<{ reaches: boolean }[]>`
+    SELECT user_reaches_scopes(${caller.id}, ${scopes.customerScopes}::uuid[], ${scopes.partnerScopes}::uuid[]) AS reaches`;
+  return row!.reaches;
 }

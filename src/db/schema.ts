@@ -224,6 +224,12 @@ export const analyticsExports = pgTable(
     requestHash: text('request_hash'),
     /** The failed export this one retries (retry_export), kept for lineage; null when it was deleted. */
     retryOf: uuid('retry_of').references((): AnyPgColumn => analyticsExports.id, { onDelete: 'set null' }),
+    /**
+     * The query's definition as it was when the export was created (metrics, devices, spaces,
+     * start, end, interval, aggregation, timezone): what the export runs. Set by the database on
+     * INSERT, never changed afterwards.
+     */
+    queryDefinition: jsonb('query_definition').notNull(),
   },
   (t) => [
     index('analytics_exports_created_idx').on(t.created.desc(), t.id.desc()),

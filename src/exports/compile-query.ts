@@ -15,8 +15,12 @@ import { isUuid, UUID_PATTERN } from '../uuid';
  * `timestamp` is ISO 8601 in UTC with microseconds, e.g. 2026-01-31T23:05:00.000000Z (to_char
  * pattern TIMESTAMP_FORMAT); for an aggregated interval it is the start of the bucket. Buckets
  * up to an hour are aligned on UTC; day buckets ('1d') start at local midnight in the query's
- * time zone. Rows are ordered by timestamp, device id, metric, and restricted to the devices the
- * export's creator may see when the SELECT runs (devices_visible_to).
+ * time zone. Rows are ordered by timestamp, device id, metric, and restricted to the devices that
+ * the export's creator may see and that every reader of its scopes may see, when the SELECT runs
+ * (export_devices, drizzle/0009_export_audience.sql).
+ *
+ * The definition is the one the export took from its query when it was created
+ * (analytics_exports.query_definition), not the query as it is now.
  */
 
 export const INTERVALS = ['raw', '1m', '5m', '15m', '1h', '1d'] as const;
@@ -27,6 +31,9 @@ export const TIMESTAMP_FORMAT = 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"';
 /** A definition that passed every check: the only input the compiler accepts. */
 export interface ExportQuery {
   createdBy: string;
+  /** The export's scopes: its rows are restricted to what every reader of them may see. */
+  customerScopes: string[];
+  partnerScopes: string[];
   metrics: string[];
   devices: string[];
   spaces: string[];
@@ -62,6 +69,8 @@ const Metric = v.pipe(
 // Driver-independent: the row is read as JSON text, so neither driver's type parsers matter.
 const StoredDefinition = v.object({
   created_by: Uuid,
+  customer_scopes: v.array(Uuid),
+  partner_scopes: v.array(Uuid),
   metrics: v.pipe(v.array(Metric), v.minLength(1, 'names no metric'), v.maxLength(20, 'names more than 20 metrics')),
   devices: v.array(Uuid),
   spaces: v.array(Uuid),
@@ -75,29 +84,26 @@ const StoredDefinition = v.object({
 });
 
 /**
- * The definition of an export's query as JSON text, for the row of analytics_exports named `e`:
- * the worker's claim returns it (one round trip for both), loadExportQuery reads it on its own.
+ * What an export runs, as JSON text, for the row of analytics_exports named `e`: the query
+ * definition it took when it was created, its creator and scopes, and the catalogue checks made
+ * now (metrics and time zone may have left the catalogue since). The worker's claim returns it
+ * (one round trip for both), loadExportQuery reads it on its own.
  */
 export const EXPORT_DEFINITION_SQL = `
-  (SELECT json_build_object(
-           'created_by', e.created_by,
-           'metrics', q.metrics,
-           'devices', q.devices,
-           'spaces', q.spaces,
-           'start', q.start,
-           'end', q."end",
-           'interval', q.interval,
-           'aggregation', q.aggregation,
-           'timezone', q.timezone,
-           'unknown_metrics', ARRAY(SELECT m FROM unnest(q.metrics) AS m WHERE NOT EXISTS (SELECT 1 FROM metrics WHERE name = m)),
-           'timezone_known', CASE WHEN q.timezone = 'UTC' THEN true
-                                  ELSE EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = q.timezone) END
-         )::text
-     FROM analytics_queries q WHERE q.id = e.query_id)`;
+  (e.query_definition || jsonb_build_object(
+     'created_by', e.created_by,
+     'customer_scopes', e.customer_scopes,
+     'partner_scopes', e.partner_scopes,
+     'unknown_metrics', ARRAY(SELECT m FROM jsonb_array_elements_text(
+                                CASE WHEN jsonb_typeof(e.query_definition -> 'metrics') = 'array' THEN e.query_definition -> 'metrics' ELSE '[]' END) AS m
+                               WHERE NOT EXISTS (SELECT 1 FROM metrics WHERE name = m)),
+     'timezone_known', CASE WHEN e.query_definition ->> 'timezone' = 'UTC' THEN true
+                            ELSE EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = e.query_definition ->> 'timezone') END
+   ))::text`;
 
 const LOAD_DEFINITION = `SELECT ${EXPORT_DEFINITION_SQL} AS definition FROM analytics_exports e WHERE e.id = $1`;
 
-/** Reads and checks the definition of the query an export refers to. */
+/** Reads and checks what an export runs. */
 export async function loadExportQuery(run: RunQuery, exportId: string): Promise<ExportQuery> {
   if (!isUuid(exportId)) throw new ExportQueryError(`analytics export ${JSON.stringify(exportId)} does not exist`);
   const [row] = await run(LOAD_DEFINITION, [exportId]);
@@ -105,9 +111,9 @@ export async function loadExportQuery(run: RunQuery, exportId: string): Promise<
   return parseExportDefinition(row.definition);
 }
 
-/** Checks a definition read by EXPORT_DEFINITION_SQL (null: the export's query is gone). */
+/** Checks a definition read by EXPORT_DEFINITION_SQL. */
 export function parseExportDefinition(definition: unknown): ExportQuery {
-  if (typeof definition !== 'string') throw new ExportQueryError('the analytics query of the export does not exist');
+  if (typeof definition !== 'string') throw new ExportQueryError('the export has no query definition');
   const parsed = v.safeParse(StoredDefinition, JSON.parse(definition));
   if (!parsed.success) {
     const problems = parsed.issues.map((issue) => `${v.getDotPath(issue) ?? 'query'} ${issue.message}`);
@@ -123,6 +129,8 @@ export function parseExportDefinition(definition: unknown): ExportQuery {
   }
   return {
     createdBy: d.created_by,
+    customerScopes: d.customer_scopes,
+    partnerScopes: d.partner_scopes,
     metrics: d.metrics,
     devices: d.devices,
     spaces: d.spaces,
@@ -155,7 +163,7 @@ export function compileAnalyticsSelect(query: ExportQuery): string {
   ].filter((clause) => clause !== undefined);
   ctes.push(`export_devices AS (
     SELECT d.id, d.name, d.space_id
-      FROM devices_visible_to(${literal(query.createdBy)}::uuid) AS d${chosen.length > 0 ? `\n     WHERE ${chosen.join(' OR ')}` : ''}
+      FROM export_devices(${literal(query.createdBy)}::uuid, ${uuidArray(query.customerScopes)}, ${uuidArray(query.partnerScopes)}) AS d${chosen.length > 0 ? `\n     WHERE ${chosen.join(' OR ')}` : ''}
   )`);
   const readings = `r.metric = ANY (ARRAY[${query.metrics.map(literal).join(', ')}]::text[])
      AND r.ts >= ${literal(query.start)}::timestamptz

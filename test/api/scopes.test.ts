@@ -7,7 +7,8 @@ import { createCustomer, createDevice, createPartner, createSpace, createUser, t
 /**
  * Scopes: two customers of one partner, that partner, a second partner with its own customer,
  * and admins, each reaching for the others' objects. Whatever is outside a caller's scopes is
- * 404 (never 403), is missing from lists, cannot be deleted, exported or named in a query.
+ * 404 (never 403), is missing from lists, cannot be deleted, exported or named in a query; what
+ * a caller sees but does not reach all the scopes of is 403 to change, delete or cancel.
  */
 
 const api = await createTestApi();
@@ -59,7 +60,7 @@ const e3 = await newExport(carol, await newQuery(carol));
 const ea = await newExport(admin, await newQuery(admin));
 const ALL = [e1, e2, ep, e3, ea];
 
-/** Who sees which export, by the rules in DESIGN.md. */
+/** Who sees which export, by the rules in docs/api.md (Scopes). */
 const SEES: Array<[string, TestUser, string[]]> = [
   ['customer 1', alice, [e1]],
   ['customer 2', bob, [e2]],
@@ -144,9 +145,10 @@ describe('setting scopes', () => {
     assert.equal((await as(alice).get(`/analytics/exports/${id}/`)).status, 200);
     assert.equal((await as(bob).get(`/analytics/exports/${id}/`)).status, 404);
     assert.equal((await as(partner).get(`/analytics/exports/${id}/`)).status, 200);
-    const shared = await newExport(admin, q1, { customer_scopes: [c1, c3] });
-    assert.equal((await as(carol).get(`/analytics/exports/${shared}/`)).status, 200);
-    assert.equal((await as(otherPartner).get(`/analytics/exports/${shared}/`)).status, 200);
+    const scoped = await newExport(admin, q1, { customer_scopes: [c3] });
+    assert.equal((await as(carol).get(`/analytics/exports/${scoped}/`)).status, 200);
+    assert.equal((await as(otherPartner).get(`/analytics/exports/${scoped}/`)).status, 200);
+    assert.equal((await as(alice).get(`/analytics/exports/${scoped}/`)).status, 404);
   });
 });
 
@@ -187,17 +189,72 @@ describe('queries', () => {
     await newQuery(admin, { devices: [d1, d2, d3] });
   });
 
-  test("an update keeps references someone else gave the query, but checks what the caller adds", async () => {
-    const shared = await newQuery(admin, { devices: [d1, d3], customer_scopes: [c1, c3] });
+  test("an update keeps devices someone else gave the query, but checks what the caller adds", async () => {
+    // Shared by an admin with both of the partner's customers: the partner reaches every scope.
+    const shared = await newQuery(admin, { devices: [d1, d3], customer_scopes: [c1, c2] });
     const renamed = await as(partner).patch(`/analytics/queries/${shared}/`, { name: 'renamed by the partner' });
     assert.equal(renamed.status, 200, renamed.text);
     assert.deepEqual(renamed.body.devices, [d1, d3]);
-    assert.deepEqual(renamed.body.customer_scopes, [c1, c3]);
-    const grab = await as(partner).patch(`/analytics/queries/${shared}/`, { customer_scopes: [c1, c3, c2], devices: [d1, d3, d2] });
-    assert.equal(grab.status, 200, 'c2 and d2 are the partner’s own');
-    const bobsNewDevice = await createDevice(sql, c2);
-    const foreign = await as(alice).patch(`/analytics/queries/${shared}/`, { devices: [d1, d3, d2, bobsNewDevice] });
+    assert.deepEqual(renamed.body.customer_scopes, [c1, c2]);
+    const grab = await as(partner).patch(`/analytics/queries/${shared}/`, { devices: [d1, d3, d2] });
+    assert.equal(grab.status, 200, 'd2 is the partner’s own');
+    const foreignDevice = await createDevice(sql, c3);
+    const foreign = await as(partner).patch(`/analytics/queries/${shared}/`, { devices: [d1, d3, d2, foreignDevice] });
     assert.equal(foreign.status, 400);
-    assert.deepEqual(foreign.body, { devices: [`Invalid pk "${bobsNewDevice}" - object does not exist.`] });
+    assert.deepEqual(foreign.body, { devices: [`Invalid pk "${foreignDevice}" - object does not exist.`] });
+  });
+});
+
+describe('changing, deleting or cancelling needs reach over every scope', () => {
+  const forbidden = (response: { status: number; body: any; text: string }) => {
+    assert.equal(response.status, 403, response.text);
+    assert.deepEqual(Object.keys(response.body), ['detail']);
+    assert.match(response.body.detail, /see this object but not/);
+  };
+
+  test("a customer cannot take their partner's query away from a sibling customer, nor delete it: 403, nothing changed", async () => {
+    const shared = await newQuery(partner, { customer_scopes: [c1, c2], partner_scopes: [p1] });
+    const before = (await as(alice).get(`/analytics/queries/${shared}/`)).body;
+    forbidden(await as(alice).patch(`/analytics/queries/${shared}/`, { customer_scopes: [c1], partner_scopes: [] }));
+    forbidden(await as(alice).patch(`/analytics/queries/${shared}/`, { name: 'mine now' }));
+    forbidden(await api.request('PUT', `/analytics/queries/${shared}/`, { key: alice.apiKey, body: { name: 'mine', ...definition } }));
+    forbidden(await as(alice).delete(`/analytics/queries/${shared}/`));
+    assert.deepEqual((await as(alice).get(`/analytics/queries/${shared}/`)).body, before, 'unchanged');
+    assert.equal((await as(bob).get(`/analytics/queries/${shared}/`)).status, 200, 'the sibling still sees it');
+
+    // The partner reaches every scope on it: it may change and delete it.
+    const narrowed = await as(partner).patch(`/analytics/queries/${shared}/`, { customer_scopes: [c1], partner_scopes: [p1] });
+    assert.equal(narrowed.status, 200, narrowed.text);
+    assert.equal((await as(partner).delete(`/analytics/queries/${shared}/`)).status, 204);
+  });
+
+  test('a change must leave every scope within reach: 400 on the field, nothing changed', async () => {
+    const query = await newQuery(partner, { customer_scopes: [c1], partner_scopes: [p1] });
+    const widened = await as(partner).patch(`/analytics/queries/${query}/`, { customer_scopes: [c1, c3] });
+    assert.equal(widened.status, 400);
+    assert.deepEqual(widened.body, { customer_scopes: [`Invalid pk "${c3}" - object does not exist.`] });
+    assert.deepEqual((await as(partner).get(`/analytics/queries/${query}/`)).body.customer_scopes, [c1]);
+  });
+
+  test('an export a customer sees through their customer but that is shared with the partner: DELETE and cancel are 403', async () => {
+    const id = await newExport(partner, qp, { customer_scopes: [c1], partner_scopes: [p1] });
+    forbidden(await as(alice).delete(`/analytics/exports/${id}/`));
+    forbidden(await as(alice).post(`/analytics/exports/${id}/cancel/`, {}));
+    const [row] = await sql<{ status: string; cancel_requested_at: Date | null }[]>`
+      SELECT status, cancel_requested_at FROM analytics_exports WHERE id = ${id}`;
+    assert.deepEqual(row, { status: 'queued', cancel_requested_at: null }, 'still there, not cancelled');
+
+    // Its owner reaches both scopes.
+    const cancelled = await as(partner).post(`/analytics/exports/${id}/cancel/`, {});
+    assert.equal(cancelled.status, 200, cancelled.text);
+    assert.equal(cancelled.body.errors.code, 'cancelled');
+    assert.equal((await as(partner).delete(`/analytics/exports/${id}/`)).status, 204);
+    assert.equal((await sql`SELECT 1 FROM analytics_exports WHERE id = ${id}`).length, 0);
+  });
+
+  test('a customer still deletes and cancels their own exports', async () => {
+    const cancelled = await as(alice).post(`/analytics/exports/${await newExport(alice, q1)}/cancel/`, {});
+    assert.equal(cancelled.status, 200, cancelled.text);
+    assert.equal((await as(alice).delete(`/analytics/exports/${await newExport(alice, q1)}/`)).status, 204);
   });
 });

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Context } from 'hono';
 import type { ServiceContext } from '../../context';
-import { checkScopes, defaultScopes, distinctIds } from '../../auth/scopes';
+import { checkExportScopes, checkScopes, defaultScopes, distinctIds } from '../../auth/scopes';
 import { cancelExport } from '../../exports/cancel-export';
 import { deleteObject, exportObjectKey, presignDownload } from '../../storage/objects';
 import type { ApiEnv } from '../env';
@@ -12,7 +12,7 @@ import { isUuid, parseOr400 } from '../validation';
 import { CreateExportBody, EXPORT_STATUSES, ListExportsQuery, type CreateExportInput } from './schemas';
 import { exportResource } from './serialize';
 import * as store from './store';
-import { visibleOr404 } from '../visible';
+import { reachableOr403, visibleOr404 } from '../visible';
 
 type C = Context<ApiEnv>;
 
@@ -53,6 +53,8 @@ export function exportHandlers(context: ServiceContext) {
       };
       const scopeErrors = await checkScopes(sql, caller, scopes);
       if (Object.keys(scopeErrors).length > 0) throw invalidFields(scopeErrors);
+      const emptyForEveryone = await checkExportScopes(sql, scopes);
+      if (Object.keys(emptyForEveryone).length > 0) throw invalidFields(emptyForEveryone);
 
       let row: store.ExportRow;
       try {
@@ -128,6 +130,7 @@ export function exportHandlers(context: ServiceContext) {
      */
     async remove(c: C) {
       const row = await visibleExport(c);
+      await reachableOr403(c, sql, row, 'delete');
       if ((await cancelExport(sql, row.id)) === 'running') await waitWhileRunning(row.id);
       await sql.begin(async (tx) => {
         const deleted = await store.deleteExportRow(tx, row.id);
@@ -143,6 +146,7 @@ export function exportHandlers(context: ServiceContext) {
     /** POST /analytics/exports/{id}/cancel/ (extension). */
     async cancel(c: C) {
       const row = await visibleExport(c);
+      await reachableOr403(c, sql, row, 'cancel');
       if (row.status === 'complete' || row.status === 'failed') {
         throw conflict(`The export is already ${row.status}; only a queued or running export can be cancelled.`);
       }

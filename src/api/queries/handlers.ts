@@ -9,7 +9,7 @@ import { parseOr400 } from '../validation';
 import { ListQueriesQuery, QueryBody, QueryPatchBody, type QueryPatchInput } from './schemas';
 import { queryResource } from './serialize';
 import * as store from './store';
-import { visibleOr404 } from '../visible';
+import { reachableOr403, visibleOr404 } from '../visible';
 
 type C = Context<ApiEnv>;
 
@@ -20,8 +20,9 @@ export function queryHandlers(context: ServiceContext) {
 
   /**
    * Checks a whole definition (the rules across fields and against the database) or throws the
-   * 400. On an update, `previous` is the stored query: devices, spaces and scopes it already had
-   * (perhaps given by an admin) are kept without question; what the caller adds must be theirs.
+   * 400. On an update, `previous` is the stored query: devices and spaces it already had (perhaps
+   * given by an admin) are kept without question; those the caller adds must be theirs. Scopes
+   * are all checked, old and new: after a change every one must still be within the caller's reach.
    */
   async function validated(caller: Caller, values: store.QueryValues, previous?: store.QueryRow): Promise<store.QueryValues> {
     const errors: FieldErrors = {};
@@ -43,8 +44,7 @@ export function queryHandlers(context: ServiceContext) {
     if (refs.unknown_devices.length > 0) errors.devices = refs.unknown_devices.map((id) => `Invalid pk "${id}" - object does not exist.`);
     if (refs.unknown_spaces.length > 0) errors.spaces = refs.unknown_spaces.map((id) => `Invalid pk "${id}" - object does not exist.`);
     if (!refs.timezone_known) errors.timezone = [`Unknown time zone "${values.timezone}". Use an IANA name such as Europe/Berlin.`];
-    const previousScopes = previous && { customerScopes: previous.customer_scopes, partnerScopes: previous.partner_scopes };
-    Object.assign(errors, await checkScopes(sql, caller, { customerScopes: values.customerScopes, partnerScopes: values.partnerScopes }, previousScopes));
+    Object.assign(errors, await checkScopes(sql, caller, { customerScopes: values.customerScopes, partnerScopes: values.partnerScopes }));
     if (Object.keys(errors).length > 0) throw invalidFields(errors);
     return values;
   }
@@ -53,6 +53,7 @@ export function queryHandlers(context: ServiceContext) {
   async function update(c: C, input: QueryPatchInput) {
     const caller = c.get('caller');
     const row = await visibleQuery(c);
+    await reachableOr403(c, sql, row, 'change');
     const interval = input.interval ?? row.interval;
     // Switching to raw drops the stored aggregation unless the body names one (which is then refused).
     const aggregation = input.aggregation !== undefined ? input.aggregation : input.interval === 'raw' ? null : row.aggregation;
@@ -140,6 +141,7 @@ export function queryHandlers(context: ServiceContext) {
     /** DELETE /analytics/queries/{id}/: 409 while any export refers to it. */
     async remove(c: C) {
       const row = await visibleQuery(c);
+      await reachableOr403(c, sql, row, 'delete');
       const referenced = conflict('This query is referenced by analytics exports; delete them first.');
       // An export created at the same moment is caught by the foreign key instead.
       const deleted = await store.deleteUnreferencedQuery(sql, row.id).catch((error: { code?: string }) => {
