@@ -35,7 +35,10 @@ export function sweepOrphanedObjectsTask(context: ServiceContext): Task {
   };
 }
 
-export async function sweepOrphanedObjects(context: ServiceContext, graceMs: number): Promise<SweepResult> {
+/** What the sweep uses of the service context. */
+export type SweepContext = Pick<ServiceContext, 'database' | 's3' | 'logger'> & { config: { s3: { bucket: string } } };
+
+export async function sweepOrphanedObjects(context: SweepContext, graceMs: number): Promise<SweepResult> {
   const { database, s3, config, logger } = context;
   const { sql } = database;
   const bucket = config.s3.bucket;
