@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { createTestDatabase } from '../support/database';
+import { ageHeartbeat } from '../support/exports';
 import { createCustomer, createPartner, createQuery, createUser, insertExport } from '../support/fixtures';
 
 /**
@@ -413,5 +414,31 @@ describe('impossible rows are refused, not only impossible transitions', () => {
     await sql`SELECT cancel_export(${id})`;
     await refusedByTrigger(update(id, setClauseFor('complete')), /cancelled: it cannot complete/);
     await update(id, `status = 'failed', errors = '{"code": "cancelled", "message": "cancelled"}'`);
+  });
+});
+
+describe('the operators’ actions pass the guards', () => {
+  test('rescue_stale_exports re-queues a silent export with an attempt left, and fails one on its last attempt', async () => {
+    const spare = await exportIn('running');
+    const last = await exportIn('queued');
+    await sql`UPDATE analytics_exports SET max_attempts = 1 WHERE id = ${last}`;
+    await sql.unsafe(`UPDATE analytics_exports SET ${setClauseFor('running')} WHERE id = $1`, [last]);
+    const alive = await exportIn('running');
+    for (const id of [spare, last]) await ageHeartbeat(sql, id, 10);
+    const rescued = await sql<{ id: string }[]>`SELECT id::text FROM rescue_stale_exports(interval '1 minute') AS id`;
+    assert.deepEqual(rescued.map((row) => row.id).sort(), [spare, last].sort());
+    const rows = await sql`SELECT id, status, attempts, worker_id, errors ->> 'code' AS code, last_error ->> 'code' AS last_code
+                             FROM analytics_exports WHERE id IN ${sql([spare, last, alive])}`;
+    const byId = new Map(rows.map((row) => [row.id, row]));
+    assert.deepEqual({ ...byId.get(spare) }, { id: spare, status: 'queued', attempts: 1, worker_id: null, code: null, last_code: 'worker_lost' });
+    assert.deepEqual({ ...byId.get(last) }, { id: last, status: 'failed', attempts: 1, worker_id: null, code: 'worker_lost', last_code: null });
+    assert.equal(byId.get(alive)!.status, 'running');
+  });
+
+  test('retry_export makes a new export that carries only its definition', async () => {
+    const failed = await exportIn('failed');
+    const [row] = await sql`SELECT retry_export(${failed}) AS id`;
+    const [retry] = await sql`SELECT status, attempts, worker_id, object_key, retry_of FROM analytics_exports WHERE id = ${row!.id}`;
+    assert.deepEqual({ ...retry }, { status: 'queued', attempts: 0, worker_id: null, object_key: null, retry_of: failed });
   });
 });
