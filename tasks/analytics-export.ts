@@ -130,7 +130,8 @@ export async function runExport(worker: ExportWorker, exportId: string, shutdown
     }
     // Not completed: cancelled (the completion refuses an export with a cancel request, however
     // late it came), deleted, or taken over by a later attempt. This attempt's object is its own.
-    const errors = { code: 'cancelled', message: stopped?.message ?? 'the export was cancelled while its upload was completing' };
+    const message = stopped?.reason === 'cancelled' ? stopped.message : 'the export was cancelled while its upload was completing';
+    const errors = { code: 'cancelled', message };
     if (await failExport(pool, claim, errors)) outcome('cancelled', { errors }, 'export cancelled');
     else outcome('lost', {}, 'export given up: this attempt no longer holds it');
     await discardObject(worker, claim, objectKey);
