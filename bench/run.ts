@@ -14,7 +14,7 @@ import { startEmbeddedPostgres } from '../src/embedded/postgres';
 import { findFreePort } from '../src/embedded/free-port';
 import { compileExportQuery } from '../src/exports/compile-query';
 import { generateReadings } from '../src/demo/readings';
-import { deleteObject, exportObjectKey } from '../src/storage/objects';
+import { deleteObject } from '../src/storage/objects';
 import { createS3Client } from '../src/storage/s3-client';
 import { createCustomer, createPartner, createQuery, createUser } from '../test/support/fixtures';
 
@@ -362,7 +362,8 @@ try {
       runs.push({ exportMs: round(exportMs), copyMs: round(copyMs), uploadMs: round(uploaded.ms), workerPeakRssMiB: round(workerPeakRssMiB), workerCpuS, s3CpuS });
       log(`${label} run ${i + 1}: export ${round(exportMs / 1000, 2)} s, COPY alone ${round(copyMs / 1000, 2)} s, upload alone ${round(uploaded.ms / 1000, 2)} s, worker peak RSS ${round(workerPeakRssMiB)} MiB, CPU during the export: worker ${workerCpuS} s, s3rver ${s3CpuS} s`);
       // Keep the disk small: the objects are not needed any more (the bucket stays).
-      await deleteObject(s3Client, BUCKET, exportObjectKey(id, user.id));
+      const [owned] = await sql<{ object_key: string }[]>`SELECT object_key FROM analytics_exports WHERE id = ${id}`;
+      await deleteObject(s3Client, BUCKET, owned!.object_key);
       await deleteObject(s3Client, BUCKET, `bench/upload-${label}-${i}.csv`);
     }
     // Best of the runs for each, so that a noisy run does not decide the ratio.

@@ -10,8 +10,8 @@ import { CsvProgress } from '../src/worker/csv-progress';
 import {
   claimExport,
   completeExport,
-  exportStatus,
   failExport,
+  releaseExport,
   requeueExport,
   type Claim,
   type ExportErrors,
@@ -105,7 +105,7 @@ export async function runExport(worker: ExportWorker, exportId: string, shutdown
     logger,
   });
 
-  const objectKey = exportObjectKey(exportId, claim.createdBy);
+  const objectKey = exportObjectKey(exportId, claim.attempt, claim.createdBy);
   try {
     const select = compileAnalyticsSelect(parseExportDefinition(claim.definition));
     const result = await copyToObject({
@@ -124,64 +124,52 @@ export async function runExport(worker: ExportWorker, exportId: string, shutdown
     await heartbeat.stop();
     // Cancelled while the upload was completing: the user's wish stands, the object goes.
     const stopped = stopper.signal.aborted ? (stopper.signal.reason as ExportStopped) : undefined;
-    if (stopped?.reason === 'cancelled') {
-      const errors = { code: 'cancelled', message: stopped.message };
-      if (await failExport(pool, claim, errors)) outcome('cancelled', { errors }, 'export cancelled');
-    } else if (await completeExport(pool, claim, { ...result, objectKey })) {
+    if (stopped?.reason !== 'cancelled' && (await completeExport(pool, claim, { ...result, objectKey }))) {
       outcome('complete', { rows: result.rows, bytes: result.bytes }, 'export complete');
       return;
     }
+    // Not completed: cancelled (the completion refuses an export with a cancel request, however
+    // late it came), deleted, or taken over by a later attempt. This attempt's object is its own.
+    const message = stopped?.reason === 'cancelled' ? stopped.message : 'the export was cancelled while its upload was completing';
+    const errors = { code: 'cancelled', message };
+    if (await failExport(pool, claim, errors)) outcome('cancelled', { errors }, 'export cancelled');
+    else outcome('lost', {}, 'export given up: this attempt no longer holds it');
     await discardObject(worker, claim, objectKey);
   } catch (error) {
     await heartbeat.stop();
-    await recordFailure(worker, claim, error, outcome, objectKey);
+    await recordFailure(worker, claim, error, outcome);
   } finally {
     unregister();
     shutdownSignal?.removeEventListener('abort', onShutdown);
   }
 }
 
-/**
- * The upload finished but the export is no longer this attempt's. Deleted or failed (cancelled)
- * meanwhile: its object must not outlive it. Held by a later attempt (rescued): the object under
- * the same key is that attempt's to write, so it is left alone.
- */
+/** The upload finished but the export will not own it: the object must not outlive the attempt. */
 async function discardObject(worker: ExportWorker, claim: Claim, objectKey: string): Promise<void> {
-  const { context, pool } = worker;
-  const status = await exportStatus(pool, claim.exportId);
-  const logger = context.logger.child({ export_id: claim.exportId });
-  if (status === undefined || status === 'failed') {
+  const { context } = worker;
+  const logger = context.logger.child({ export_id: claim.exportId, object_key: objectKey });
+  try {
     await deleteObject(context.s3, context.config.s3.bucket, objectKey);
-    logger.info({ status: status ?? 'deleted', object_key: objectKey }, 'export finished after it was deleted or cancelled: object removed');
-  } else {
-    logger.warn({ status }, 'another attempt holds the export now: this attempt leaves the object to it');
+    logger.info('the attempt did not complete the export: its object removed');
+  } catch (error) {
+    logger.warn({ err: error }, 'could not delete the object of an attempt that did not complete; the orphan sweep will');
   }
 }
 
-async function recordFailure(
-  worker: ExportWorker,
-  claim: Claim,
-  error: unknown,
-  outcome: Outcome,
-  objectKey: string,
-): Promise<void> {
+/** copyToObject has removed what the attempt wrote before it threw: only the row is left to settle. */
+async function recordFailure(worker: ExportWorker, claim: Claim, error: unknown, outcome: Outcome): Promise<void> {
   const { context, pool } = worker;
   if (error instanceof ExportStopped) {
     if (error.reason === 'cancelled') {
       const errors = { code: 'cancelled', message: error.message };
       await failExport(pool, claim, errors);
       outcome('cancelled', { errors }, 'export cancelled');
-      // The upload may have completed just before the stop: a cancelled export keeps no file.
-      await discardObject(worker, claim, objectKey);
     } else if (error.reason === 'shutdown') {
-      // Not the export's fault: it runs again at once on another worker.
-      await requeueExport(pool, claim, 0, { code: 'shutdown', message: error.message });
+      // Not the export's fault: it runs again at once on another worker, and the attempt does not count.
+      await releaseExport(pool, claim, { code: 'shutdown', message: error.message });
       outcome('requeued', { reason: 'shutdown' }, 'export stopped by shutdown and re-queued');
     } else {
       outcome('lost', {}, 'export given up: this attempt no longer holds it');
-      // Lost because the export was deleted (or failed) under it, rather than taken over by a
-      // later attempt: what this attempt uploaded must not outlive it.
-      await discardObject(worker, claim, objectKey);
     }
     return;
   }

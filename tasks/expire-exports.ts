@@ -1,30 +1,30 @@
 import type { Task } from 'graphile-worker';
 import type { ServiceContext } from '../src/context';
-import { deleteObject } from '../src/storage/objects';
+import { deleteExport } from '../src/exports/delete-export';
 
 /**
  * Retention (crontab, hourly): exports in a final state older than EXPORT_RETENTION_DAYS are
- * deleted with their files. The file goes first, then the row, so a failure leaves the row to be
- * tried again next hour rather than a file nobody knows about.
+ * deleted with their files, the same way as DELETE /analytics/exports/{id}/ (deleteExport): the
+ * row first, then every object under the export's prefix, so what a failed export left goes too.
+ * A file that cannot be deleted is logged and left to the orphan sweep; it never stops the run.
  */
 export const EXPIRE_EXPORTS_TASK = 'expire_exports';
 const BATCH = 500;
 
 export function expireExportsTask(context: ServiceContext): Task {
   const { database, s3, config, logger } = context;
+  const files = { s3, bucket: config.s3.bucket, logger };
   return async () => {
     let deleted = 0;
     for (;;) {
-      const expired = await database.sql<{ id: string; object_key: string | null }[]>`
-        SELECT id, object_key FROM analytics_exports
+      const expired = await database.sql<{ id: string }[]>`
+        SELECT id FROM analytics_exports
          WHERE status IN ('complete', 'failed')
            AND created < now() - make_interval(days => ${config.export.retentionDays})
          ORDER BY created
          LIMIT ${BATCH}`;
       for (const row of expired) {
-        if (row.object_key) await deleteObject(s3, config.s3.bucket, row.object_key);
-        await database.sql`DELETE FROM analytics_exports WHERE id = ${row.id}`;
-        deleted++;
+        if (await deleteExport(database.sql, files, row.id)) deleted++;
       }
       if (expired.length < BATCH) break;
     }

@@ -2,6 +2,7 @@ import type { TaskList } from 'graphile-worker';
 import { ABORT_STALE_UPLOADS_TASK, abortStaleUploadsTask } from './abort-stale-uploads';
 import { ANALYTICS_EXPORT_TASK, createAnalyticsExportTask, type ExportWorker } from './analytics-export';
 import { EXPIRE_EXPORTS_TASK, expireExportsTask } from './expire-exports';
+import { SWEEP_ORPHANED_OBJECTS_TASK, sweepOrphanedObjectsTask } from './sweep-orphaned-objects';
 
 /** graphile-worker tasks by identifier; each task is one file in this folder. */
 export function createTaskList(worker: ExportWorker): TaskList {
@@ -9,6 +10,7 @@ export function createTaskList(worker: ExportWorker): TaskList {
     [ANALYTICS_EXPORT_TASK]: createAnalyticsExportTask(worker),
     [EXPIRE_EXPORTS_TASK]: expireExportsTask(worker.context),
     [ABORT_STALE_UPLOADS_TASK]: abortStaleUploadsTask(worker.context),
+    [SWEEP_ORPHANED_OBJECTS_TASK]: sweepOrphanedObjectsTask(worker.context),
   };
 }
 
@@ -20,4 +22,5 @@ export function createTaskList(worker: ExportWorker): TaskList {
 export const CRONTAB = [
   `7 * * * * ${EXPIRE_EXPORTS_TASK} ?max=3`,
   `37 * * * * ${ABORT_STALE_UPLOADS_TASK} ?max=3`,
+  `52 * * * * ${SWEEP_ORPHANED_OBJECTS_TASK} ?max=3`,
 ].join('\n');

@@ -1,4 +1,5 @@
-import { DeleteObjectCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { randomBytes } from 'node:crypto';
+import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { formatUrl } from '@aws-sdk/core/util';
 import { getSignedUrl, S3RequestPresigner } from '@aws-sdk/s3-request-presigner';
 import { getEndpointFromInstructions } from '@smithy/core/endpoints';
@@ -6,9 +7,29 @@ import type { HttpRequest } from '@smithy/types';
 
 /** Where an export's CSV lives in the bucket, and what its download is called. */
 
-/** One key per export, whatever the attempt, so a retried export never leaves two objects. */
-export function exportObjectKey(exportId: string, createdBy: string): string {
-  return `anx_export_${exportId}/user_${createdBy}.csv`;
+/** Every object of every export lives under this prefix. */
+export const EXPORT_PREFIX = 'anx_export_';
+
+/** Everything an export's attempts wrote lives under its own prefix. */
+export function exportPrefix(exportId: string): string {
+  return `${EXPORT_PREFIX}${exportId}/`;
+}
+
+/**
+ * One key per attempt: `anx_export_<id>/<attempt>-<token>/user_<creator>.csv`. No two attempts
+ * write the same key (the token tells apart two attempts with one number, as when a shutdown
+ * hands its attempt back), so a late attempt can never overwrite the object a newer one
+ * completed with; the complete export records the key it owns.
+ */
+export function exportObjectKey(exportId: string, attempt: number, createdBy: string): string {
+  return `${exportPrefix(exportId)}${attempt}-${randomBytes(4).toString('hex')}/user_${createdBy}.csv`;
+}
+
+/** The export and attempt a key belongs to, as exportObjectKey wrote it; attempt is absent for older keys. */
+export function parseExportObjectKey(key: string): { exportId: string; attempt?: number } | undefined {
+  const match = /^anx_export_([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\/(?:(\d+)-[0-9a-f]+\/)?/.exec(key);
+  if (!match) return undefined;
+  return match[2] === undefined ? { exportId: match[1]! } : { exportId: match[1]!, attempt: Number(match[2]) };
 }
 
 /** A download file name from the export's name: safe in a header, never empty. */
@@ -136,4 +157,40 @@ async function buildTemplate(client: S3Client, bucket: string): Promise<Template
 
 export async function deleteObject(client: S3Client, bucket: string, key: string): Promise<void> {
   await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+}
+
+/** The objects under `prefix`, a page (up to 1,000) at a time. */
+export async function* listObjectPages(
+  client: S3Client,
+  bucket: string,
+  prefix: string,
+): AsyncGenerator<Array<{ key: string; lastModified: Date | undefined }>> {
+  let continuationToken: string | undefined;
+  do {
+    const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: continuationToken }));
+    yield (page.Contents ?? []).flatMap((object) => (object.Key ? [{ key: object.Key, lastModified: object.LastModified }] : []));
+    continuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (continuationToken);
+}
+
+/**
+ * Deletes each of `keys`, one request each: a key that cannot be deleted is reported in `failed`
+ * (with why) and never stops the others.
+ */
+export async function deleteObjects(
+  client: S3Client,
+  bucket: string,
+  keys: Iterable<string>,
+): Promise<{ deleted: number; failed: Array<{ key: string; error: unknown }> }> {
+  let deleted = 0;
+  const failed: Array<{ key: string; error: unknown }> = [];
+  for (const key of keys) {
+    try {
+      await deleteObject(client, bucket, key);
+      deleted++;
+    } catch (error) {
+      failed.push({ key, error });
+    }
+  }
+  return { deleted, failed };
 }

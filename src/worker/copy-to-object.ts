@@ -1,4 +1,4 @@
-import { AbortMultipartUploadCommand, type S3Client } from '@aws-sdk/client-s3';
+import { AbortMultipartUploadCommand, DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type pg from 'pg';
 import { to as copyTo, type CopyToStreamQuery } from 'pg-copy-streams';
@@ -16,7 +16,11 @@ import { CsvProgress } from './csv-progress';
  * On any failure the first error is the one reported: a COPY error (SQL error, timeout), a storage
  * error, or the stop reason from `signal`. The upload is aborted (by us: lib-storage's own abort
  * would replace the real error with AbortMultipartUpload's, e.g. s3rver's 405) and the connection
- * is released with the error, so the pool destroys it and Postgres ends the backend.
+ * is released with the error, so the pool destroys it and Postgres ends the backend. Before it
+ * throws, it waits for every S3 request of the upload to settle and then removes what they wrote
+ * (the object under `key`, which is this attempt's alone, and the multipart upload): aborting
+ * only makes lib-storage's done() reject, and a PutObject or CompleteMultipartUpload already sent
+ * still lands afterwards.
  */
 
 /** The upload failed: S3 unreachable, a 5xx, a refused request. `cause` is what the SDK threw. */
@@ -79,6 +83,7 @@ export async function copyToObject(options: CopyToObjectOptions): Promise<{ rows
   const counter = options.progress ?? new CsvProgress();
   let copy: CopyToStreamQuery | undefined;
   let upload: Upload | undefined;
+  const requests = trackRequests(options.s3);
   // The first failure wins; a holder object, as it is set from callbacks.
   const failed: { first?: { error: unknown } } = {};
   const throwIfFailed = () => {
@@ -107,7 +112,7 @@ export async function copyToObject(options: CopyToObjectOptions): Promise<{ rows
     counter.on('error', () => undefined);
     copy.pipe(counter);
     upload = new Upload({
-      client: options.s3,
+      client: requests.client,
       params: {
         Bucket: options.bucket,
         Key: options.key,
@@ -137,7 +142,9 @@ export async function copyToObject(options: CopyToObjectOptions): Promise<{ rows
   } catch (error) {
     const reported = failed.first ? failed.first.error : error;
     client.release(reported instanceof Error ? reported : new Error(String(reported)));
+    await requests.settled();
     if (upload?.uploadId) await abortMultipartUpload(options, upload.uploadId, logger);
+    if (upload) await deleteAttemptObject(options, logger);
     throw reported;
   } finally {
     signal.removeEventListener('abort', onAbort);
@@ -160,6 +167,43 @@ function copyFinished(client: pg.PoolClient): Promise<void> {
   });
   finished.catch(() => undefined);
   return finished;
+}
+
+/**
+ * The S3 client as the upload sees it, counting its requests in flight: `settled()` resolves once
+ * none is (lib-storage sends nothing new once aborted, and its requests carry no abort signal, so
+ * a settled request is one the server has answered or that failed).
+ */
+function trackRequests(s3: S3Client): { client: S3Client; settled(): Promise<void> } {
+  const inFlight = new Set<Promise<unknown>>();
+  const client = new Proxy(s3, {
+    get(target, property, receiver) {
+      if (property !== 'send') return Reflect.get(target, property, receiver);
+      const send = target.send.bind(target) as (...args: unknown[]) => Promise<unknown>;
+      return (...args: unknown[]) => {
+        const request = send(...args);
+        inFlight.add(request);
+        const forget = () => inFlight.delete(request);
+        request.then(forget, forget);
+        return request;
+      };
+    },
+  });
+  return {
+    client,
+    async settled() {
+      while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+    },
+  };
+}
+
+/** Best effort, after the upload's requests settled: a PutObject or completion may have landed. */
+async function deleteAttemptObject(options: CopyToObjectOptions, logger: Logger): Promise<void> {
+  try {
+    await options.s3.send(new DeleteObjectCommand({ Bucket: options.bucket, Key: options.key }));
+  } catch (error) {
+    logger.warn({ err: error, key: options.key }, 'could not delete the object of a stopped attempt; the orphan sweep will');
+  }
 }
 
 /** Best effort: a failure here is logged, never reported in place of the export's own error. */

@@ -98,7 +98,10 @@ export async function recordProgress(
   return rows[0] ? { cancelRequested: rows[0].cancel_requested } : undefined;
 }
 
-/** running -> complete with the exact counts; false when this attempt no longer holds the export. */
+/**
+ * running -> complete with the exact counts; false when this attempt no longer holds the export
+ * or when a cancel was requested meanwhile (a cancel wins over a completion: the caller fails it).
+ */
 export async function completeExport(
   pool: pg.Pool,
   claim: Claim,
@@ -110,7 +113,7 @@ export async function completeExport(
       `UPDATE analytics_exports
           SET status = 'complete', number_of_rows = $4, total_bytes = $5, object_key = $6,
               rows_written = $4, bytes_written = $5
-        WHERE ${HELD_BY_THIS_ATTEMPT}`,
+        WHERE ${HELD_BY_THIS_ATTEMPT} AND cancel_requested_at IS NULL`,
       [...attemptParams(claim), result.rows, result.bytes, result.objectKey],
     ),
   );
@@ -145,10 +148,21 @@ export async function requeueExport(pool: pg.Pool, claim: Claim, delayMs: number
   return rowCount === 1;
 }
 
-/** The export's status now, or undefined when it was deleted. */
-export async function exportStatus(pool: pg.Pool, exportId: string): Promise<string | undefined> {
-  const { rows } = await pool.query<{ status: string }>(prepared('status', `SELECT status FROM analytics_exports WHERE id = $1`, [exportId]));
-  return rows[0]?.status;
+/**
+ * running -> queued at once, handing the attempt back (attempts - 1): stopped by a shutdown, the
+ * export did not fail, so the stop does not count against max_attempts. False when this attempt
+ * no longer holds the export.
+ */
+export async function releaseExport(pool: pg.Pool, claim: Claim, lastError: ExportErrors): Promise<boolean> {
+  const { rowCount } = await pool.query(
+    prepared(
+      'release',
+      `UPDATE analytics_exports SET status = 'queued', attempts = attempts - 1, run_at = now(), last_error = $4
+        WHERE ${HELD_BY_THIS_ATTEMPT}`,
+      [...attemptParams(claim), JSON.stringify(lastError)],
+    ),
+  );
+  return rowCount === 1;
 }
 
 /** Gives queued exports that lost their job a new one (drizzle/0007_requeue_orphaned_exports.sql). */

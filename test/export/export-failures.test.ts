@@ -4,11 +4,10 @@ import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { generateReadings } from '../../src/demo/readings';
 import type { Queryable } from '../../src/db/client';
 import { createExport } from '../../src/exports/create-export';
-import { exportObjectKey } from '../../src/storage/objects';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { createCustomer, createDevice, createPartner, createQuery, createUser, insertExport } from '../support/fixtures';
 import { createTestBucket, startPrivateS3 } from '../support/s3';
-import { copyBackends, objectExists, readExport, startTestWorker, waitFor, waitForExport, waitForFinalExport } from '../support/worker';
+import { copyBackends, objectExists, objectsOf, readExport, startTestWorker, waitFor, waitForExport, waitForFinalExport } from '../support/worker';
 
 /**
  * Each way an export can fail, with a real Postgres and a real s3rver: what state it ends in,
@@ -66,7 +65,7 @@ describe('query failures are final at once', async () => {
       assert.equal(final.errors!.message, 'visibility rules are broken');
       assert.equal(final.errors!.sqlstate, 'P0001');
       assert.equal(final.attempts, 1, 'not retried');
-      assert.equal(await objectExists(bucket.client, bucket.config.bucket, exportObjectKey(id, user.id)), false);
+      assert.deepEqual(await objectsOf(bucket.client, bucket.config.bucket, id), []);
     } finally {
       await sql.unsafe(`DROP FUNCTION devices_visible_to(uuid)`);
       await sql.unsafe(`ALTER FUNCTION devices_visible_to_saved(uuid) RENAME TO devices_visible_to`);
@@ -141,7 +140,7 @@ describe('cancellation', async () => {
     assert.equal(final.errors!.code, 'cancelled');
     assert.ok(stoppedMs < 1000, `failed ${stoppedMs} ms after the cancel`);
     assert.ok(goneMs < 1500, `backend gone ${goneMs} ms after the cancel`);
-    assert.equal(await objectExists(bucket.client, bucket.config.bucket, exportObjectKey(id, user.id)), false);
+    assert.deepEqual(await objectsOf(bucket.client, bucket.config.bucket, id), []);
   });
 
   test('a cancel whose NOTIFY was missed is noticed by the heartbeat', async () => {
@@ -155,16 +154,16 @@ describe('cancellation', async () => {
 
   test('an export deleted while its upload finishes leaves no object behind', async () => {
     const id = await insertExport(sql, user.id, queryId);
-    const key = exportObjectKey(id, user.id);
+    const objects = () => objectsOf(bucket.client, bucket.config.bucket, id);
     await waitForExport(sql, id, (row) => row.status === 'running', 30_000);
     // Holding the row's lock, the worker's heartbeat and its final UPDATE wait while the upload
     // completes; the row is then deleted under them, as the API's DELETE would.
     await sql.begin(async (tx) => {
       await tx`SELECT 1 FROM analytics_exports WHERE id = ${id} FOR UPDATE`;
-      await waitFor(async () => ((await objectExists(bucket.client, bucket.config.bucket, key)) ? true : undefined), 60_000, 'the upload');
+      await waitFor(async () => ((await objects()).length > 0 ? true : undefined), 60_000, 'the upload');
       await tx`DELETE FROM analytics_exports WHERE id = ${id}`;
     });
-    await waitFor(async () => ((await objectExists(bucket.client, bucket.config.bucket, key)) ? undefined : true), 10_000, 'the object to be removed');
+    await waitFor(async () => ((await objects()).length === 0 ? true : undefined), 10_000, 'the object to be removed');
   });
 
   test('fails a queued export at once, and its job then finds nothing to do', async () => {

@@ -101,13 +101,14 @@ describe('SIGTERM', () => {
     const requeued = (await readExport(sql, id))!;
     assert.equal(requeued.status, 'queued');
     assert.equal(requeued.last_error!.code, 'shutdown');
+    assert.equal(requeued.attempts, 0, 'a shutdown hands its attempt back');
     assert.equal(requeued.rows_written, null);
     assert.equal(await copyBackends(database), 0);
 
     const next = spawnWorker(environment());
     const final = await waitForFinalExport(sql, id, 120_000);
     assert.equal(final.status, 'complete');
-    assert.equal(final.attempts, 2);
+    assert.equal(final.attempts, 1, 'the shutdown did not count');
     assert.equal(final.number_of_rows, bigRows);
     assert.deepEqual(await objectsOf(id), [final.object_key]);
     next.kill('SIGTERM');

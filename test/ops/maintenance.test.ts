@@ -32,9 +32,9 @@ async function age(id: string, days: number) {
 }
 
 describe('the crontab', () => {
-  test('schedules both maintenance tasks hourly, and the worker registers them', () => {
+  test('schedules every maintenance task hourly, and the worker registers them', () => {
     const items = parseCrontab(CRONTAB);
-    assert.deepEqual(items.map((item) => item.task).sort(), ['abort_stale_uploads', 'expire_exports']);
+    assert.deepEqual(items.map((item) => item.task).sort(), ['abort_stale_uploads', 'expire_exports', 'sweep_orphaned_objects']);
     for (const item of items) {
       for (let hour = 0; hour < 24; hour++) {
         let runs = 0;

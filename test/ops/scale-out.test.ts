@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { pino } from 'pino';
 import { generateReadings } from '../../src/demo/readings';
+import { parseExportObjectKey } from '../../src/storage/objects';
+import { sweepOrphanedObjects } from '../../tasks/sweep-orphaned-objects';
 import { createTestDatabase } from '../support/database';
 import { createCustomer, createDevice, createPartner, createQuery, createUser } from '../support/fixtures';
 import { createTestBucket } from '../support/s3';
@@ -110,14 +113,26 @@ test(`one API and three workers run ${EXPORTS} exports posted over HTTP exactly 
   assert.ok(rescued.some((row) => row.last_error?.worker_id === doomedId), 'the killed worker held exports, and they were rescued');
   for (const row of rescued) assert.equal(row.last_error?.code, 'worker_lost', JSON.stringify(row));
 
-  // Exactly one object per export, of the size the export reports.
-  const objects = new Map<string, number>();
-  let token: string | undefined;
-  do {
-    const page = await bucket.client.send(new ListObjectsV2Command({ Bucket: bucket.config.bucket, ContinuationToken: token }));
-    for (const object of page.Contents ?? []) objects.set(object.Key!, object.Size!);
-    token = page.NextContinuationToken;
-  } while (token);
+  // Each export owns one object, of the size it reports. The killed worker's attempts may have
+  // left objects of their own (each attempt writes its own key): owned by no export, they are
+  // all the orphan sweep removes, and then exactly one object per export remains.
+  const listObjects = async () => {
+    const objects = new Map<string, number>();
+    let token: string | undefined;
+    do {
+      const page = await bucket.client.send(new ListObjectsV2Command({ Bucket: bucket.config.bucket, ContinuationToken: token }));
+      for (const object of page.Contents ?? []) objects.set(object.Key!, object.Size!);
+      token = page.NextContinuationToken;
+    } while (token);
+    return objects;
+  };
+  for (const row of rows) assert.equal((await listObjects()).get(row.object_key), row.total_bytes, row.id);
+  const rescuedIds = new Set(rescued.map((row) => row.id));
+  const leftovers = [...(await listObjects()).keys()].filter((key) => !rows.some((row) => row.object_key === key));
+  for (const key of leftovers) assert.ok(rescuedIds.has(parseExportObjectKey(key)?.exportId ?? ''), `${key} is a lost attempt's`);
+  const swept = await sweepOrphanedObjects({ database, s3: bucket.client, logger: pino({ level: 'silent' }), config: { s3: bucket.config } }, 0);
+  assert.equal(swept.deleted, leftovers.length);
+  const objects = await listObjects();
   assert.equal(objects.size, EXPORTS);
   for (const row of rows) assert.equal(objects.get(row.object_key), row.total_bytes, row.id);
 

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { createTestDatabase } from '../support/database';
 import { ROOT } from '../support/built';
-import { markComplete, markFailed, markRunning } from '../support/exports';
+import { ageHeartbeat, markComplete, markFailed, markRunning } from '../support/exports';
 import { createCustomer, createPartner, createQuery, createUser, insertExport } from '../support/fixtures';
 import { createTestBucket } from '../support/s3';
 
@@ -70,7 +70,7 @@ describe('analytics_export_jobs', () => {
     const queued = await insertExport(sql, user.id, queryId, { name: 'queued one' });
     const running = await insertExport(sql, user.id, queryId);
     await markRunning(sql, running, { rows: 120, bytes: 4096 });
-    await sql`UPDATE analytics_exports SET heartbeat_at = now() - interval '10 minutes' WHERE id = ${running}`;
+    await ageHeartbeat(sql, running, 10);
     const complete = await insertExport(sql, user.id, queryId);
     await markComplete(sql, bucket, complete, 'a,b\n1,2\n');
     const failed = await insertExport(sql, user.id, queryId);
@@ -125,7 +125,7 @@ describe('analytics_export_jobs', () => {
   test('"what is stuck": running exports with an old heartbeat, as docs/operations.md asks it', async () => {
     const stuck = await insertExport(sql, user.id, queryId);
     await markRunning(sql, stuck);
-    await sql`UPDATE analytics_exports SET heartbeat_at = now() - interval '3 minutes' WHERE id = ${stuck}`;
+    await ageHeartbeat(sql, stuck, 3);
     const alive = await insertExport(sql, user.id, queryId);
     await markRunning(sql, alive);
     const rows = await sql<{ id: string }[]>`

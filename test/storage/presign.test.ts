@@ -29,7 +29,7 @@ describe('presignDownload', () => {
       const bucket = buckets[name] ?? 'analytics-exports';
       const now = new Date('2026-03-01T12:34:56Z');
       const keys = [
-        exportObjectKey('0b5f9d5e-8a43-4a4e-9d1b-2f6f5b3c1d2e', '6c1e2f3a-4b5c-4d6e-8f70-819203a4b5c6'),
+        exportObjectKey('0b5f9d5e-8a43-4a4e-9d1b-2f6f5b3c1d2e', 2, '6c1e2f3a-4b5c-4d6e-8f70-819203a4b5c6'),
         'a/b/c.csv',
         // Keys that need escaping take getSignedUrl itself; they must come out the same too.
         'with space/ümlaut+plus&amp=?.csv',

@@ -35,8 +35,9 @@ export interface ApiResponse {
   text: string;
 }
 
-export async function createTestApi(options: { logger?: Logger } = {}): Promise<TestApi> {
-  const db = await createTestDatabase();
+/** `poolSize`: the API's database connections (DATABASE_POOL_SIZE), 10 unless given. */
+export async function createTestApi(options: { logger?: Logger; poolSize?: number } = {}): Promise<TestApi> {
+  const db = await createTestDatabase({ max: options.poolSize });
   const bucket = await createTestBucket();
   const config = loadConfig({ DATABASE_URL: db.url, S3_ENDPOINT: bucket.config.endpoint, S3_BUCKET: bucket.config.bucket });
   const context: ServiceContext = {

@@ -8,6 +8,7 @@ import type { ServiceContext } from '../../src/context';
 import type { Queryable } from '../../src/db/client';
 import { createLogger } from '../../src/logger';
 import { createMetrics } from '../../src/observability/metrics';
+import { exportPrefix, listObjectPages } from '../../src/storage/objects';
 import { createS3Client } from '../../src/storage/s3-client';
 import { ROOT as root, SERVICE_COMMAND } from './built';
 import { startWorker, type RunningWorker } from '../../src/worker/runner';
@@ -213,6 +214,13 @@ export async function getObject(client: S3Client, bucket: string, key: string): 
   const response = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
   const body = Buffer.from(await response.Body!.transformToByteArray());
   return { body, contentType: response.ContentType, contentDisposition: response.ContentDisposition };
+}
+
+/** The keys of every object under the export's prefix, sorted. */
+export async function objectsOf(client: S3Client, bucket: string, exportId: string): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const page of listObjectPages(client, bucket, exportPrefix(exportId))) keys.push(...page.map((object) => object.key));
+  return keys.sort();
 }
 
 export async function objectExists(client: S3Client, bucket: string, key: string): Promise<boolean> {

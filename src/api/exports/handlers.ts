@@ -3,7 +3,8 @@ import type { Context } from 'hono';
 import type { ServiceContext } from '../../context';
 import { checkExportScopes, checkScopes, defaultScopes, distinctIds } from '../../auth/scopes';
 import { cancelExport } from '../../exports/cancel-export';
-import { deleteObject, exportObjectKey, presignDownload } from '../../storage/objects';
+import { deleteExport } from '../../exports/delete-export';
+import { presignDownload } from '../../storage/objects';
 import type { ApiEnv } from '../env';
 import { ApiError, conflict, invalidFields, notFound } from '../errors';
 import { readJsonObject } from '../middleware/body';
@@ -16,8 +17,6 @@ import { reachableOr403, visibleOr404 } from '../visible';
 
 type C = Context<ApiEnv>;
 
-/** How long DELETE waits for the worker to stop a running export (it stops within about a second). */
-const CANCEL_WAIT_MS = 5000;
 const IDEMPOTENCY_KEY_MAX = 255;
 
 export function exportHandlers(context: ServiceContext) {
@@ -124,22 +123,11 @@ export function exportHandlers(context: ServiceContext) {
       return c.json(exportResource(row));
     },
 
-    /**
-     * DELETE /analytics/exports/{id}/: cancel it if it runs, then delete the row and its object
-     * in one transaction, so a failed object delete leaves the export in place to try again.
-     */
+    /** DELETE /analytics/exports/{id}/: the export and its files (deleteExport says in which order). */
     async remove(c: C) {
       const row = await visibleExport(c);
       await reachableOr403(c, sql, row, 'delete');
-      if ((await cancelExport(sql, row.id)) === 'running') await waitWhileRunning(row.id);
-      await sql.begin(async (tx) => {
-        const deleted = await store.deleteExportRow(tx, row.id);
-        if (!deleted) return;
-        // The deterministic key too: a failed or cancelled attempt may have left a partial object.
-        const keys = new Set([exportObjectKey(row.id, deleted.created_by)]);
-        if (deleted.object_key) keys.add(deleted.object_key);
-        for (const key of keys) await deleteObject(s3, bucket, key);
-      });
+      await deleteExport(sql, { s3, bucket, logger }, row.id);
       return c.body(null, 204);
     },
 
@@ -168,16 +156,6 @@ export function exportHandlers(context: ServiceContext) {
     // Only if the caller's membership changed since: say no more than that the key is taken.
     if (!row) throw conflict('This Idempotency-Key was already used in the last 24 hours.');
     return exportResource(row);
-  }
-
-  async function waitWhileRunning(id: string): Promise<void> {
-    const deadline = Date.now() + CANCEL_WAIT_MS;
-    while (Date.now() < deadline) {
-      if ((await store.exportStatusOf(sql, id)) !== 'running') return;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    // The worker's guarded completion finds no row and removes what it uploaded (DESIGN.md).
-    logger.warn({ exportId: id }, 'export still running after cancel; deleting it anyway');
   }
 }
 

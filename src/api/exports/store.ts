@@ -100,14 +100,3 @@ export async function queryIsVisible(sql: Queryable, callerId: string, queryId: 
      WHERE q.id = ${queryId} AND user_sees_scopes(${callerId}, q.customer_scopes, q.partner_scopes)`;
   return row !== undefined;
 }
-
-export async function exportStatusOf(sql: Queryable, id: string): Promise<ExportRow['status'] | undefined> {
-  const [row] = await sql<{ status: ExportRow['status'] }[]>`SELECT status FROM analytics_exports WHERE id = ${id}`;
-  return row?.status;
-}
-
-export async function deleteExportRow(sql: Queryable, id: string): Promise<{ object_key: string | null; created_by: string } | undefined> {
-  const [row] = await sql<{ object_key: string | null; created_by: string }[]>`
-    DELETE FROM analytics_exports WHERE id = ${id} RETURNING object_key, created_by`;
-  return row;
-}
