@@ -38,7 +38,7 @@ const errors = {
   401: { description: 'No API key, or an unknown or revoked one.', ...json(ref('Detail')) },
   404: { description: 'No such object, or one outside the caller’s scopes.', ...json(ref('Detail')) },
   413: { description: 'Body over 1 MiB.', ...json(ref('Detail')) },
-  415: { description: 'Body is not JSON.', ...json(ref('Detail')) },
+  415: { description: 'Body is not JSON, or not in UTF-8.', ...json(ref('Detail')) },
 };
 const pick = (...codes: (keyof typeof errors)[]) => Object.fromEntries(codes.map((code) => [code, errors[code]]));
 

@@ -80,23 +80,44 @@ async function drained(body: ReadableStream<Uint8Array>): Promise<boolean> {
   }
 }
 
-function isJsonMediaType(contentType: string | undefined): boolean {
-  if (!contentType) return false;
-  const mediaType = contentType.split(';')[0]!.trim().toLowerCase();
+function isJsonMediaType(mediaType: string): boolean {
   return mediaType === 'application/json' || /^application\/[\w.+-]+\+json$/.test(mediaType);
 }
 
-/** The request's body as a JSON object: 415 when it is not JSON, 400 when malformed or not an object. */
+/** The media type and the charset parameter (lower case, unquoted) of a Content-Type. */
+function parseContentType(contentType: string): { mediaType: string; charset: string | undefined } {
+  const [mediaType, ...parameters] = contentType.split(';');
+  const charset = parameters
+    .map((parameter) => /^\s*charset\s*=\s*"?([^";\s]*)"?\s*$/i.exec(parameter)?.[1])
+    .find((value) => value !== undefined);
+  return { mediaType: mediaType!.trim().toLowerCase(), charset: charset?.toLowerCase() };
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * The request's body as a JSON object: 415 when it is not JSON or declares a charset other than
+ * UTF-8 (JSON is UTF-8, RFC 8259), 400 when its bytes are not UTF-8, when it is malformed or not
+ * an object. Bytes are never replaced: a body that is not UTF-8 is refused, not stored as U+FFFD.
+ */
 export async function readJsonObject(c: Context): Promise<Record<string, unknown>> {
   const contentType = c.req.header('content-type');
-  if (!isJsonMediaType(contentType)) {
-    throw new ApiError(415, {
-      detail: contentType
-        ? `Unsupported media type "${contentType}" in request. Send application/json.`
-        : 'Missing Content-Type. Send application/json.',
-    });
+  if (!contentType) throw new ApiError(415, { detail: 'Missing Content-Type. Send application/json.' });
+  const { mediaType, charset } = parseContentType(contentType);
+  if (!isJsonMediaType(mediaType)) {
+    throw new ApiError(415, { detail: `Unsupported media type "${contentType}" in request. Send application/json.` });
   }
-  const text = await c.req.text();
+  if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
+    throw new ApiError(415, { detail: `Unsupported charset "${charset}" in request. Send JSON in UTF-8 (charset=utf-8, or no charset).` });
+  }
+  const bytes = await c.req.arrayBuffer();
+  let text: string;
+  try {
+    text = utf8.decode(bytes);
+  } catch (error) {
+    if (!(error instanceof TypeError)) throw error;
+    throw new ApiError(400, { detail: 'Request body is not valid UTF-8.' });
+  }
   let body: unknown;
   try {
     body = JSON.parse(text);
