@@ -48,7 +48,7 @@ export async function startWorker(context: ServiceContext): Promise<RunningWorke
     for (const stop of stops.splice(0).reverse()) await stop().catch((error: unknown) => logger.error({ err: error }, 'error while stopping the worker'));
   };
   try {
-    const { rows } = await pool.query<{ version: number; reader: boolean }>(READER_ROLE_CHECK, [EXPORT_READER_ROLE]);
+    const { rows } = await pool.query<{ version: number; reader: boolean }>(READER_ROLE_CHECK, [EXPORT_READER_ROLE, EXPORT_TABLES]);
     const { version, reader } = rows[0]!;
     if (!reader) {
       logger.warn(
@@ -111,7 +111,7 @@ const READER_ROLE_CHECK = `
          CASE WHEN to_regrole($1) IS NULL THEN false
               ELSE pg_has_role($1::name, CASE WHEN current_setting('server_version_num')::int >= 160000 THEN 'SET' ELSE 'MEMBER' END)
                    AND (SELECT bool_and(CASE WHEN to_regclass(t) IS NULL THEN false ELSE has_table_privilege($1::name, t::regclass, 'SELECT') END)
-                          FROM unnest(ARRAY[${EXPORT_TABLES.map((t) => `'${t}'`).join(', ')}]) AS t)
+                          FROM unnest($2::text[]) AS t)
          END AS reader`;
 
 function graphileLogger(logger: ServiceContext['logger']): GraphileLogger {
