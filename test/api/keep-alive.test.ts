@@ -112,7 +112,7 @@ describe('a response sent before the body was read keeps the client working', ()
     }
   });
 
-  test('a small refused body is read, so the connection stays open and is reused', async () => {
+  test('a small refused body is read, so the connection stays open and is reused, as after a body the API read', async () => {
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     try {
       const first = await send(agent, 'POST', '/analytics/export', { headers: asJson, body: jsonBody(100) });
@@ -121,6 +121,11 @@ describe('a response sent before the body was read keeps the client working', ()
       const next = await send(agent, 'GET', '/analytics/exports/', { headers: auth });
       assert.equal(next.status, 200);
       assert.equal(next.socket, first.socket, 'the same connection');
+      // A body the API read keeps the connection as well.
+      const created = await send(agent, 'POST', '/analytics/export', { headers: { ...auth, ...asJson }, body: Buffer.from(JSON.stringify({ name: 'kept', query: queryId })) });
+      assert.equal(created.status, 201);
+      assert.notEqual(created.headers.connection, 'close');
+      assert.equal((await send(agent, 'GET', '/analytics/exports/', { headers: auth })).socket, first.socket, 'still the same connection');
     } finally {
       agent.destroy();
     }
