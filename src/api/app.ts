@@ -8,7 +8,7 @@ import type { ApiEnv } from './env';
 import { errorHandler } from './errors';
 import { exportRoutes } from './exports/routes';
 import { authenticate } from './middleware/auth';
-import { limitBody } from './middleware/body';
+import { limitBody, settleUnreadBody } from './middleware/body';
 import { logRequests } from './middleware/request-log';
 import { openApiDocument } from './openapi';
 import { queryRoutes } from './queries/routes';
@@ -19,6 +19,7 @@ import { queryRoutes } from './queries/routes';
  */
 export function createApp(context: ServiceContext): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>({ strict: false });
+  app.use(settleUnreadBody);
   app.use(requestId());
   app.use(logRequests(context));
   app.use(

@@ -42,7 +42,7 @@ const errors = {
   },
   404: { description: 'No such object, or one outside the caller’s scopes.', ...json(ref('Detail')) },
   413: { description: 'Body over 1 MiB.', ...json(ref('Detail')) },
-  415: { description: 'Body is not JSON.', ...json(ref('Detail')) },
+  415: { description: 'Body is not JSON, or not in UTF-8.', ...json(ref('Detail')) },
 };
 const pick = (...codes: (keyof typeof errors)[]) => Object.fromEntries(codes.map((code) => [code, errors[code]]));
 

@@ -12,7 +12,29 @@ export { isUuid } from '../uuid';
 /** Postgres text cannot hold NUL; refusing it here keeps such input a 400, not a 500. */
 const noNul = v.check<string, string>((s) => !s.includes('\u0000'), 'Null characters are not allowed.');
 
-export const text = () => v.pipe(v.string('Not a valid string.'), noNul);
+/**
+ * A lone UTF-16 surrogate (JSON can spell one, "\ud800") has no UTF-8 form: it would be stored
+ * as U+FFFD. Refused, so that what is stored is what was sent. In a /u regex a well-formed pair
+ * is one code point, so only a lone surrogate is \p{Surrogate}.
+ */
+const LONE_SURROGATE = /\p{Surrogate}/u;
+const wellFormed = v.check<string, string>((s) => !LONE_SURROGATE.test(s), 'Invalid character: a lone UTF-16 surrogate is not text.');
+
+export const text = () => v.pipe(v.string('Not a valid string.'), noNul, wellFormed);
+
+/** Characters as the contract and the database (char_length) count them: code points, not UTF-16 units. */
+function characterCount(s: string): number {
+  let count = 0;
+  for (const _ of s) count++;
+  return count;
+}
+
+/**
+ * At most `max` characters. valibot's maxLength counts UTF-16 units (an emoji is two). Paired with
+ * `v.metadata({ maxLength })`, which states the bound in the OpenAPI document (JSON Schema's
+ * maxLength counts code points too).
+ */
+const maxCharacters = (max: number, message: string) => v.check<string, string>((s) => characterCount(s) <= max, message);
 
 /** A required name: trimmed, 1..100 characters. */
 export const name = () =>
@@ -20,26 +42,43 @@ export const name = () =>
     text(),
     v.trim(),
     v.nonEmpty('This field may not be blank.'),
-    v.maxLength(100, 'Ensure this field has no more than 100 characters.'),
+    maxCharacters(100, 'Ensure this field has no more than 100 characters.'),
+    v.metadata({ maxLength: 100 }),
   );
 
 export const notes = () => v.optional(text(), '');
 
 export const uuid = () => v.pipe(text(), v.uuid('Must be a valid UUID.'));
 
-export const uuidList = () => v.array(uuid(), 'Expected a list of items.');
+/** Limits on list fields: each far above real use, so that no request stores or compiles an unbounded list. */
+export const MAX_TAGS = 100;
+export const MAX_SCOPES = 100;
+export const MAX_DEVICES = 1000;
+export const MAX_SPACES = 100;
+
+const tooMany = (max: number) => `Ensure this field has no more than ${max} elements.`;
+
+export const uuidList = (max: number) => v.pipe(v.array(uuid(), 'Expected a list of items.'), v.maxLength(max, tooMany(max)));
 
 export const tagList = () =>
-  v.array(
-    v.pipe(text(), v.nonEmpty('A tag may not be blank.'), v.maxLength(50, 'Ensure each tag has no more than 50 characters.')),
-    'Expected a list of items.',
+  v.pipe(
+    v.array(
+      v.pipe(
+        text(),
+        v.nonEmpty('A tag may not be blank.'),
+        maxCharacters(50, 'Ensure each tag has no more than 50 characters.'),
+        v.metadata({ maxLength: 50 }),
+      ),
+      'Expected a list of items.',
+    ),
+    v.maxLength(MAX_TAGS, tooMany(MAX_TAGS)),
   );
 
 export const tags = () => v.optional(tagList(), []);
 
 export const scopeFields = {
-  customer_scopes: v.optional(uuidList()),
-  partner_scopes: v.optional(uuidList()),
+  customer_scopes: v.optional(uuidList(MAX_SCOPES)),
+  partner_scopes: v.optional(uuidList(MAX_SCOPES)),
 };
 
 /** ISO 8601 with a time zone (Z or an offset), e.g. 2026-01-01T00:00:00Z. */
@@ -64,6 +103,17 @@ function isIsoDatetime(s: string): boolean {
   );
 }
 
+/**
+ * The instants a query may name: years 1900 to 9999 in UTC (after the offset is applied).
+ * Postgres would store earlier years (as BC) and later ones (as year 10000), which neither the
+ * API's nor the CSV's four-digit years can show; before 1900 the time zone database has only
+ * local mean time, so day buckets would start at odd seconds. No sensor reading is that old.
+ */
+export const EARLIEST_DATETIME = '1900-01-01T00:00:00Z';
+export const LATEST_DATETIME = '9999-12-31T23:59:59.999999Z';
+const EARLIEST_MS = Date.parse(EARLIEST_DATETIME);
+const END_OF_RANGE_MS = Date.parse('+010000-01-01T00:00:00Z');
+
 export const datetime = () =>
   v.pipe(
     text(),
@@ -71,6 +121,10 @@ export const datetime = () =>
       isIsoDatetime,
       'Datetime has wrong format. Use ISO 8601 with a time zone, e.g. 2026-01-01T00:00:00Z.',
     ),
+    v.check((s) => {
+      const instant = Date.parse(s);
+      return instant >= EARLIEST_MS && instant < END_OF_RANGE_MS;
+    }, `Datetime out of range: use an instant from ${EARLIEST_DATETIME} to ${LATEST_DATETIME} (in UTC, after its offset).`),
   );
 
 function messageFor(issue: v.BaseIssue<unknown>): string {

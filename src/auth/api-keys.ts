@@ -23,3 +23,9 @@ export async function issueApiKey(sql: Queryable, userId: string, name = ''): Pr
   await sql`INSERT INTO api_keys (user_id, prefix, key_hash, name) VALUES (${userId}, ${prefix}, ${hash}, ${name})`;
   return key;
 }
+
+/** Revokes every key of a user that still works; returns how many were revoked. */
+export async function revokeApiKeys(sql: Queryable, userId: string): Promise<number> {
+  const revoked = await sql`UPDATE api_keys SET revoked = now() WHERE user_id = ${userId} AND revoked IS NULL`;
+  return revoked.count;
+}

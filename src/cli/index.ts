@@ -9,7 +9,7 @@ import { exportsCancel } from './exports-cancel';
 import { exportsList } from './exports-list';
 import { exportsRetry } from './exports-retry';
 import { partnersCreate } from './partners';
-import { usersCreate } from './users';
+import { usersCreate, usersList, usersRevokeKey, usersRotateKey } from './users';
 
 /**
  * `npm run --silent cli -- <command> [options]`: operator commands on the service's database.
@@ -21,6 +21,9 @@ const COMMANDS: Record<string, Command> = {
   'partners create': partnersCreate,
   'customers create': customersCreate,
   'users create': usersCreate,
+  'users list': usersList,
+  'users rotate-key': usersRotateKey,
+  'users revoke-key': usersRevokeKey,
   'demo-data': demoData,
   'exports sql': exportsSql,
   'exports list': exportsList,

@@ -1,4 +1,5 @@
-import { issueApiKey } from '../auth/api-keys';
+import { issueApiKey, revokeApiKeys } from '../auth/api-keys';
+import type { Queryable } from '../db/client';
 import { assertExists, command, CommandError, required, UsageError, uuidOption } from './command';
 
 const ACCOUNT_TYPES = ['admin', 'partner', 'customer'] as const;
@@ -32,5 +33,57 @@ export const usersCreate = command({
       const apiKey = await issueApiKey(tx, row!.id, 'cli');
       return { id: row!.id, api_key: apiKey };
     });
+  },
+});
+
+/** `--user ID`, required and a uuid. */
+function userOption(values: Record<string, string | undefined>): string {
+  required(values, 'user');
+  return uuidOption(values, 'user')!;
+}
+
+/** Locks the user's row, so that a rotation and a revocation of one user run one after the other. */
+async function lockUser(tx: Queryable, userId: string): Promise<void> {
+  const [row] = await tx`SELECT 1 FROM users WHERE id = ${userId} FOR UPDATE`;
+  if (!row) throw new CommandError(`no user with id ${userId}`);
+}
+
+/** Revokes every key of the user and issues a new one, printed once: the old keys answer 401 at once. */
+export const usersRotateKey = command({
+  usage: 'users rotate-key --user ID',
+  options: { user: { type: 'string' } },
+  parse: ({ values }) => ({ userId: userOption(values) }),
+  run: ({ userId }, sql) =>
+    sql.begin(async (tx) => {
+      await lockUser(tx, userId);
+      await revokeApiKeys(tx, userId);
+      return { id: userId, api_key: await issueApiKey(tx, userId, 'cli') };
+    }),
+});
+
+/** Revokes every key of the user: they cannot use the API until a key is rotated in. */
+export const usersRevokeKey = command({
+  usage: 'users revoke-key --user ID',
+  options: { user: { type: 'string' } },
+  parse: ({ values }) => ({ userId: userOption(values) }),
+  run: ({ userId }, sql) =>
+    sql.begin(async (tx) => {
+      await lockUser(tx, userId);
+      await revokeApiKeys(tx, userId);
+      return { id: userId, revoked: true };
+    }),
+});
+
+/** Every user, oldest first, with when any of their keys was last used; never a key or its hash. */
+export const usersList = command({
+  usage: 'users list',
+  options: {},
+  parse: () => ({}),
+  async run(_input, sql) {
+    return sql`
+      SELECT u.id, u.email, u.account_type, u.partner_id AS partner, u.customer_id AS customer, u.created,
+             (SELECT max(k.last_used) FROM api_keys k WHERE k.user_id = u.id) AS last_used
+        FROM users u
+       ORDER BY u.created, u.id`.then((rows) => [...rows]);
   },
 });

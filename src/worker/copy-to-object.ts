@@ -40,13 +40,19 @@ function describe(cause: unknown): string {
   return cause.message || (cause as { code?: string }).code || cause.name;
 }
 
+/** The role drizzle/0011 creates for COPY sessions: SELECT on what an export reads, nothing more. */
+export const EXPORT_READER_ROLE = 'analytics_export_reader';
+
 /**
  * The settings of every COPY session, sent with the connection's start-up (`options`), so that
  * an export spends no round trip on them. One COPY is one statement, consistent in its own
- * snapshot: no transaction is needed, and read-only is the session's default.
+ * snapshot: no transaction is needed, and read-only is the session's default. With `readerRole`
+ * (EXPORT_READER_ROLE, when the worker may take it) the session also runs as that role, which
+ * can only read: a session that turned read-only off still could not write.
  */
-export function copySessionOptions(statementTimeoutMs: number, serverVersionNum: number): string {
+export function copySessionOptions(statementTimeoutMs: number, serverVersionNum: number, readerRole?: string): string {
   return [
+    ...(readerRole ? [`role=${readerRole}`] : []),
     `statement_timeout=${Math.floor(statementTimeoutMs)}`,
     'default_transaction_read_only=on',
     // Pinned so that the CSV's numbers do not depend on the server's or role's settings.

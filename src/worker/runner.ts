@@ -5,7 +5,7 @@ import pg from 'pg';
 import { CRONTAB, createTaskList } from '../../tasks';
 import type { ServiceContext } from '../context';
 import { startCancelListener } from './cancel-listener';
-import { copySessionOptions } from './copy-to-object';
+import { copySessionOptions, EXPORT_READER_ROLE } from './copy-to-object';
 import { startRescuer } from './rescuer';
 import { RunningExports } from './running-exports';
 
@@ -48,8 +48,15 @@ export async function startWorker(context: ServiceContext): Promise<RunningWorke
     for (const stop of stops.splice(0).reverse()) await stop().catch((error: unknown) => logger.error({ err: error }, 'error while stopping the worker'));
   };
   try {
-    const { rows } = await pool.query<{ version: number }>(`SELECT current_setting('server_version_num')::int AS version`);
-    const copyOptions = copySessionOptions(config.export.statementTimeoutMs, rows[0]!.version);
+    const { rows } = await pool.query<{ version: number; reader: boolean }>(READER_ROLE_CHECK, [EXPORT_READER_ROLE, EXPORT_TABLES]);
+    const { version, reader } = rows[0]!;
+    if (!reader) {
+      logger.warn(
+        { role: EXPORT_READER_ROLE },
+        'COPY sessions run as the connecting user, kept read-only only by default_transaction_read_only: the role for exports is missing, lacks its grants, or this user may not SET ROLE to it (see docs/operations.md)',
+      );
+    }
+    const copyOptions = copySessionOptions(config.export.statementTimeoutMs, version, reader ? EXPORT_READER_ROLE : undefined);
     const copyPool = newPool(config.workerConcurrency, 'analytics-export-copy', copyOptions);
     stops.push(() => copyPool.end());
     const listener = await startCancelListener({ connectionString: context.databaseUrl, running, logger });
@@ -89,6 +96,23 @@ export async function startWorker(context: ServiceContext): Promise<RunningWorke
     throw error;
   }
 }
+
+/** The tables an export's SELECT reads; the reader role must be able to read each. */
+const EXPORT_TABLES = ['devices', 'device_readings', 'spaces', 'customers', 'users', 'partners', 'metrics'];
+
+/**
+ * The server's version, and whether COPY sessions can run as the reader role: it exists, this
+ * user may SET ROLE to it (Postgres 16 tells SET apart from membership), and in this database it
+ * may read every table an export reads (a role made by another database's migration has no
+ * grants here until this one's migration ran).
+ */
+const READER_ROLE_CHECK = `
+  SELECT current_setting('server_version_num')::int AS version,
+         CASE WHEN to_regrole($1) IS NULL THEN false
+              ELSE pg_has_role($1::name, CASE WHEN current_setting('server_version_num')::int >= 160000 THEN 'SET' ELSE 'MEMBER' END)
+                   AND (SELECT bool_and(CASE WHEN to_regclass(t) IS NULL THEN false ELSE has_table_privilege($1::name, t::regclass, 'SELECT') END)
+                          FROM unnest($2::text[]) AS t)
+         END AS reader`;
 
 function graphileLogger(logger: ServiceContext['logger']): GraphileLogger {
   const child = logger.child({ component: 'graphile-worker' });

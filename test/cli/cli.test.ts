@@ -117,6 +117,76 @@ describe('partners, customers and users', () => {
   });
 });
 
+describe('users list, rotate-key and revoke-key', () => {
+  test('rotate-key prints a new key that works; the old one answers 401 from then on', async () => {
+    const partnerId = await createPartner(sql);
+    const user = await createUser(sql, 'partner', { partnerId });
+    assert.equal((await api.request('GET', '/analytics/exports/', { key: user.apiKey })).status, 200);
+
+    const rotated = json(await cli(['users', 'rotate-key', '--user', user.id]));
+    assert.deepEqual(Object.keys(rotated), ['id', 'api_key']);
+    assert.equal(rotated.id, user.id);
+    assert.notEqual(rotated.api_key, user.apiKey);
+    assert.equal((await api.request('GET', '/analytics/exports/', { key: user.apiKey })).status, 401);
+    assert.equal((await api.request('GET', '/analytics/exports/', { key: rotated.api_key })).status, 200);
+
+    const again = json(await cli(['users', 'rotate-key', '--user', user.id]));
+    assert.equal((await api.request('GET', '/analytics/exports/', { key: rotated.api_key })).status, 401);
+    assert.equal((await api.request('GET', '/analytics/exports/', { key: again.api_key })).status, 200);
+  });
+
+  test('revoke-key: every key of that user answers 401, other users keep theirs', async () => {
+    const partnerId = await createPartner(sql);
+    const user = await createUser(sql, 'partner', { partnerId });
+    const bystander = await createUser(sql, 'partner', { partnerId });
+    const revoked = json(await cli(['users', 'revoke-key', '--user', user.id]));
+    assert.deepEqual(revoked, { id: user.id, revoked: true });
+    assert.equal((await api.request('GET', '/analytics/exports/', { key: user.apiKey })).status, 401);
+    assert.equal((await api.request('GET', '/analytics/exports/', { key: bystander.apiKey })).status, 200);
+    // A rotation afterwards lets the user back in with the new key only.
+    const rotated = json(await cli(['users', 'rotate-key', '--user', user.id]));
+    assert.equal((await api.request('GET', '/analytics/exports/', { key: rotated.api_key })).status, 200);
+    assert.equal((await api.request('GET', '/analytics/exports/', { key: user.apiKey })).status, 401);
+  });
+
+  test('list prints every user with membership and last use, never a key or a hash', async () => {
+    const partnerId = await createPartner(sql);
+    const customerId = await createCustomer(sql, partnerId);
+    const customerUser = await createUser(sql, 'customer', { customerId });
+    const unused = await createUser(sql, 'admin');
+    assert.equal((await api.request('GET', '/analytics/queries/', { key: customerUser.apiKey })).status, 200);
+
+    const run = await cli(['users', 'list']);
+    const users: Array<Record<string, unknown>> = json(run);
+    assert.ok(Array.isArray(users));
+    const [stored] = await sql<{ key_hash: string }[]>`SELECT key_hash FROM api_keys WHERE user_id = ${customerUser.id}`;
+    assert.ok(!run.stdout.includes(customerUser.apiKey) && !run.stdout.includes(stored!.key_hash), 'no key, no hash');
+    const listed = users.find((u) => u.id === customerUser.id)!;
+    assert.deepEqual(Object.keys(listed), ['id', 'email', 'account_type', 'partner', 'customer', 'created', 'last_used']);
+    assert.equal(listed.account_type, 'customer');
+    assert.equal(listed.partner, null);
+    assert.equal(listed.customer, customerId);
+    assert.ok(Date.parse(String(listed.last_used)) > Date.now() - 60_000, 'the request just made is its last use');
+    assert.equal(users.find((u) => u.id === unused.id)!.last_used, null);
+    const count = (await sql<{ count: number }[]>`SELECT count(*)::int AS count FROM users`)[0]!.count;
+    assert.equal(users.length, count);
+  });
+
+  test('an unknown user exits 1 with a message; a missing or malformed --user exits 2', async () => {
+    const nobody = '00000000-0000-4000-8000-000000000000';
+    for (const words of [['users', 'rotate-key'], ['users', 'revoke-key']]) {
+      const missing = await cli([...words, '--user', nobody]);
+      assert.equal(missing.code, 1);
+      assert.equal(missing.stdout, '');
+      assert.match(missing.stderr, new RegExp(`no user with id ${nobody}`));
+      usageFailure(await cli(words), /--user is required/);
+      usageFailure(await cli([...words, '--user', 'nope']), /--user must be a uuid/);
+    }
+    const count = (await sql<{ count: number }[]>`SELECT count(*)::int AS count FROM api_keys WHERE user_id = ${nobody}`)[0]!.count;
+    assert.equal(count, 0);
+  });
+});
+
 describe('demo-data', () => {
   test('writes devices x steps x metrics readings and says what it wrote', async () => {
     const partner = json(await cli(['partners', 'create', '--name', 'Demo P']));

@@ -60,3 +60,43 @@ test('many processes migrating one database at once migrate it once', async () =
   assert.equal(state.applied, journal.entries.length);
   assert.equal(state.metrics, 6);
 });
+
+test('databases of one cluster migrating at once share one reader role for exports, granted in each', async () => {
+  const urls = await Promise.all([emptyDatabase(), emptyDatabase(), emptyDatabase()]);
+  await Promise.all(urls.map((url) => migrate(url)));
+  const grants = async (role: string) =>
+    Promise.all(
+      urls.map(async (url) => {
+        const sql = postgres(url, { max: 1, onnotice: () => {} });
+        try {
+          const [row] = await sql`
+            SELECT has_table_privilege(${role}, 'device_readings', 'SELECT') AS reads,
+                   has_table_privilege(${role}, 'device_readings', 'INSERT') AS writes,
+                   pg_has_role(current_user, ${role}, 'MEMBER') AS usable`;
+          return { ...row };
+        } finally {
+          await sql.end();
+        }
+      }),
+    );
+  const expected = urls.map(() => ({ reads: true, writes: false, usable: true }));
+  assert.deepEqual(await grants('analytics_export_reader'), expected);
+
+  // The role exists already in this cluster: run the migration's own SQL for a role of this
+  // test's in the three databases at once, so that they race to create it.
+  const role = `export_reader_${randomBytes(4).toString('hex')}`;
+  const migration = readFileSync(path.join(MIGRATIONS_FOLDER, '0011_export_reader_role.sql'), 'utf8').replaceAll('analytics_export_reader', role);
+  const sessions = urls.map((url) => postgres(url, { max: 1, onnotice: () => {} }));
+  try {
+    await Promise.all(sessions.map((sql) => sql.unsafe(migration)));
+    assert.deepEqual(await grants(role), expected);
+    const [count] = await admin`SELECT count(*)::int AS n FROM pg_roles WHERE rolname = ${role}`;
+    assert.equal(count!.n, 1);
+  } finally {
+    for (const sql of sessions) {
+      await sql.unsafe(`DROP OWNED BY ${role}`);
+      await sql.end();
+    }
+    await admin.unsafe(`DROP ROLE IF EXISTS ${role}`);
+  }
+});

@@ -22,7 +22,7 @@ export interface TestApi {
 export interface RequestOptions {
   /** API key sent as `Authorization: Bearer <key>`. */
   key?: string;
-  /** Serialised as JSON (with Content-Type application/json) unless it is already a string. */
+  /** Serialised as JSON (with Content-Type application/json) unless it is already a string or bytes. */
   body?: unknown;
   headers?: Record<string, string>;
 }
@@ -56,9 +56,9 @@ export async function createTestApi(options: { logger?: Logger; poolSize?: numbe
     async request(method, path, options = {}) {
       const headers: Record<string, string> = { ...options.headers };
       if (options.key) headers.authorization ??= `Bearer ${options.key}`;
-      let body: string | undefined;
+      let body: string | Uint8Array | undefined;
       if (options.body !== undefined) {
-        body = typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
+        body = typeof options.body === 'string' || options.body instanceof Uint8Array ? options.body : JSON.stringify(options.body);
         if (!Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) headers['content-type'] = 'application/json';
       }
       const response = await app.request(`http://api.test${path}`, { method, headers, body });

@@ -1,7 +1,7 @@
 import * as v from 'valibot';
 import { exportStatus } from '../../db/schema';
 import { pageQuery } from '../pagination';
-import { name, notes, scopeFields, tags, text, uuid } from '../validation';
+import { MAX_SCOPES, MAX_TAGS, name, notes, scopeFields, tags, text, uuid } from '../validation';
 
 /**
  * The Analytics Export resource's request and response shapes. The request schema validates
@@ -15,9 +15,9 @@ export const CreateExportBody = v.object({
   name: v.pipe(name(), v.description('Required, 1 to 100 characters.')),
   notes: v.pipe(notes(), v.description('Free text.')),
   query: v.pipe(uuid(), v.description('The Analytics Query to export; the caller must be able to see it.')),
-  tags: v.pipe(tags(), v.description('Each tag 1 to 50 characters.')),
-  customer_scopes: v.pipe(scopeFields.customer_scopes, v.description("Defaults to the creator's customer (customer users).")),
-  partner_scopes: v.pipe(scopeFields.partner_scopes, v.description("Defaults to the creator's partner (partner users).")),
+  tags: v.pipe(tags(), v.description(`At most ${MAX_TAGS} tags, each 1 to 50 characters.`)),
+  customer_scopes: v.pipe(scopeFields.customer_scopes, v.description(`At most ${MAX_SCOPES}; defaults to the creator's customer (customer users).`)),
+  partner_scopes: v.pipe(scopeFields.partner_scopes, v.description(`At most ${MAX_SCOPES}; defaults to the creator's partner (partner users).`)),
 });
 export type CreateExportInput = v.InferOutput<typeof CreateExportBody>;
 

@@ -1,7 +1,22 @@
 import * as v from 'valibot';
 import { queryAggregation, queryInterval } from '../../db/schema';
 import { pageQuery } from '../pagination';
-import { datetime, name, notes, scopeFields, tagList, tags, text, uuidList } from '../validation';
+import {
+  datetime,
+  EARLIEST_DATETIME,
+  LATEST_DATETIME,
+  MAX_DEVICES,
+  MAX_SCOPES,
+  MAX_SPACES,
+  MAX_TAGS,
+  name,
+  notes,
+  scopeFields,
+  tagList,
+  tags,
+  text,
+  uuidList,
+} from '../validation';
 
 /**
  * The Analytics Query resource (DESIGN.md): the common fields plus a structured definition,
@@ -17,18 +32,25 @@ export const MAX_METRICS = 20;
 const fields = {
   name: v.pipe(name(), v.description('Required, 1 to 100 characters.')),
   notes: notes(),
-  tags: v.pipe(tags(), v.description('Each tag 1 to 50 characters.')),
-  ...scopeFields,
+  tags: v.pipe(tags(), v.description(`At most ${MAX_TAGS} tags, each 1 to 50 characters.`)),
+  customer_scopes: v.pipe(scopeFields.customer_scopes, v.description(`At most ${MAX_SCOPES} customer ids.`)),
+  partner_scopes: v.pipe(scopeFields.partner_scopes, v.description(`At most ${MAX_SCOPES} partner ids.`)),
   metrics: v.pipe(
     v.array(v.pipe(text(), v.nonEmpty('A metric may not be blank.')), 'Expected a list of items.'),
     v.minLength(1, 'Name at least one metric.'),
     v.maxLength(MAX_METRICS, `Ensure this field has no more than ${MAX_METRICS} elements.`),
     v.description('1 to 20 names from the metric catalogue.'),
   ),
-  devices: v.pipe(v.optional(uuidList(), []), v.description('Device ids, each visible to the caller; none = every device the creator can see.')),
-  spaces: v.pipe(v.optional(uuidList(), []), v.description('Space ids (each includes its descendants), each visible to the caller.')),
-  start: v.pipe(datetime(), v.description('ISO 8601 with a time zone.')),
-  end: v.pipe(datetime(), v.description('ISO 8601 with a time zone; after start.')),
+  devices: v.pipe(
+    v.optional(uuidList(MAX_DEVICES), []),
+    v.description(`At most ${MAX_DEVICES} device ids, each visible to the caller; none = every device the creator can see.`),
+  ),
+  spaces: v.pipe(
+    v.optional(uuidList(MAX_SPACES), []),
+    v.description(`At most ${MAX_SPACES} space ids (each includes its descendants), each visible to the caller.`),
+  ),
+  start: v.pipe(datetime(), v.description(`ISO 8601 with a time zone, from ${EARLIEST_DATETIME} to ${LATEST_DATETIME}.`)),
+  end: v.pipe(datetime(), v.description(`ISO 8601 with a time zone, from ${EARLIEST_DATETIME} to ${LATEST_DATETIME}; after start.`)),
   interval: v.pipe(
     v.optional(v.picklist(INTERVALS, `Select a valid choice: one of ${INTERVALS.join(', ')}.`), 'raw'),
     v.description('raw (default) or a bucket size.'),
@@ -51,8 +73,8 @@ export const QueryPatchBody = v.object({
   tags: v.optional(tagList()),
   ...scopeFields,
   metrics: v.optional(fields.metrics),
-  devices: v.optional(uuidList()),
-  spaces: v.optional(uuidList()),
+  devices: v.optional(uuidList(MAX_DEVICES)),
+  spaces: v.optional(uuidList(MAX_SPACES)),
   start: v.optional(fields.start),
   end: v.optional(fields.end),
   interval: v.optional(v.picklist(INTERVALS, `Select a valid choice: one of ${INTERVALS.join(', ')}.`)),
