@@ -37,7 +37,8 @@ const queriesBucket = await createTestBucket();
 await startTestWorker(queries, queriesBucket, { EXPORT_STATEMENT_TIMEOUT_S: '1' });
 const cancels = await createTestDatabase();
 const cancelsBucket = await createTestBucket();
-await startTestWorker(cancels, cancelsBucket);
+// Heartbeats that may wait a minute for a row lock: one test holds the export's row while its upload ends.
+await startTestWorker(cancels, cancelsBucket, { EXPORT_HEARTBEAT_TIMEOUT_S: '60' });
 const unreachable = await createTestDatabase();
 // HeadBucket answers (the worker takes jobs); every upload gets 503 SlowDown.
 const throttling = await startRefusingS3(503, 'SlowDown');
