@@ -1,7 +1,7 @@
 import type { MiddlewareHandler } from 'hono';
 import { hashApiKey } from '../../auth/api-keys';
 import type { Caller } from '../../auth/scopes';
-import type { Sql } from '../../db/client';
+import { isDatabaseUnavailable, type Sql } from '../../db/client';
 import type { ApiEnv } from '../env';
 import { ApiError } from '../errors';
 
@@ -30,8 +30,21 @@ export function bearerKey(header: string): string | undefined {
   return /^(?:Bearer|Token)\s+(\S+)\s*$/i.exec(header)?.[1];
 }
 
-/** The user a valid, unrevoked key belongs to. */
+/**
+ * The user a valid, unrevoked key belongs to. Tried twice when the database connection fails:
+ * after a database restart, a pooled connection may still fail once before the pool replaces it,
+ * and this statement is safe to repeat.
+ */
 export async function findCaller(sql: Sql, key: string): Promise<Caller | undefined> {
+  try {
+    return await lookUpCaller(sql, key);
+  } catch (error) {
+    if (!isDatabaseUnavailable(error)) throw error;
+    return lookUpCaller(sql, key);
+  }
+}
+
+async function lookUpCaller(sql: Sql, key: string): Promise<Caller | undefined> {
   const [row] = await sql<{ id: string; account_type: Caller['accountType']; partner_id: string | null; customer_id: string | null }[]>`
     WITH key AS (
       SELECT id, user_id FROM api_keys WHERE key_hash = ${hashApiKey(key)} AND revoked IS NULL
