@@ -12,6 +12,10 @@ export function createDatabase(url: string, options: { max?: number } = {}) {
     // Postgres NOTICEs (e.g. "relation already exists, skipping") are not the service's news.
     onnotice: () => {},
     connection: { application_name: 'analytics-export-api' },
+    // postgres.js waits before reconnecting after failed connections, its default growing to 20 s
+    // (shared by the pool): after a database restart, requests waited that long for a connection.
+    // At most a second: a refused connection costs the server nothing.
+    backoff: (failures: number) => Math.min(0.05 * 2 ** failures, 1),
   });
   const db = drizzle(sql, { schema });
   return { sql, db, close: () => sql.end({ timeout: 5 }) };

@@ -88,7 +88,7 @@ describe('a Postgres restart', () => {
     const app = createApp(context);
     const list = () => app.request('/analytics/exports', { headers: { authorization: `Bearer ${user.apiKey}` } });
     const create = () =>
-      app.request('/analytics/exports', {
+      app.request('/analytics/export', {
         method: 'POST',
         headers: { authorization: `Bearer ${user.apiKey}`, 'content-type': 'application/json' },
         body: JSON.stringify({ name: 'during the restart', query: smallQuery, customer_scopes: [customerId] }),
