@@ -19,7 +19,7 @@ import { CsvProgress } from './csv-progress';
  * is released with the error, so the pool destroys it and Postgres ends the backend.
  */
 
-/** The upload failed: S3 unreachable, a 5xx, a refused request. `cause` is what the SDK threw. */
+/** The upload failed: S3 unreachable, a 5xx, a refused request (failure.ts tells which). `cause` is what the SDK threw. */
 export class StorageError extends Error {
   override name = 'StorageError';
   constructor(override readonly cause: unknown) {
