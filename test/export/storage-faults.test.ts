@@ -4,6 +4,7 @@ import pg from 'pg';
 import { generateReadings } from '../../src/demo/readings';
 import type { Queryable } from '../../src/db/client';
 import { createLogger } from '../../src/logger';
+import { createOpsApp } from '../../src/observability/ops-app';
 import { createS3Client, retryDelayMs } from '../../src/storage/s3-client';
 import { CopyQueryError, copyToObject, MAX_UPLOAD_PARTS, maxObjectBytes, StorageError } from '../../src/worker/copy-to-object';
 import { classifyFailure } from '../../src/worker/failure';
@@ -222,6 +223,12 @@ describe('a worker that cannot reach storage takes no export', () => {
   test('beside a healthy worker, every export runs on the healthy one at its first attempt; the other one says why it is not ready', async () => {
     assert.equal(dead.health().status, 'failed');
     assert.match(dead.health().error!, /storage unreachable .*not taking jobs/);
+    // What its /readyz says (service.ts hands the worker's health to the HTTP side), to the loopback.
+    const ready = await createOpsApp({ ...dead.context, workerHealth: dead.health }).request('/readyz', {}, { incoming: { socket: { remoteAddress: '127.0.0.1' } } });
+    assert.equal(ready.status, 503);
+    const body = (await ready.json()) as { checks: { worker: { status: string; error: string } } };
+    assert.equal(body.checks.worker.status, 'failed');
+    assert.match(body.checks.worker.error, /storage unreachable .*not taking jobs/);
     assert.deepEqual(healthy.health(), { status: 'ok', duration_ms: 0 });
     const ids: string[] = [];
     for (let i = 0; i < 10; i++) ids.push(await insertExport(shared.sql, user.id, queryId));
