@@ -104,7 +104,7 @@ export async function startWorker(context: ServiceContext): Promise<RunningWorke
 }
 
 /** Session settings of the control pool: statements end after the heartbeat timeout, lock waits after half of it. */
-export function controlSessionOptions(heartbeatTimeoutMs: number): string {
+function controlSessionOptions(heartbeatTimeoutMs: number): string {
   return `-c statement_timeout=${Math.floor(heartbeatTimeoutMs)} -c lock_timeout=${Math.floor(heartbeatTimeoutMs / 2)}`;
 }
 

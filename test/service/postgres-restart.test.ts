@@ -99,9 +99,11 @@ describe('a Postgres restart', () => {
     let clientsRun = true;
     const clients = Array.from({ length: 8 }, async () => {
       while (clientsRun) {
+        // Counted in the phase the request was sent in.
+        const sentIn = phase;
         const response = await list();
         await response.arrayBuffer();
-        const key = `${phase} ${response.status}`;
+        const key = `${sentIn} ${response.status}`;
         statuses.set(key, (statuses.get(key) ?? 0) + 1);
         await new Promise((resolve) => setTimeout(resolve, 10));
       }
