@@ -60,6 +60,8 @@ export const environmentSchema = {
   S3_ACCESS_KEY_ID: v.optional(nonEmpty('S3_ACCESS_KEY_ID')),
   S3_SECRET_ACCESS_KEY: v.optional(nonEmpty('S3_SECRET_ACCESS_KEY')),
   S3_FORCE_PATH_STYLE: v.optional(boolean('S3_FORCE_PATH_STYLE')),
+  // Tries of each S3 request the worker makes, 1 s apart then doubling up to 20 s: 9 ride out about 91 s.
+  S3_MAX_ATTEMPTS: v.optional(integer('S3_MAX_ATTEMPTS', 1, 20), '9'),
   PORT: v.optional(integer('PORT', 0, 65535), '3000'),
   HOST: v.optional(nonEmpty('HOST'), '127.0.0.1'),
   ROLE: v.optional(v.picklist(ROLES, `ROLE must be one of ${ROLES.join(', ')}`), 'all'),
@@ -94,6 +96,8 @@ export interface S3Config {
   accessKeyId: string | undefined;
   secretAccessKey: string | undefined;
   forcePathStyle: boolean;
+  /** Tries of each S3 request of the worker (S3_MAX_ATTEMPTS; the API's requests get the SDK's default 3). */
+  maxAttempts?: number;
 }
 
 export interface Config {
@@ -169,6 +173,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       secretAccessKey: e.S3_SECRET_ACCESS_KEY,
       // S3-compatible servers (MinIO, s3rver) want path-style addressing; AWS itself does not.
       forcePathStyle: e.S3_FORCE_PATH_STYLE ?? (embeddedS3 || e.S3_ENDPOINT !== undefined),
+      maxAttempts: e.S3_MAX_ATTEMPTS,
     },
     embeddedS3,
     port: e.PORT,

@@ -3,6 +3,7 @@ import type { Config } from './config';
 import type { Database } from './db/client';
 import type { Logger } from './logger';
 import type { Metrics } from './observability/metrics';
+import type { CheckResult } from './observability/readiness';
 
 /** What the API and the worker are given: everything they use is passed in, nothing is global. */
 export interface ServiceContext {
@@ -16,4 +17,6 @@ export interface ServiceContext {
   logger: Logger;
   /** This process's Prometheus registry (GET /metrics) and the recorders of what it did. */
   metrics: Metrics;
+  /** Set while this process runs the worker: whether its job runner is taking jobs (GET /readyz). */
+  workerHealth?: () => CheckResult;
 }

@@ -111,6 +111,7 @@ async function start(
   if (config.role !== 'api') {
     worker = await startWorker(context);
     stack.push(() => worker!.stop());
+    context.workerHealth = worker.health;
     logger.info({ concurrency: config.workerConcurrency }, 'worker started');
   }
 

@@ -44,5 +44,22 @@ export function createApp(context: ServiceContext): Hono<ApiEnv> {
 
   app.notFound((c) => c.json({ detail: 'Not found.' }, 404));
   app.onError(errorHandler(context.logger));
+  retryReadsOnceWhenTheDatabaseWasAway(app);
   return app;
+}
+
+/**
+ * A GET or HEAD answered 503 with Retry-After (the database connection failed: errorHandler) is
+ * handled once more before the client sees it: after a database restart, a pooled connection can
+ * fail once before the pool replaces it, and a read is safe to repeat. While the database is
+ * really away, the second answer is the same 503.
+ */
+function retryReadsOnceWhenTheDatabaseWasAway(app: Hono<ApiEnv>): void {
+  const dispatch = app.fetch;
+  app.fetch = async (request, ...rest) => {
+    const response = await dispatch(request, ...rest);
+    if ((request.method !== 'GET' && request.method !== 'HEAD') || response.status !== 503 || !response.headers.has('retry-after')) return response;
+    await response.body?.cancel();
+    return dispatch(request, ...rest);
+  };
 }

@@ -12,6 +12,10 @@ export function createDatabase(url: string, options: { max?: number } = {}) {
     // Postgres NOTICEs (e.g. "relation already exists, skipping") are not the service's news.
     onnotice: () => {},
     connection: { application_name: 'analytics-export-api' },
+    // postgres.js waits before reconnecting after failed connections, its default growing to 20 s
+    // (shared by the pool): after a database restart, requests waited that long for a connection.
+    // At most a second: a refused connection costs the server nothing.
+    backoff: (failures: number) => Math.min(0.05 * 2 ** failures, 1),
   });
   const db = drizzle(sql, { schema });
   return { sql, db, close: () => sql.end({ timeout: 5 }) };
@@ -22,3 +26,30 @@ export type Db = Database['db'];
 export type Sql = Database['sql'];
 /** Anything that runs a query: the pool, or a transaction begun on it. */
 export type Queryable = Sql | postgres.TransactionSql;
+
+/**
+ * The database went away under the query, or refuses connections for now: a restart, a failover,
+ * a network cut. Class 08 (connection exception) and 57P01-57P03 (terminated by an administrator
+ * or a crash, cannot connect now) from the server; postgres.js's and Node's own codes when there
+ * is no server to answer.
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string') return false;
+  return /^08/.test(code) || /^57P0[123]$/.test(code) || CONNECTION_ERROR_CODES.has(code);
+}
+
+const CONNECTION_ERROR_CODES = new Set([
+  'CONNECTION_CLOSED',
+  'CONNECTION_ENDED',
+  'CONNECTION_DESTROYED',
+  'CONNECT_TIMEOUT',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);

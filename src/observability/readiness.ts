@@ -4,7 +4,8 @@ import type { ServiceContext } from '../context';
 /**
  * GET /readyz: can this process do its work right now? The database answers `SELECT 1` and the
  * export bucket answers HeadBucket, each within a short timeout, checked side by side so one
- * slow part does not hide the other.
+ * slow part does not hide the other; in a process that runs the worker, its job runner is taking
+ * jobs too (not stopped by an error, not paused because storage is unreachable).
  */
 
 export interface CheckResult {
@@ -16,22 +17,29 @@ export interface CheckResult {
 
 export interface Readiness {
   ready: boolean;
-  checks: { database: CheckResult; storage: CheckResult };
+  checks: { database: CheckResult; storage: CheckResult; worker?: CheckResult };
 }
 
 export const READINESS_TIMEOUT_MS = 2000;
 
 export async function checkReadiness(context: ServiceContext, timeoutMs = READINESS_TIMEOUT_MS): Promise<Readiness> {
-  const { database, s3, config } = context;
+  const { database } = context;
   const [databaseCheck, storageCheck] = await Promise.all([
     check(timeoutMs, async () => {
       await database.sql`SELECT 1`;
     }),
-    check(timeoutMs, async (signal) => {
-      await s3.send(new HeadBucketCommand({ Bucket: config.s3.bucket }), { abortSignal: signal });
-    }),
+    checkStorage(context, timeoutMs),
   ]);
-  return { ready: databaseCheck.status === 'ok' && storageCheck.status === 'ok', checks: { database: databaseCheck, storage: storageCheck } };
+  const workerCheck = context.workerHealth?.();
+  const checks = { database: databaseCheck, storage: storageCheck, ...(workerCheck ? { worker: workerCheck } : {}) };
+  return { ready: Object.values(checks).every((result) => result.status === 'ok'), checks };
+}
+
+/** HeadBucket on the export bucket within `timeoutMs`: the worker asks it before it takes jobs, too. */
+export function checkStorage(context: Pick<ServiceContext, 's3' | 'config'>, timeoutMs = READINESS_TIMEOUT_MS): Promise<CheckResult> {
+  return check(timeoutMs, async (signal) => {
+    await context.s3.send(new HeadBucketCommand({ Bucket: context.config.s3.bucket }), { abortSignal: signal });
+  });
 }
 
 async function check(timeoutMs: number, probe: (signal: AbortSignal) => Promise<void>): Promise<CheckResult> {

@@ -52,7 +52,9 @@ export function contentDisposition(exportName: string): string {
 export const DOWNLOAD_URL_TTL_SECONDS = 3600;
 
 /**
- * A GET URL for the object, signed now and valid for one hour from now.
+ * A GET URL for the object, signed now and valid for one hour from the signing time. The
+ * signature's X-Amz-Date has whole seconds only, so the link is signed with `now` truncated to the
+ * second and `expires` is counted from that same instant: it is the link's real expiry.
  *
  * getSignedUrl runs the client's whole middleware stack (endpoint rules, retry, user agent...)
  * on every call, which was most of the CPU of GET /analytics/exports/{id}/ (npm run bench). The
@@ -66,8 +68,9 @@ export async function presignDownload(
   client: S3Client,
   bucket: string,
   key: string,
-  now = new Date(),
+  signingTime = new Date(),
 ): Promise<{ url: string; expires: Date }> {
+  const now = new Date(Math.floor(signingTime.getTime() / 1000) * 1000);
   const expires = new Date(now.getTime() + DOWNLOAD_URL_TTL_SECONDS * 1000);
   if (!PLAIN_KEY.test(key)) return { url: await presignSlowly(client, bucket, key, now), expires };
   const template = await presignTemplate(client, bucket);

@@ -42,12 +42,15 @@ export async function startCancelListener(options: {
     if (stopped || client !== failed) return;
     client = undefined;
     failed.end().catch(() => undefined);
-    retry = setTimeout(() => {
-      connect().catch((error: unknown) => {
-        logger.warn({ err: error }, 'cancel listener could not reconnect');
-        if (!stopped) retry = setTimeout(() => void connect().catch(() => undefined), RECONNECT_DELAY_MS);
-      });
-    }, RECONNECT_DELAY_MS);
+    retry = setTimeout(reconnect, RECONNECT_DELAY_MS);
+  };
+  // Tried every second for as long as the database is away (a restart takes several).
+  const reconnect = () => {
+    if (stopped) return;
+    connect().catch((error: unknown) => {
+      logger.warn({ err: error }, 'cancel listener could not reconnect');
+      if (!stopped) retry = setTimeout(reconnect, RECONNECT_DELAY_MS);
+    });
   };
 
   await connect();

@@ -1,6 +1,6 @@
 import { AbortMultipartUploadCommand, DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import type pg from 'pg';
+import pg from 'pg';
 import { to as copyTo, type CopyToStreamQuery } from 'pg-copy-streams';
 import type { Logger } from '../logger';
 import { CsvProgress } from './csv-progress';
@@ -23,11 +23,44 @@ import { CsvProgress } from './csv-progress';
  * still lands afterwards.
  */
 
-/** The upload failed: S3 unreachable, a 5xx, a refused request. `cause` is what the SDK threw. */
+/** The upload failed: S3 unreachable, a 5xx, a refused request (failure.ts tells which). `cause` is what the SDK threw. */
 export class StorageError extends Error {
   override name = 'StorageError';
   constructor(override readonly cause: unknown) {
     super(describe(cause));
+  }
+}
+
+/**
+ * The COPY itself failed with a Postgres error (its SQL, its statement timeout, the server going
+ * away). Errors of the worker's other statements (claim, heartbeat, completion) are not this:
+ * they say nothing about the export's query.
+ */
+export class CopyQueryError extends Error {
+  override name = 'CopyQueryError';
+  constructor(override readonly cause: pg.DatabaseError) {
+    super(cause.message);
+  }
+}
+
+/**
+ * S3 takes at most 10,000 parts in one multipart upload, so an object can be at most
+ * partSize x 10,000 bytes (about 48.8 GiB at the default 5 MiB parts; EXPORT_PART_SIZE_MIB lifts it).
+ */
+export const MAX_UPLOAD_PARTS = 10_000;
+
+export function maxObjectBytes(partSizeBytes: number): number {
+  return partSizeBytes * MAX_UPLOAD_PARTS;
+}
+
+/** The CSV outgrew what one upload can hold: running it again would fail again. */
+export class ObjectTooLarge extends Error {
+  override name = 'ObjectTooLarge';
+  constructor(readonly maxBytes: number) {
+    super(
+      `the export is larger than one upload can hold (${maxBytes} bytes: ${MAX_UPLOAD_PARTS} parts of ` +
+        `${maxBytes / MAX_UPLOAD_PARTS} bytes); narrow the query or raise EXPORT_PART_SIZE_MIB`,
+    );
   }
 }
 
@@ -75,6 +108,8 @@ export interface CopyToObjectOptions {
   contentDisposition: string;
   partSizeBytes: number;
   queueSize: number;
+  /** The largest object allowed: maxObjectBytes(partSizeBytes) unless a test sets it lower. */
+  maxBytes?: number;
   /** Aborting it stops the export at once; its reason is the error thrown. */
   signal: AbortSignal;
   /** Progress is read from it (bytes, rows) while the export runs. */
@@ -114,7 +149,14 @@ export async function copyToObject(options: CopyToObjectOptions): Promise<{ rows
     // complaint about its body (an AbortError) and hide which side failed first. Here the COPY's
     // 'error' is always a Postgres or connection error; the upload reports its failures through
     // done(); the body's own 'error' after the upload gave up on it says nothing new.
-    copy.on('error', fail);
+    copy.on('error', (error: Error) => fail(error instanceof pg.DatabaseError ? new CopyQueryError(error) : error));
+    // Stop as soon as the CSV outgrows what one upload can hold, not after uploading it all.
+    const maxBytes = options.maxBytes ?? maxObjectBytes(options.partSizeBytes);
+    let copiedBytes = 0;
+    copy.on('data', (chunk: Buffer) => {
+      copiedBytes += chunk.length;
+      if (copiedBytes > maxBytes) fail(new ObjectTooLarge(maxBytes));
+    });
     counter.on('error', () => undefined);
     copy.pipe(counter);
     upload = new Upload({

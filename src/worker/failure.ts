@@ -1,13 +1,15 @@
-import { DatabaseError } from 'pg';
+import { isThrottlingError, isTransientError } from '@smithy/core/retry';
 import { ExportQueryError } from '../exports/compile-query';
-import { StorageError } from './copy-to-object';
+import { CopyQueryError, ObjectTooLarge, StorageError } from './copy-to-object';
 import type { ExportErrors } from './export-statements';
 
 /**
  * What a failed attempt means for the export, by kind:
- *   - the query (a Postgres error, a statement timeout, an invalid definition): failed at once,
- *     running it again would fail again;
- *   - storage (S3 unreachable, 5xx, anything the upload threw): retried with backoff;
+ *   - the query (a Postgres error of the COPY, its statement timeout, an invalid definition):
+ *     failed at once, running it again would fail again;
+ *   - storage refusing the request for good (403 denied, no such bucket, other 4xx, more than
+ *     10,000 parts): failed at once with its own code, as every attempt would be refused alike;
+ *   - storage failing for now (unreachable, reset, 5xx, throttled, timed out): retried with backoff;
  *   - anything else (the database connection lost, a bug): retried as `internal`.
  */
 export interface Failure {
@@ -19,29 +21,60 @@ const QUERY_CANCELED = '57014';
 
 export function classifyFailure(error: unknown): Failure {
   if (error instanceof ExportQueryError) return { retry: false, errors: { code: 'query_error', message: error.message } };
-  if (error instanceof DatabaseError) {
-    const details = { sqlstate: error.code, ...(error.detail ? { detail: error.detail } : {}), ...(error.hint ? { hint: error.hint } : {}) };
-    if (error.code === QUERY_CANCELED && /statement timeout/.test(error.message)) {
-      return { retry: false, errors: { code: 'timeout', message: error.message, ...details } };
-    }
+  if (error instanceof ObjectTooLarge) return { retry: false, errors: { code: 'too_large', message: error.message, max_bytes: error.maxBytes } };
+  if (error instanceof CopyQueryError) {
+    const cause = error.cause;
+    const details = { sqlstate: cause.code, ...(cause.detail ? { detail: cause.detail } : {}), ...(cause.hint ? { hint: cause.hint } : {}) };
+    // By SQLSTATE, never by the message (its language is the server's lc_messages). The worker
+    // never cancels its own COPY with a cancel request (it closes the connection), so a cancelled
+    // COPY is the statement timeout (or an operator's pg_cancel_backend, which is final too).
+    if (cause.code === QUERY_CANCELED) return { retry: false, errors: { code: 'timeout', message: cause.message, ...details } };
     // Class 08 (connection) and 57P (shutdown) are the server going away, not the query.
-    if (error.code?.startsWith('08') || error.code?.startsWith('57P')) {
-      return { retry: true, errors: { code: 'internal', message: error.message, ...details } };
+    if (cause.code?.startsWith('08') || cause.code?.startsWith('57P')) {
+      return { retry: true, errors: { code: 'internal', message: cause.message, ...details } };
     }
-    return { retry: false, errors: { code: 'query_error', message: error.message, ...details } };
+    return { retry: false, errors: { code: 'query_error', message: cause.message, ...details } };
   }
-  if (error instanceof StorageError) return { retry: true, errors: storageErrors(error) };
+  if (error instanceof StorageError) return storageFailure(error);
   return { retry: true, errors: { code: 'internal', message: error instanceof Error ? error.message : String(error) } };
 }
 
-function storageErrors(error: StorageError): ExportErrors {
-  const cause = error.cause as { name?: unknown; code?: unknown; $metadata?: { httpStatusCode?: unknown } } | undefined;
-  const status = cause?.$metadata?.httpStatusCode;
-  return {
-    code: 'storage_error',
-    message: error.message,
-    ...(typeof cause?.name === 'string' && cause.name !== 'Error' ? { error: cause.name } : {}),
-    ...(typeof status === 'number' ? { http_status: status } : {}),
-    ...(typeof cause?.code === 'string' ? { cause: cause.code } : {}),
+interface SdkError {
+  name?: unknown;
+  code?: unknown;
+  message?: unknown;
+  $metadata?: { httpStatusCode?: unknown };
+}
+
+/** lib-storage's own refusal of an upload of more than 10,000 parts. */
+const TOO_MANY_PARTS = /^Exceeded \d+ parts in multipart upload/;
+
+/**
+ * Permanent: S3 answered and refused (3xx/4xx), other than throttling (429, SlowDown), a request
+ * timeout (408, RequestTimeout) or a clock skew the SDK corrects. Transient: anything else, an
+ * unreachable or reset connection, a timeout without answer, a 5xx.
+ */
+function storageFailure(error: StorageError): Failure {
+  const cause = (error.cause ?? {}) as SdkError;
+  const status = typeof cause.$metadata?.httpStatusCode === 'number' ? cause.$metadata.httpStatusCode : undefined;
+  const details = {
+    ...(typeof cause.name === 'string' && cause.name !== 'Error' ? { error: cause.name } : {}),
+    ...(status !== undefined ? { http_status: status } : {}),
+    ...(typeof cause.code === 'string' ? { cause: cause.code } : {}),
   };
+  if (typeof cause.message === 'string' && TOO_MANY_PARTS.test(cause.message)) {
+    return { retry: false, errors: { code: 'too_large', message: `${error.message} Raise EXPORT_PART_SIZE_MIB or narrow the query.`, ...details } };
+  }
+  const refused =
+    status !== undefined &&
+    status >= 300 &&
+    status < 500 &&
+    status !== 408 &&
+    cause.name !== 'RequestTimeTooSkewed' &&
+    !isThrottlingError(cause as never) &&
+    !isTransientError(cause as never);
+  if (!refused) return { retry: true, errors: { code: 'storage_error', message: error.message, ...details } };
+  const code = status === 401 || status === 403 ? 'storage_denied' : 'storage_misconfigured';
+  const what = code === 'storage_denied' ? 'the storage refused access' : 'the storage refused the request';
+  return { retry: false, errors: { code, message: `${what} (${status}${details.error ? ` ${details.error}` : ''}): ${error.message}`, ...details } };
 }

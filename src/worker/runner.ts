@@ -4,13 +4,18 @@ import { Logger as GraphileLogger, run, type Runner } from 'graphile-worker';
 import pg from 'pg';
 import { CRONTAB, createTaskList } from '../../tasks';
 import type { ServiceContext } from '../context';
+import type { Logger } from '../logger';
+import { checkStorage, type CheckResult } from '../observability/readiness';
+import { createS3Client } from '../storage/s3-client';
 import { startCancelListener } from './cancel-listener';
 import { copySessionOptions, EXPORT_READER_ROLE } from './copy-to-object';
+import { repeatEvery } from './repeat';
 import { startRescuer } from './rescuer';
 import { RunningExports } from './running-exports';
 
 export interface RunningWorker {
-  runner: Runner;
+  /** Whether the job runner is taking jobs: `failed` with the reason while it is not (GET /readyz). */
+  health(): CheckResult;
   pool: pg.Pool;
   copyPool: pg.Pool;
   /** This process's name in analytics_exports.worker_id. */
@@ -40,7 +45,9 @@ export async function startWorker(context: ServiceContext): Promise<RunningWorke
     return created;
   };
   // Claims, heartbeats, completions and graphile-worker's own queries; the COPYs have their own.
-  const pool = newPool(config.workerConcurrency + 4, 'analytics-export-worker');
+  // No statement of these may wait for ever (an operator's `SELECT ... FOR UPDATE` left open): a
+  // heartbeat that cannot be written within its timeout fails, and the export is given up.
+  const pool = newPool(config.workerConcurrency + 4, 'analytics-export-worker', controlSessionOptions(config.export.heartbeatTimeoutMs));
 
   const running = new RunningExports();
   const stops: Array<() => Promise<void>> = [() => pool.end()];
@@ -68,7 +75,12 @@ export async function startWorker(context: ServiceContext): Promise<RunningWorke
       logger,
     });
     stops.push(() => rescuer.stop());
-    const runner = await run({
+    // The worker's S3 requests ride out an outage of about a minute and a half each (S3_MAX_ATTEMPTS)
+    // before an attempt fails; the API's client stays quick.
+    const patientS3 = createS3Client(config.s3, { maxAttempts: config.s3.maxAttempts });
+    stops.push(async () => patientS3.destroy());
+    const workerContext: ServiceContext = { ...context, s3: patientS3 };
+    const startRunner = () => run({
       pgPool: pool,
       concurrency: config.workerConcurrency,
       noHandleSignals: true,
@@ -76,7 +88,7 @@ export async function startWorker(context: ServiceContext): Promise<RunningWorke
       // Running exports get this long to finish after stop(); then helpers.abortSignal fires and
       // the task stops and re-queues them.
       gracefulShutdownAbortTimeout: config.shutdownGraceMs,
-      taskList: createTaskList({ context, pool, copyPool, workerId, running }),
+      taskList: createTaskList({ context: workerContext, pool, copyPool, workerId, running }),
       crontab: CRONTAB,
       logger: graphileLogger(logger),
       preset: {
@@ -89,8 +101,9 @@ export async function startWorker(context: ServiceContext): Promise<RunningWorke
         },
       },
     });
-    stops.push(() => runner.stop());
-    return { runner, pool, copyPool, workerId, running, stop: stopAll };
+    const supervisor = await superviseRunner({ start: startRunner, checkStorage: () => checkStorage(context), logger });
+    stops.push(() => supervisor.stop());
+    return { health: supervisor.health, pool, copyPool, workerId, running, stop: stopAll };
   } catch (error) {
     await stopAll();
     throw error;
@@ -113,6 +126,109 @@ const READER_ROLE_CHECK = `
                    AND (SELECT bool_and(CASE WHEN to_regclass(t) IS NULL THEN false ELSE has_table_privilege($1::name, t::regclass, 'SELECT') END)
                           FROM unnest($2::text[]) AS t)
          END AS reader`;
+
+/** Session settings of the control pool: statements end after the heartbeat timeout, lock waits after half of it. */
+function controlSessionOptions(heartbeatTimeoutMs: number): string {
+  return `-c statement_timeout=${Math.floor(heartbeatTimeoutMs)} -c lock_timeout=${Math.floor(heartbeatTimeoutMs / 2)}`;
+}
+
+const SUPERVISOR_INTERVAL_MS = 1000;
+/** While the runner takes jobs, storage is checked this often; while it does not, every tick. */
+const STORAGE_CHECK_INTERVAL_MS = 5000;
+/** Consecutive failed storage checks before the runner stops taking jobs (one is a blip). */
+const STORAGE_FAILURES_TO_PAUSE = 2;
+
+/**
+ * Keeps graphile-worker's runner taking jobs while it can, and only then:
+ *   - the runner stops itself when one of its own writes fails (completing or failing a job
+ *     while Postgres restarts): it is started again, once the database takes it;
+ *   - a worker whose storage check (HeadBucket) fails twice in a row stops its runner (running
+ *     exports get SHUTDOWN_GRACE_S, then go back to the queue for another worker) and starts it
+ *     again when the check passes: a worker that cannot reach storage takes no export.
+ * The first start happens before this resolves, and its failure is thrown (start-up fails).
+ */
+async function superviseRunner(options: {
+  start: () => Promise<Runner>;
+  checkStorage: () => Promise<CheckResult>;
+  logger: Logger;
+}): Promise<{ health(): CheckResult; stop(): Promise<void> }> {
+  const { logger } = options;
+  let runner: Runner | undefined;
+  // Why the runner is not taking jobs (undefined while it is).
+  let problem: string | undefined = 'the job runner is starting';
+  let since = Date.now();
+  let storageFailures = 0;
+  let lastStorageCheck = 0;
+  let stopping = false;
+
+  const notTakingJobs = (why: string) => {
+    if (problem === undefined) since = Date.now();
+    problem = why;
+  };
+  const startRunner = async () => {
+    const started = await options.start();
+    runner = started;
+    problem = undefined;
+    // Resolves (or rejects) when the runner stops: by our stop(), or by itself on an error.
+    void started.promise
+      .catch(() => undefined)
+      .then(() => {
+        if (runner !== started) return;
+        runner = undefined;
+        notTakingJobs('the job runner stopped on a database error; restarting it');
+        logger.error('the job runner stopped on its own (see the graphile-worker lines before); restarting it');
+      });
+  };
+  const stopRunner = async () => {
+    const stopped = runner;
+    runner = undefined;
+    await stopped?.stop().catch((error: unknown) => logger.warn({ err: error }, 'error while stopping the job runner'));
+  };
+
+  const supervise = async () => {
+    if (stopping) return;
+    if (runner === undefined || Date.now() - lastStorageCheck >= STORAGE_CHECK_INTERVAL_MS) {
+      lastStorageCheck = Date.now();
+      const storage = await options.checkStorage();
+      if (storage.status === 'ok') storageFailures = 0;
+      else storageFailures++;
+      if (storage.status === 'failed' && (runner === undefined || storageFailures >= STORAGE_FAILURES_TO_PAUSE)) {
+        if (runner) logger.warn({ error: storage.error }, 'storage unreachable: the worker stops taking jobs until it answers');
+        notTakingJobs(`storage unreachable (${storage.error}): not taking jobs until it answers`);
+        await stopRunner();
+        return;
+      }
+    }
+    if (runner !== undefined || stopping) return;
+    try {
+      await startRunner();
+      logger.info({ after_ms: Date.now() - since }, 'the job runner takes jobs again');
+    } catch (error) {
+      notTakingJobs(`the job runner could not start: ${error instanceof Error ? error.message : String(error)}`);
+      logger.warn({ err: error }, 'the job runner could not start; trying again');
+    }
+  };
+
+  // First start: storage is checked, and a runner that cannot start fails the start-up.
+  lastStorageCheck = Date.now();
+  const storage = await options.checkStorage();
+  if (storage.status === 'ok') await startRunner();
+  else {
+    notTakingJobs(`storage unreachable (${storage.error}): not taking jobs until it answers`);
+    logger.warn({ error: storage.error }, 'storage unreachable: the worker takes no jobs until it answers');
+  }
+  const loop = repeatEvery(SUPERVISOR_INTERVAL_MS, supervise);
+
+  return {
+    health: () =>
+      problem === undefined ? { status: 'ok', duration_ms: 0 } : { status: 'failed', duration_ms: 0, error: problem },
+    async stop() {
+      stopping = true;
+      await loop.stop();
+      await stopRunner();
+    },
+  };
+}
 
 function graphileLogger(logger: ServiceContext['logger']): GraphileLogger {
   const child = logger.child({ component: 'graphile-worker' });

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { generateReadings } from '../../src/demo/readings';
 import type { Queryable } from '../../src/db/client';
 import { createExport } from '../../src/exports/create-export';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { createCustomer, createDevice, createPartner, createQuery, createUser, insertExport } from '../support/fixtures';
-import { createTestBucket, startPrivateS3 } from '../support/s3';
+import { createTestBucket, startPrivateS3, startRefusingS3 } from '../support/s3';
 import { copyBackends, objectExists, objectsOf, readExport, startTestWorker, waitFor, waitForExport, waitForFinalExport } from '../support/worker';
 
 /**
@@ -36,14 +36,18 @@ const queriesBucket = await createTestBucket();
 await startTestWorker(queries, queriesBucket, { EXPORT_STATEMENT_TIMEOUT_S: '1' });
 const cancels = await createTestDatabase();
 const cancelsBucket = await createTestBucket();
-await startTestWorker(cancels, cancelsBucket);
+// Heartbeats that may wait a minute for a row lock: one test holds the export's row while its upload ends.
+await startTestWorker(cancels, cancelsBucket, { EXPORT_HEARTBEAT_TIMEOUT_S: '60' });
 const unreachable = await createTestDatabase();
-// A port nobody listens on.
-await startTestWorker(unreachable, { ...queriesBucket, config: { ...queriesBucket.config, endpoint: 'http://127.0.0.1:9' } }, { EXPORT_RETRY_DELAY_S: '1' });
+// HeadBucket answers (the worker takes jobs); every upload gets 503 SlowDown.
+const throttling = await startRefusingS3(503, 'SlowDown');
+after(() => throttling.close());
+// S3_MAX_ATTEMPTS=1: each attempt fails at the first refusal, so that the attempts show.
+await startTestWorker(unreachable, { ...queriesBucket, config: { ...queriesBucket.config, endpoint: throttling.endpoint } }, { EXPORT_RETRY_DELAY_S: '1', S3_MAX_ATTEMPTS: '1' });
 const stopped = await createTestDatabase();
 const privateS3 = await startPrivateS3();
 const stoppedBucket = await createTestBucket(privateS3.endpoint);
-await startTestWorker(stopped, stoppedBucket, { EXPORT_RETRY_DELAY_S: '2' });
+await startTestWorker(stopped, stoppedBucket, { EXPORT_RETRY_DELAY_S: '2', S3_MAX_ATTEMPTS: '1' });
 
 describe('query failures are final at once', async () => {
   const database = queries;
@@ -184,7 +188,7 @@ describe('cancellation', async () => {
 });
 
 describe('storage faults are retried, then fail with the real cause', async () => {
-  test('S3 unreachable: back to queued with the attempt visible, then failed storage_error after the last attempt', async () => {
+  test('S3 throttling (503 SlowDown): back to queued with the attempt visible, then failed storage_error after the last attempt', async () => {
     const { sql } = unreachable;
     const { user, queryId } = await seed(sql, 1, 1);
     const { id } = await createExport(sql, {
@@ -200,12 +204,12 @@ describe('storage faults are retried, then fail with the real cause', async () =
     const retrying = await waitForExport(sql, id, (row) => row.status === 'queued' && row.last_error !== null, 30_000);
     assert.equal(retrying.attempts, 1);
     assert.equal(retrying.last_error!.code, 'storage_error');
-    assert.match(retrying.last_error!.message, /ECONNREFUSED/);
+    assert.equal(retrying.last_error!.error, 'SlowDown');
     const final = await waitForFinalExport(sql, id);
     assert.equal(final.status, 'failed');
     assert.equal(final.attempts, 2);
     assert.equal(final.errors!.code, 'storage_error');
-    assert.match(final.errors!.message, /ECONNREFUSED/);
+    assert.equal(final.errors!.http_status, 503);
   });
 
   test('s3rver stopped mid-export: the attempt fails with the real cause, and the retry completes exactly', async () => {

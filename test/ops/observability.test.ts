@@ -13,6 +13,12 @@ import { createCustomer, createDevice, createPartner, createQuery, createUser, i
 import { startPrivateS3 } from '../support/s3';
 import { spawnWorker, waitFor, waitForFinalExport, waitForLog, workerEnvironment } from '../support/worker';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
+
+/** What @hono/node-server passes a request from a client on this host. */
+const loopback = { incoming: { socket: { remoteAddress: '127.0.0.1' } } };
 
 /**
  * What an operator watches: one JSON log line per request and per export outcome, Prometheus
@@ -28,6 +34,9 @@ const user = await createUser(sql, 'customer', { customerId });
 const deviceId = await createDevice(sql, customerId);
 await generateReadings(sql, { deviceIds: [deviceId], metrics: ['temperature'], start: new Date('2026-01-01T00:00:00Z'), end: new Date('2026-01-01T02:00:00Z'), step: '1m' });
 const queryId = await createQuery(sql, user.id, { metrics: ['temperature'], start: '2026-01-01T00:00:00Z', end: '2026-01-01T02:00:00Z' });
+const admin = await createUser(sql, 'admin');
+/** /readyz's messages are for an admin's key (or the loopback): the tests of messages send one. */
+const asAdmin = { headers: { authorization: `Bearer ${admin.apiKey}` } };
 
 /** A metric's value from Prometheus text, by name and exact label set ('' for none). */
 function sample(text: string, name: string, labels = ''): number | undefined {
@@ -103,7 +112,7 @@ describe('GET /readyz', () => {
     try {
       assert.equal((await app.request('/readyz')).status, 200);
       await s3.stop();
-      const down = await app.request('/readyz');
+      const down = await app.request('/readyz', asAdmin);
       assert.equal(down.status, 503);
       const body = (await down.json()) as { status: string; detail: string; checks: Record<string, { status: string; error?: string }> };
       assert.equal(body.status, 'unavailable');
@@ -122,7 +131,7 @@ describe('GET /readyz', () => {
   test('503 naming storage when the bucket is missing', async () => {
     const config = { ...api.context.config.s3, bucket: 'no-such-bucket-here' };
     const app = createApp({ ...api.context, config: { ...api.context.config, s3: config } });
-    const response = await app.request('/readyz');
+    const response = await app.request('/readyz', asAdmin);
     assert.equal(response.status, 503);
     assert.match(((await response.json()) as { detail: string }).detail, /storage: bucket not found \(404\)/);
   });
@@ -132,7 +141,8 @@ describe('GET /readyz', () => {
     const context: ServiceContext = { ...api.context, database, metrics: createMetrics(database.sql) };
     try {
       const started = Date.now();
-      const response = await createApp(context).request('/readyz');
+      // The database is the part that is down: no key can be checked, the loopback still sees why.
+      const response = await createApp(context).request('/readyz', {}, loopback);
       assert.ok(Date.now() - started < 5000);
       assert.equal(response.status, 503);
       const body = (await response.json()) as { detail: string; checks: Record<string, { status: string }> };
@@ -141,6 +151,51 @@ describe('GET /readyz', () => {
       assert.match(body.detail, /^not ready: database: /);
     } finally {
       await database.close();
+    }
+  });
+
+  test('a public caller learns which part failed, not its message; an admin key or the loopback get the message', async () => {
+    const config = { ...api.context.config.s3, bucket: 'no-such-bucket-here' };
+    const app = createApp({ ...api.context, config: { ...api.context.config, s3: config } });
+    const read = async (init: RequestInit, env?: unknown) => {
+      const response = await app.request('/readyz', init, env);
+      assert.equal(response.status, 503);
+      return (await response.json()) as { detail: string; checks: Record<string, { status: string; error?: string }> };
+    };
+    const elsewhere = { incoming: { socket: { remoteAddress: '203.0.113.7' } } };
+    for (const [who, body] of [
+      ['no key, no socket', await read({})],
+      ['from another host', await read({}, elsewhere)],
+      ['a customer key', await read({ headers: { authorization: `Bearer ${user.apiKey}` } }, elsewhere)],
+      ['an unknown key', await read({ headers: { authorization: 'Bearer nope' } }, elsewhere)],
+      ['the loopback behind a proxy', await read({ headers: { 'x-forwarded-for': '203.0.113.7' } }, loopback)],
+    ] as const) {
+      assert.equal(body.detail, 'not ready: storage', who);
+      assert.deepEqual(Object.keys(body.checks.storage!).sort(), ['duration_ms', 'status'], who);
+      assert.equal(body.checks.storage!.status, 'failed', who);
+      assert.doesNotMatch(JSON.stringify(body), /no-such-bucket|404|not found/, who);
+    }
+    for (const [who, body] of [
+      ['an admin key from another host', await read(asAdmin, elsewhere)],
+      ['the loopback', await read({}, loopback)],
+      ['the loopback over IPv6', await read({}, { incoming: { socket: { remoteAddress: '::1' } } })],
+    ] as const) {
+      assert.equal(body.detail, 'not ready: storage: bucket not found (404)', who);
+      assert.equal(body.checks.storage!.error, 'bucket not found (404)', who);
+    }
+  });
+
+  test('through a real server on 127.0.0.1 the caller is on the loopback and gets the message', async () => {
+    const config = { ...api.context.config.s3, bucket: 'no-such-bucket-here' };
+    const server = serve({ fetch: createApp({ ...api.context, config: { ...api.context.config, s3: config } }).fetch, hostname: '127.0.0.1', port: 0 });
+    try {
+      await once(server, 'listening');
+      const { port } = server.address() as AddressInfo;
+      const response = await fetch(`http://127.0.0.1:${port}/readyz`);
+      assert.equal(response.status, 503);
+      assert.equal(((await response.json()) as { detail: string }).detail, 'not ready: storage: bucket not found (404)');
+    } finally {
+      server.close();
     }
   });
 });

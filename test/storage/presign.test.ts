@@ -47,3 +47,17 @@ describe('presignDownload', () => {
     });
   }
 });
+
+describe('url_expires', () => {
+  it('is the expiry the signature states: X-Amz-Date + X-Amz-Expires, to the millisecond', async () => {
+    const client = clients['path-style endpoint (s3rver, MinIO)'];
+    // A signing time with milliseconds: the signature keeps whole seconds only.
+    for (const now of [new Date('2026-03-01T12:34:56.999Z'), new Date('2026-03-01T12:34:56.001Z'), new Date()]) {
+      const { url, expires } = await presignDownload(client, 'analytics-exports', 'a/b.csv', now);
+      const query = new URL(url).searchParams;
+      const date = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(query.get('X-Amz-Date')!)!;
+      const signedAt = Date.UTC(+date[1]!, +date[2]! - 1, +date[3]!, +date[4]!, +date[5]!, +date[6]!);
+      assert.equal(expires.getTime(), signedAt + Number(query.get('X-Amz-Expires')) * 1000, now.toISOString());
+    }
+  });
+});

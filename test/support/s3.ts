@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import { after } from 'node:test';
@@ -44,4 +47,30 @@ export async function startPrivateS3(): Promise<RunningS3 & { directory: string;
   };
   after(() => server.stop());
   return handle;
+}
+
+/**
+ * An S3 peer that answers HeadBucket 200 and every other request with `status` and S3's XML error
+ * `code`, after reading the request's body. For the error classes s3rver never
+ * produces; a fake network peer, not a mock of the SDK.
+ */
+export async function startRefusingS3(status: number, code: string): Promise<{ endpoint: string; requests: string[]; close(): Promise<void> }> {
+  const requests: string[] = [];
+  const server = http.createServer((request, response) => {
+    requests.push(`${request.method} ${request.url}`);
+    request.resume();
+    request.on('end', () => {
+      if (request.method === 'HEAD') return void response.writeHead(200).end();
+      const body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>refused by the test peer</Message><RequestId>test</RequestId></Error>`;
+      response.writeHead(status, { 'Content-Type': 'application/xml', 'Content-Length': Buffer.byteLength(body) }).end(body);
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    requests,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve()) && server.closeAllConnections()),
+  };
 }

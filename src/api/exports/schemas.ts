@@ -33,7 +33,7 @@ const timestamp = (description: string) => v.pipe(v.string(), v.isoTimestamp(), 
 const nullableCount = v.nullable(v.pipe(v.number(), v.integer()));
 
 export const ExportErrors = v.object({
-  code: v.pipe(v.string(), v.description('query_error, storage_error, timeout, cancelled, internal, ...')),
+  code: v.pipe(v.string(), v.description('query_error, timeout, too_large, storage_denied, storage_misconfigured, storage_error, cancelled, internal, ...')),
   message: v.string(),
 });
 

@@ -1,7 +1,7 @@
 import type { MiddlewareHandler } from 'hono';
 import { hashApiKey } from '../../auth/api-keys';
 import type { Caller } from '../../auth/scopes';
-import type { Sql } from '../../db/client';
+import { isDatabaseUnavailable, type Sql } from '../../db/client';
 import type { ApiEnv } from '../env';
 import { ApiError } from '../errors';
 
@@ -16,16 +16,35 @@ export function authenticate(sql: Sql): MiddlewareHandler<ApiEnv> {
   return async (c, next) => {
     const header = c.req.header('authorization');
     if (!header) throw new ApiError(401, { detail: 'Authentication credentials were not provided.' }, CHALLENGE);
-    const match = /^(?:Bearer|Token)\s+(\S+)\s*$/i.exec(header);
-    if (!match) throw new ApiError(401, { detail: 'Invalid token header. Use "Bearer <key>".' }, CHALLENGE);
-    const caller = await findCaller(sql, match[1]!);
+    const key = bearerKey(header);
+    if (!key) throw new ApiError(401, { detail: 'Invalid token header. Use "Bearer <key>".' }, CHALLENGE);
+    const caller = await findCaller(sql, key);
     if (!caller) throw new ApiError(401, { detail: 'Invalid token.' }, CHALLENGE);
     c.set('caller', caller);
     await next();
   };
 }
 
-async function findCaller(sql: Sql, key: string): Promise<Caller | undefined> {
+/** The key of an `Authorization: Bearer <key>` (or `Token <key>`) header. */
+export function bearerKey(header: string): string | undefined {
+  return /^(?:Bearer|Token)\s+(\S+)\s*$/i.exec(header)?.[1];
+}
+
+/**
+ * The user a valid, unrevoked key belongs to. Tried twice when the database connection fails:
+ * after a database restart, a pooled connection may still fail once before the pool replaces it,
+ * and this statement is safe to repeat.
+ */
+export async function findCaller(sql: Sql, key: string): Promise<Caller | undefined> {
+  try {
+    return await lookUpCaller(sql, key);
+  } catch (error) {
+    if (!isDatabaseUnavailable(error)) throw error;
+    return lookUpCaller(sql, key);
+  }
+}
+
+async function lookUpCaller(sql: Sql, key: string): Promise<Caller | undefined> {
   const [row] = await sql<{ id: string; account_type: Caller['accountType']; partner_id: string | null; customer_id: string | null }[]>`
     WITH key AS (
       SELECT id, user_id FROM api_keys WHERE key_hash = ${hashApiKey(key)} AND revoked IS NULL
