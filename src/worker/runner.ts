@@ -1,3 +1,4 @@
+import type { S3Client } from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { Logger as GraphileLogger, run, type Runner } from 'graphile-worker';
@@ -21,6 +22,8 @@ export interface RunningWorker {
   /** This process's name in analytics_exports.worker_id. */
   workerId: string;
   running: RunningExports;
+  /** The S3 client the worker's tasks use: the service's, with S3_MAX_ATTEMPTS tries per request. */
+  s3: S3Client;
   /**
    * Stops taking jobs and lets running exports finish for up to SHUTDOWN_GRACE_S; then stops
    * them and puts them back in the queue. Resolves when nothing is left running.
@@ -103,7 +106,7 @@ export async function startWorker(context: ServiceContext): Promise<RunningWorke
     });
     const supervisor = await superviseRunner({ start: startRunner, checkStorage: () => checkStorage(context), logger });
     stops.push(() => supervisor.stop());
-    return { health: supervisor.health, pool, copyPool, workerId, running, stop: stopAll };
+    return { health: supervisor.health, pool, copyPool, workerId, running, s3: patientS3, stop: stopAll };
   } catch (error) {
     await stopAll();
     throw error;

@@ -76,7 +76,9 @@ export async function startTestWorker(
   let stopped: Promise<void> | undefined;
   const stop = () => (stopped ??= worker.stop().finally(() => context.s3.destroy()));
   cleanups.push(stop);
-  return { ...worker, stop, context };
+  // The worker's tasks upload through a client of its own (S3_MAX_ATTEMPTS): tests that watch or
+  // delay the worker's S3 requests hook that one.
+  return { ...worker, stop, context: { ...context, s3: worker.s3 } };
 }
 
 export interface WorkerProcess {
