@@ -36,7 +36,7 @@ const scopes = {
 
 /**
  * The enums, defined once here: the drizzle pgEnum (for drizzle-kit and the columns), its values
- * (the plural constant) and its TypeScript union. Everything else imports these.
+ * (the plural constant) and, where code needs it, its TypeScript union. Everything else imports these.
  */
 export const accountTypeEnum = pgEnum('account_type', ['admin', 'partner', 'customer']);
 export const ACCOUNT_TYPES = accountTypeEnum.enumValues;
@@ -78,11 +78,9 @@ export type ExportErrorCode = (typeof EXPORT_ERROR_CODES)[number];
 
 export const queryIntervalEnum = pgEnum('query_interval', ['raw', '1m', '5m', '15m', '1h', '1d']);
 export const QUERY_INTERVALS = queryIntervalEnum.enumValues;
-export type QueryInterval = (typeof QUERY_INTERVALS)[number];
 
 export const queryAggregationEnum = pgEnum('query_aggregation', ['avg', 'min', 'max', 'sum', 'count']);
 export const QUERY_AGGREGATIONS = queryAggregationEnum.enumValues;
-export type QueryAggregation = (typeof QUERY_AGGREGATIONS)[number];
 
 export const partners = pgTable('partners', {
   id: uuid('id').primaryKey().defaultRandom(),

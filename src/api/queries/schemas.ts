@@ -62,7 +62,6 @@ const fields = {
 
 /** POST and PUT: the whole definition. */
 export const QueryBody = v.object(fields);
-export type QueryInput = v.InferOutput<typeof QueryBody>;
 
 /** PATCH: any subset, with no defaults filled in, so that what is absent stays as stored. */
 export const QueryPatchBody = v.object({
