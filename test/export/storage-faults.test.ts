@@ -255,7 +255,7 @@ describe('an S3 outage within an attempt is ridden out by the S3 client', () => 
     await s3.restart();
     const final = await waitForFinalExport(outage.sql, id, 120_000);
     assert.equal(final.status, 'complete', JSON.stringify(final));
-    assert.equal(final.attempts, 1);
+    assert.equal(final.attempts, 1, JSON.stringify(final));
     assert.equal(final.number_of_rows, rows);
   });
 });
