@@ -82,6 +82,9 @@ export const environmentSchema = {
 
 const EnvironmentSchema = v.object(environmentSchema);
 
+/** The variables a tool working on the database alone reads (the CLI): a subset of the service's. */
+const DatabaseEnvironmentSchema = v.object({ DATA_DIR: environmentSchema.DATA_DIR, DATABASE_URL: environmentSchema.DATABASE_URL });
+
 export interface S3Config {
   /** Unset: the embedded S3 server is started under DATA_DIR/s3. */
   endpoint: string | undefined;
@@ -134,15 +137,18 @@ export class ConfigError extends Error {
   }
 }
 
-/** Parses the environment; throws ConfigError naming every bad variable. */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+/** Parses the schema's variables from the environment; throws ConfigError naming every bad one. */
+function parseEnvironment<TEntries extends v.ObjectEntries>(
+  schema: v.ObjectSchema<TEntries, undefined>,
+  env: NodeJS.ProcessEnv,
+): v.InferOutput<v.ObjectSchema<TEntries, undefined>> {
   const raw: Record<string, string> = {};
-  for (const name of Object.keys(environmentSchema)) {
+  for (const name of Object.keys(schema.entries)) {
     const value = env[name];
     // An empty variable counts as unset, as shells and compose files often leave them.
     if (value !== undefined && value !== '') raw[name] = value;
   }
-  const result = v.safeParse(EnvironmentSchema, raw);
+  const result = v.safeParse(schema, raw);
   if (!result.success) {
     throw new ConfigError(
       result.issues.map((issue) => {
@@ -151,7 +157,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       }),
     );
   }
-  const e = result.output;
+  return result.output;
+}
+
+/** The database's configuration alone: the part of Config that the CLI needs. */
+export type DatabaseConfig = Pick<Config, 'dataDir' | 'databaseUrl'>;
+
+/**
+ * DATA_DIR and DATABASE_URL only, parsed as loadConfig parses them: for the CLI, which works on
+ * the database and must not fail on a variable that only the service reads.
+ */
+export function loadDatabaseConfig(env: NodeJS.ProcessEnv = process.env): DatabaseConfig {
+  const e = parseEnvironment(DatabaseEnvironmentSchema, env);
+  return { dataDir: path.resolve(e.DATA_DIR), databaseUrl: e.DATABASE_URL };
+}
+
+/** Parses the environment; throws ConfigError naming every bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const e = parseEnvironment(EnvironmentSchema, env);
   const embeddedS3 = e.S3_ENDPOINT === undefined && e.S3_BUCKET === undefined;
   const problems: string[] = [];
   if (!embeddedS3 && e.S3_BUCKET === undefined) problems.push('S3_BUCKET must be set when S3_ENDPOINT is set');

@@ -131,7 +131,7 @@ export async function runExport(worker: ExportWorker, exportId: string, shutdown
     // Not completed: cancelled (the completion refuses an export with a cancel request, however
     // late it came), deleted, or taken over by a later attempt. This attempt's object is its own.
     const message = stopped?.reason === 'cancelled' ? stopped.message : 'the export was cancelled while its upload was completing';
-    const errors = { code: 'cancelled', message };
+    const errors: ExportErrors = { code: 'cancelled', message };
     if (await failExport(pool, claim, errors)) outcome('cancelled', { errors }, 'export cancelled');
     else outcome('lost', {}, 'export given up: this attempt no longer holds it');
     await discardObject(worker, claim, objectKey);
@@ -161,7 +161,7 @@ async function recordFailure(worker: ExportWorker, claim: Claim, error: unknown,
   const { context, pool } = worker;
   if (error instanceof ExportStopped) {
     if (error.reason === 'cancelled') {
-      const errors = { code: 'cancelled', message: error.message };
+      const errors: ExportErrors = { code: 'cancelled', message: error.message };
       await failExport(pool, claim, errors);
       outcome('cancelled', { errors }, 'export cancelled');
     } else if (error.reason === 'shutdown') {

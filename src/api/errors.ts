@@ -24,7 +24,6 @@ export class ApiError extends Error {
 }
 
 export const notFound = () => new ApiError(404, { detail: 'Not found.' });
-export const badRequest = (detail: string) => new ApiError(400, { detail });
 export const forbidden = (detail: string) => new ApiError(403, { detail });
 export const invalidFields = (errors: FieldErrors) => new ApiError(400, errors);
 export const conflict = (detail: string) => new ApiError(409, { detail });

@@ -46,142 +46,154 @@ const errors = {
 };
 const pick = (...codes: (keyof typeof errors)[]) => Object.fromEntries(codes.map((code) => [code, errors[code]]));
 
+const info = {
+  title: 'Analytics Export API',
+  version: '1.0.0',
+  description:
+    'Analytics Exports stream all results of an Analytics Query into a CSV file to download. ' +
+    'Authenticate with `Authorization: Bearer <key>` (or `Token <key>`). Timestamps are ISO 8601 UTC with microseconds. ' +
+    'Objects outside the caller’s scopes answer 404.',
+};
+
+/** The shared parts: security scheme, the resources' schemas, the error bodies. */
+const components = () => ({
+  securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'An API key.' } },
+  schemas: {
+    CreateExport: jsonSchemaOf(CreateExportBody),
+    AnalyticsExport: jsonSchemaOf(ExportResource),
+    Query: jsonSchemaOf(QueryBody),
+    QueryPatch: jsonSchemaOf(QueryPatchBody),
+    AnalyticsQuery: jsonSchemaOf(QueryResource),
+    Detail: { type: 'object', properties: { detail: { type: 'string' } }, required: ['detail'] },
+    FieldErrors: {
+      type: 'object',
+      additionalProperties: { type: 'array', items: { type: 'string' } },
+      description: 'Field name -> messages; or {"detail": "..."} when the body itself is malformed.',
+    },
+  },
+});
+
+/** /analytics/export and /analytics/exports/...: create, list, retrieve, delete, cancel. */
+const exportPaths = () => ({
+  '/analytics/export': {
+    post: {
+      operationId: 'createAnalyticsExport',
+      summary: 'Create an Analytics Export',
+      description:
+        'Schedules the export; it starts `queued`. Read-only fields in the body are ignored. ' +
+        'Extension: an `Idempotency-Key` header makes retries safe: the same key and body within 24 hours answer 200 with the same export; the same key with another body answers 409.',
+      parameters: [{ name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string', maxLength: 255 } }],
+      requestBody: { required: true, ...json(ref('CreateExport')) },
+      responses: {
+        201: { description: 'Created.', ...json(ref('AnalyticsExport')) },
+        200: { description: 'A replay of an earlier request with the same Idempotency-Key and body.', ...json(ref('AnalyticsExport')) },
+        409: { description: 'The Idempotency-Key was used with another body.', ...json(ref('Detail')) },
+        ...pick(400, 401, 413, 415),
+      },
+    },
+  },
+  '/analytics/exports/': {
+    get: {
+      operationId: 'listAnalyticsExports',
+      summary: 'List Analytics Exports',
+      description: 'The caller’s visible exports, newest first. No `url` in lists.',
+      parameters: parametersOf(ListExportsQuery),
+      responses: {
+        200: { description: 'A page of exports.', headers: linkHeader, ...json({ type: 'array', items: ref('AnalyticsExport') }) },
+        ...pick(400, 401),
+      },
+    },
+  },
+  '/analytics/exports/{id}/': {
+    parameters: [idParameter('export')],
+    get: {
+      operationId: 'retrieveAnalyticsExport',
+      summary: 'Retrieve an Analytics Export',
+      description: 'When `complete`, `url` is a download link signed on this request and valid for 1 hour (`url_expires`).',
+      responses: { 200: { description: 'The export.', ...json(ref('AnalyticsExport')) }, ...pick(401, 404) },
+    },
+    delete: {
+      operationId: 'deleteAnalyticsExport',
+      summary: 'Delete an Analytics Export',
+      description: 'Cancels it first if it is running, and deletes the file so existing links stop working.',
+      responses: { 204: { description: 'Deleted.' }, ...pick(401, 403, 404) },
+    },
+  },
+  '/analytics/exports/{id}/cancel/': {
+    parameters: [idParameter('export')],
+    post: {
+      operationId: 'cancelAnalyticsExport',
+      summary: 'Cancel an Analytics Export (extension)',
+      description: 'A queued export fails at once with errors.code "cancelled" (200); a running one is asked to stop (202) and fails shortly after.',
+      responses: {
+        200: { description: 'Cancelled.', ...json(ref('AnalyticsExport')) },
+        202: { description: 'Cancellation requested.', ...json(ref('AnalyticsExport')) },
+        409: { description: 'Already complete or failed.', ...json(ref('Detail')) },
+        ...pick(401, 403, 404),
+      },
+    },
+  },
+});
+
+/** /analytics/queries/...: list, create, retrieve, replace, patch, delete. */
+const queryPaths = () => ({
+  '/analytics/queries/': {
+    get: {
+      operationId: 'listAnalyticsQueries',
+      summary: 'List Analytics Queries',
+      parameters: parametersOf(ListQueriesQuery),
+      responses: {
+        200: { description: 'A page of queries.', headers: linkHeader, ...json({ type: 'array', items: ref('AnalyticsQuery') }) },
+        ...pick(400, 401),
+      },
+    },
+    post: {
+      operationId: 'createAnalyticsQuery',
+      summary: 'Create an Analytics Query',
+      description:
+        '`end` must be after `start`; `aggregation` is required unless `interval` is raw and must be null when raw; metrics come from the catalogue; devices and spaces must be visible to the caller; `timezone` is an IANA name.',
+      requestBody: { required: true, ...json(ref('Query')) },
+      responses: { 201: { description: 'Created.', ...json(ref('AnalyticsQuery')) }, ...pick(400, 401, 413, 415) },
+    },
+  },
+  '/analytics/queries/{id}/': {
+    parameters: [idParameter('query')],
+    get: {
+      operationId: 'retrieveAnalyticsQuery',
+      summary: 'Retrieve an Analytics Query',
+      responses: { 200: { description: 'The query.', ...json(ref('AnalyticsQuery')) }, ...pick(401, 404) },
+    },
+    put: {
+      operationId: 'replaceAnalyticsQuery',
+      summary: 'Update an Analytics Query',
+      description: 'The required fields must be given; optional fields left out keep their values.',
+      requestBody: { required: true, ...json(ref('Query')) },
+      responses: { 200: { description: 'Updated.', ...json(ref('AnalyticsQuery')) }, ...pick(400, 401, 403, 404, 413, 415) },
+    },
+    patch: {
+      operationId: 'patchAnalyticsQuery',
+      summary: 'Partially update an Analytics Query',
+      requestBody: { required: true, ...json(ref('QueryPatch')) },
+      responses: { 200: { description: 'Updated.', ...json(ref('AnalyticsQuery')) }, ...pick(400, 401, 403, 404, 413, 415) },
+    },
+    delete: {
+      operationId: 'deleteAnalyticsQuery',
+      summary: 'Delete an Analytics Query',
+      responses: {
+        204: { description: 'Deleted.' },
+        409: { description: 'Exports refer to it.', ...json(ref('Detail')) },
+        ...pick(401, 403, 404),
+      },
+    },
+  },
+});
+
 export function openApiDocument() {
   return {
     openapi: '3.1.0',
-    info: {
-      title: 'Analytics Export API',
-      version: '1.0.0',
-      description:
-        'Analytics Exports stream all results of an Analytics Query into a CSV file to download. ' +
-        'Authenticate with `Authorization: Bearer <key>` (or `Token <key>`). Timestamps are ISO 8601 UTC with microseconds. ' +
-        'Objects outside the caller’s scopes answer 404.',
-    },
+    info,
     security: [{ apiKey: [] }],
-    components: {
-      securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'An API key.' } },
-      schemas: {
-        CreateExport: jsonSchemaOf(CreateExportBody),
-        AnalyticsExport: jsonSchemaOf(ExportResource),
-        Query: jsonSchemaOf(QueryBody),
-        QueryPatch: jsonSchemaOf(QueryPatchBody),
-        AnalyticsQuery: jsonSchemaOf(QueryResource),
-        Detail: { type: 'object', properties: { detail: { type: 'string' } }, required: ['detail'] },
-        FieldErrors: {
-          type: 'object',
-          additionalProperties: { type: 'array', items: { type: 'string' } },
-          description: 'Field name -> messages; or {"detail": "..."} when the body itself is malformed.',
-        },
-      },
-    },
-    paths: {
-      '/analytics/export': {
-        post: {
-          operationId: 'createAnalyticsExport',
-          summary: 'Create an Analytics Export',
-          description:
-            'Schedules the export; it starts `queued`. Read-only fields in the body are ignored. ' +
-            'Extension: an `Idempotency-Key` header makes retries safe: the same key and body within 24 hours answer 200 with the same export; the same key with another body answers 409.',
-          parameters: [{ name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string', maxLength: 255 } }],
-          requestBody: { required: true, ...json(ref('CreateExport')) },
-          responses: {
-            201: { description: 'Created.', ...json(ref('AnalyticsExport')) },
-            200: { description: 'A replay of an earlier request with the same Idempotency-Key and body.', ...json(ref('AnalyticsExport')) },
-            409: { description: 'The Idempotency-Key was used with another body.', ...json(ref('Detail')) },
-            ...pick(400, 401, 413, 415),
-          },
-        },
-      },
-      '/analytics/exports/': {
-        get: {
-          operationId: 'listAnalyticsExports',
-          summary: 'List Analytics Exports',
-          description: 'The caller’s visible exports, newest first. No `url` in lists.',
-          parameters: parametersOf(ListExportsQuery),
-          responses: {
-            200: { description: 'A page of exports.', headers: linkHeader, ...json({ type: 'array', items: ref('AnalyticsExport') }) },
-            ...pick(400, 401),
-          },
-        },
-      },
-      '/analytics/exports/{id}/': {
-        parameters: [idParameter('export')],
-        get: {
-          operationId: 'retrieveAnalyticsExport',
-          summary: 'Retrieve an Analytics Export',
-          description: 'When `complete`, `url` is a download link signed on this request and valid for 1 hour (`url_expires`).',
-          responses: { 200: { description: 'The export.', ...json(ref('AnalyticsExport')) }, ...pick(401, 404) },
-        },
-        delete: {
-          operationId: 'deleteAnalyticsExport',
-          summary: 'Delete an Analytics Export',
-          description: 'Cancels it first if it is running, and deletes the file so existing links stop working.',
-          responses: { 204: { description: 'Deleted.' }, ...pick(401, 403, 404) },
-        },
-      },
-      '/analytics/exports/{id}/cancel/': {
-        parameters: [idParameter('export')],
-        post: {
-          operationId: 'cancelAnalyticsExport',
-          summary: 'Cancel an Analytics Export (extension)',
-          description: 'A queued export fails at once with errors.code "cancelled" (200); a running one is asked to stop (202) and fails shortly after.',
-          responses: {
-            200: { description: 'Cancelled.', ...json(ref('AnalyticsExport')) },
-            202: { description: 'Cancellation requested.', ...json(ref('AnalyticsExport')) },
-            409: { description: 'Already complete or failed.', ...json(ref('Detail')) },
-            ...pick(401, 403, 404),
-          },
-        },
-      },
-      '/analytics/queries/': {
-        get: {
-          operationId: 'listAnalyticsQueries',
-          summary: 'List Analytics Queries',
-          parameters: parametersOf(ListQueriesQuery),
-          responses: {
-            200: { description: 'A page of queries.', headers: linkHeader, ...json({ type: 'array', items: ref('AnalyticsQuery') }) },
-            ...pick(400, 401),
-          },
-        },
-        post: {
-          operationId: 'createAnalyticsQuery',
-          summary: 'Create an Analytics Query',
-          description:
-            '`end` must be after `start`; `aggregation` is required unless `interval` is raw and must be null when raw; metrics come from the catalogue; devices and spaces must be visible to the caller; `timezone` is an IANA name.',
-          requestBody: { required: true, ...json(ref('Query')) },
-          responses: { 201: { description: 'Created.', ...json(ref('AnalyticsQuery')) }, ...pick(400, 401, 413, 415) },
-        },
-      },
-      '/analytics/queries/{id}/': {
-        parameters: [idParameter('query')],
-        get: {
-          operationId: 'retrieveAnalyticsQuery',
-          summary: 'Retrieve an Analytics Query',
-          responses: { 200: { description: 'The query.', ...json(ref('AnalyticsQuery')) }, ...pick(401, 404) },
-        },
-        put: {
-          operationId: 'replaceAnalyticsQuery',
-          summary: 'Update an Analytics Query',
-          description: 'The required fields must be given; optional fields left out keep their values.',
-          requestBody: { required: true, ...json(ref('Query')) },
-          responses: { 200: { description: 'Updated.', ...json(ref('AnalyticsQuery')) }, ...pick(400, 401, 403, 404, 413, 415) },
-        },
-        patch: {
-          operationId: 'patchAnalyticsQuery',
-          summary: 'Partially update an Analytics Query',
-          requestBody: { required: true, ...json(ref('QueryPatch')) },
-          responses: { 200: { description: 'Updated.', ...json(ref('AnalyticsQuery')) }, ...pick(400, 401, 403, 404, 413, 415) },
-        },
-        delete: {
-          operationId: 'deleteAnalyticsQuery',
-          summary: 'Delete an Analytics Query',
-          responses: {
-            204: { description: 'Deleted.' },
-            409: { description: 'Exports refer to it.', ...json(ref('Detail')) },
-            ...pick(401, 403, 404),
-          },
-        },
-      },
-    },
+    components: components(),
+    paths: { ...exportPaths(), ...queryPaths() },
   };
 }

@@ -1,5 +1,4 @@
 import * as v from 'valibot';
-import { parseOr400 } from './validation';
 
 /**
  * Lists: a JSON array body, `?limit` (default 100, max 1000) and `?offset`, and a `Link` header
@@ -31,10 +30,6 @@ export const pageQuery = {
 export interface Page {
   limit: number;
   offset: number;
-}
-
-export function parsePage(query: Record<string, string>): Page {
-  return parseOr400(v.object(pageQuery), { limit: query.limit, offset: query.offset });
 }
 
 /**

@@ -135,7 +135,7 @@ function messageFor(issue: v.BaseIssue<unknown>): string {
 }
 
 /** Field name -> messages, keyed by the top-level field (a tag's problem is reported on "tags"). */
-export function fieldErrorsOf(issues: readonly v.BaseIssue<unknown>[]): FieldErrors {
+function fieldErrorsOf(issues: readonly v.BaseIssue<unknown>[]): FieldErrors {
   const errors: FieldErrors = {};
   for (const issue of issues) {
     const key = issue.path?.[0]?.key;

@@ -1,4 +1,5 @@
 import type { Queryable } from '../db/client';
+import type { AccountType } from '../db/schema';
 
 /**
  * General scope (docs/api.md, "Scopes"): who may see an object, which scopes a user may give
@@ -11,7 +12,7 @@ import type { Queryable } from '../db/client';
 
 export interface Caller {
   id: string;
-  accountType: 'admin' | 'partner' | 'customer';
+  accountType: AccountType;
   partnerId: string | null;
   customerId: string | null;
 }

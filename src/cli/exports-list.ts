@@ -1,13 +1,14 @@
+import { EXPORT_STATUSES } from '../exports/status';
 import { command, integerOption, UsageError } from './command';
 
-const STATUSES = ['queued', 'running', 'complete', 'failed'];
+const STATUSES: readonly string[] = EXPORT_STATUSES;
 
 /**
  * `exports list [--status S] [--limit N]`: the newest exports from the analytics_export_jobs view
  * (docs/operations.md), as one JSON array; intervals in seconds, counts as numbers.
  */
 export const exportsList = command({
-  usage: 'exports list [--status queued|running|complete|failed] [--limit N (1-1000, default 100)]',
+  usage: `exports list [--status ${EXPORT_STATUSES.join('|')}] [--limit N (1-1000, default 100)]`,
   options: { status: { type: 'string' }, limit: { type: 'string' } },
   parse({ values }) {
     const status = values.status?.trim();

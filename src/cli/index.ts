@@ -61,7 +61,13 @@ async function main(argv: string[]): Promise<number> {
     return fail(error instanceof Error ? error.message : String(error));
   }
 
-  const url = await cliDatabaseUrl();
+  let url: string | undefined;
+  try {
+    url = await cliDatabaseUrl();
+  } catch (error) {
+    process.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 1;
+  }
   if (!url) {
     process.stderr.write('error: no database: set DATABASE_URL, or start the service once so that DATA_DIR/dev.json names one\n');
     return 1;

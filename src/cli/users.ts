@@ -1,8 +1,8 @@
 import { issueApiKey, revokeApiKeys } from '../auth/api-keys';
 import type { Queryable } from '../db/client';
+import { ACCOUNT_TYPES, type AccountType } from '../db/schema';
 import { assertExists, command, CommandError, required, UsageError, uuidOption } from './command';
 
-const ACCOUNT_TYPES = ['admin', 'partner', 'customer'] as const;
 
 /** Creates a user and their first API key, which is printed once and stored only hashed. */
 export const usersCreate = command({
@@ -11,7 +11,7 @@ export const usersCreate = command({
   parse({ values }) {
     const email = required(values, 'email');
     if (!/^[^\s@]+@[^\s@]+$/.test(email) || email.length > 254) throw new UsageError('--email must be an email address');
-    const accountType = required(values, 'account-type') as (typeof ACCOUNT_TYPES)[number];
+    const accountType = required(values, 'account-type') as AccountType;
     if (!ACCOUNT_TYPES.includes(accountType)) throw new UsageError(`--account-type must be one of ${ACCOUNT_TYPES.join(', ')}`);
     const partnerId = uuidOption(values, 'partner') ?? null;
     const customerId = uuidOption(values, 'customer') ?? null;

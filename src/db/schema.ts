@@ -34,10 +34,53 @@ const scopes = {
   partnerScopes: uuid('partner_scopes').array().notNull().default(sql`'{}'::uuid[]`),
 };
 
-export const accountType = pgEnum('account_type', ['admin', 'partner', 'customer']);
-export const exportStatus = pgEnum('export_status', ['queued', 'running', 'complete', 'failed']);
-export const queryInterval = pgEnum('query_interval', ['raw', '1m', '5m', '15m', '1h', '1d']);
-export const queryAggregation = pgEnum('query_aggregation', ['avg', 'min', 'max', 'sum', 'count']);
+/**
+ * The enums, defined once here: the drizzle pgEnum (for drizzle-kit and the columns), its values
+ * (the plural constant) and, where code needs it, its TypeScript union. Everything else imports these.
+ */
+export const accountTypeEnum = pgEnum('account_type', ['admin', 'partner', 'customer']);
+export const ACCOUNT_TYPES = accountTypeEnum.enumValues;
+export type AccountType = (typeof ACCOUNT_TYPES)[number];
+
+/** The export state machine's states (drizzle/0001_export_state_machine.sql, docs/state-machine.md). */
+export const exportStatusEnum = pgEnum('export_status', ['queued', 'running', 'complete', 'failed']);
+export const EXPORT_STATUSES = exportStatusEnum.enumValues;
+export type ExportStatus = (typeof EXPORT_STATUSES)[number];
+
+/**
+ * The codes of an export's `errors` (why it failed) and `last_error` (the last transient fault):
+ * `{"code": ..., "message": ..., ...details}`. Written by the worker (src/worker/failure.ts) and
+ * by the SQL functions (cancel_export, rescue_stale_exports: `cancelled`, `worker_lost`).
+ *   query_error            the query failed or its definition is invalid (final)
+ *   timeout                the COPY outran EXPORT_STATEMENT_TIMEOUT_S (final)
+ *   too_large              the object would exceed the storage's multipart limits (final)
+ *   storage_denied         the storage refused access, 401/403 (final)
+ *   storage_misconfigured  the storage refused the request otherwise, e.g. no such bucket (final)
+ *   storage_error          the storage failed for now: unreachable, 5xx, throttled (retried)
+ *   internal               anything else: the database connection lost, a bug (retried)
+ *   cancelled              cancel_export() was called (final)
+ *   worker_lost            the worker holding it stopped heartbeating (retried while attempts last)
+ *   shutdown               its worker stopped and released it (re-queued)
+ */
+export const EXPORT_ERROR_CODES = [
+  'query_error',
+  'timeout',
+  'too_large',
+  'storage_denied',
+  'storage_misconfigured',
+  'storage_error',
+  'internal',
+  'cancelled',
+  'worker_lost',
+  'shutdown',
+] as const;
+export type ExportErrorCode = (typeof EXPORT_ERROR_CODES)[number];
+
+export const queryIntervalEnum = pgEnum('query_interval', ['raw', '1m', '5m', '15m', '1h', '1d']);
+export const QUERY_INTERVALS = queryIntervalEnum.enumValues;
+
+export const queryAggregationEnum = pgEnum('query_aggregation', ['avg', 'min', 'max', 'sum', 'count']);
+export const QUERY_AGGREGATIONS = queryAggregationEnum.enumValues;
 
 export const partners = pgTable('partners', {
   id: uuid('id').primaryKey().defaultRandom(),
@@ -63,7 +106,7 @@ export const users = pgTable(
   {
     id: uuid('id').primaryKey().defaultRandom(),
     email: varchar('email', { length: 254 }).notNull(),
-    accountType: accountType('account_type').notNull(),
+    accountType: accountTypeEnum('account_type').notNull(),
     partnerId: uuid('partner_id').references(() => partners.id, { onDelete: 'restrict' }),
     customerId: uuid('customer_id').references(() => customers.id, { onDelete: 'restrict' }),
     ...timestamps,
@@ -165,8 +208,8 @@ export const analyticsQueries = pgTable(
     spaces: uuid('spaces').array().notNull().default(sql`'{}'::uuid[]`),
     start: timestamp('start', { withTimezone: true }).notNull(),
     end: timestamp('end', { withTimezone: true }).notNull(),
-    interval: queryInterval('interval').notNull().default('raw'),
-    aggregation: queryAggregation('aggregation'),
+    interval: queryIntervalEnum('interval').notNull().default('raw'),
+    aggregation: queryAggregationEnum('aggregation'),
     timezone: text('timezone').notNull().default('UTC'),
   },
   (t) => [
@@ -186,7 +229,7 @@ export const analyticsExports = pgTable(
   {
     id: uuid('id').primaryKey().defaultRandom(),
     // Right after id, for the operator reading SELECT *.
-    status: exportStatus('status').notNull().default('queued'),
+    status: exportStatusEnum('status').notNull().default('queued'),
     ...timestamps,
     createdBy: uuid('created_by')
       .notNull()

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import * as v from 'valibot';
 import type { Queryable } from '../db/client';
+import { QUERY_AGGREGATIONS as AGGREGATIONS, QUERY_INTERVALS as INTERVALS } from '../db/schema';
 import { isUuid, UUID_PATTERN } from '../uuid';
 
 /**
@@ -23,8 +24,6 @@ import { isUuid, UUID_PATTERN } from '../uuid';
  * (analytics_exports.query_definition), not the query as it is now.
  */
 
-export const INTERVALS = ['raw', '1m', '5m', '15m', '1h', '1d'] as const;
-export const AGGREGATIONS = ['avg', 'min', 'max', 'sum', 'count'] as const;
 export const CSV_COLUMNS = ['timestamp', 'device_id', 'device_name', 'space_id', 'space_name', 'metric', 'value'] as const;
 export const TIMESTAMP_FORMAT = 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"';
 
@@ -47,7 +46,6 @@ export interface ExportQuery {
 
 /** The definition cannot be compiled: the export fails with this code, it is not retried. */
 export class ExportQueryError extends Error {
-  readonly code = 'query_error';
   override name = 'ExportQueryError';
 }
 

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import type { ExportErrorCode } from '../db/schema';
 import { EXPORT_DEFINITION_SQL } from '../exports/compile-query';
 
 /**
@@ -22,7 +23,7 @@ export interface Claim {
 }
 
 export interface ExportErrors {
-  code: string;
+  code: ExportErrorCode;
   message: string;
   [detail: string]: unknown;
 }

@@ -11,6 +11,7 @@ import type { ExportErrors } from './export-statements';
  *     10,000 parts): failed at once with its own code, as every attempt would be refused alike;
  *   - storage failing for now (unreachable, reset, 5xx, throttled, timed out): retried with backoff;
  *   - anything else (the database connection lost, a bug): retried as `internal`.
+ * The codes are EXPORT_ERROR_CODES (src/db/schema.ts), which ExportErrors' `code` is typed by.
  */
 export interface Failure {
   retry: boolean;

@@ -1,5 +1,5 @@
 import * as v from 'valibot';
-import { exportStatus } from '../../db/schema';
+import { EXPORT_STATUSES } from '../../exports/status';
 import { pageQuery } from '../pagination';
 import { MAX_SCOPES, MAX_TAGS, name, notes, scopeFields, tags, text, uuid } from '../validation';
 
@@ -9,7 +9,7 @@ import { MAX_SCOPES, MAX_TAGS, name, notes, scopeFields, tags, text, uuid } from
  * read-only ones a client may echo back (id, status, ...), are ignored.
  */
 
-export const EXPORT_STATUSES = exportStatus.enumValues;
+export { EXPORT_STATUSES };
 
 export const CreateExportBody = v.object({
   name: v.pipe(name(), v.description('Required, 1 to 100 characters.')),

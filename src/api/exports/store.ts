@@ -1,4 +1,5 @@
 import type { Queryable } from '../../db/client';
+import type { ExportStatus } from '../../exports/status';
 import { insertExport, type NewExport } from '../../exports/create-export';
 import type { CommonRow } from '../common-fields';
 import { isoTimestamp } from '../timestamps';
@@ -10,7 +11,7 @@ import { isoTimestamp } from '../timestamps';
 
 export interface ExportRow extends CommonRow {
   query_id: string;
-  status: 'queued' | 'running' | 'complete' | 'failed';
+  status: ExportStatus;
   errors: unknown;
   number_of_rows: string | number | null;
   total_bytes: string | number | null;

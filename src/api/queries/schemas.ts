@@ -1,5 +1,5 @@
 import * as v from 'valibot';
-import { queryAggregation, queryInterval } from '../../db/schema';
+import { QUERY_AGGREGATIONS as AGGREGATIONS, QUERY_INTERVALS as INTERVALS } from '../../db/schema';
 import { pageQuery } from '../pagination';
 import {
   datetime,
@@ -25,8 +25,6 @@ import {
  * handlers after these schemas.
  */
 
-export const INTERVALS = queryInterval.enumValues;
-export const AGGREGATIONS = queryAggregation.enumValues;
 export const MAX_METRICS = 20;
 
 const fields = {
@@ -64,7 +62,6 @@ const fields = {
 
 /** POST and PUT: the whole definition. */
 export const QueryBody = v.object(fields);
-export type QueryInput = v.InferOutput<typeof QueryBody>;
 
 /** PATCH: any subset, with no defaults filled in, so that what is absent stays as stored. */
 export const QueryPatchBody = v.object({
