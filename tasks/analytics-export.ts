@@ -15,7 +15,7 @@ import {
   requeueExport,
   type Claim,
   type ExportErrors,
-} from '../src/worker/export-statements';
+} from '../src/db/statements/export-attempts';
 import { classifyFailure } from '../src/worker/failure';
 import { startHeartbeat } from '../src/worker/heartbeat';
 import { ExportStopped, type RunningExports, type StopReason } from '../src/worker/running-exports';

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { compileExportQuery } from '../../src/exports/compile-query';
+import { compileExportQuery } from '../../src/exports/load-export-query';
 import { createTestApi } from '../support/api';
 import { CLI_ENTRY, ROOT as root } from '../support/built';
 import { testEnvironment } from '../support/environment';

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { describe, test } from 'node:test';
 import pg from 'pg';
 import { generateReadings } from '../../src/demo/readings';
-import { claimExport, requeueExport } from '../../src/worker/export-statements';
+import { claimExport, requeueExport } from '../../src/db/statements/export-attempts';
 import { createTestApi } from '../support/api';
 import { CLI_ENTRY, ROOT } from '../support/built';
 import { parseCsv } from '../support/csv';
