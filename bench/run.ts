@@ -12,7 +12,7 @@ import { loadConfig } from '../src/config';
 import { migrate } from '../src/db/migrate';
 import { startEmbeddedPostgres } from '../src/embedded/postgres';
 import { findFreePort } from '../src/embedded/free-port';
-import { compileExportQuery } from '../src/exports/compile-query';
+import { compileExportQuery } from '../src/exports/load-export-query';
 import { generateReadings } from '../src/demo/readings';
 import { deleteObject } from '../src/storage/objects';
 import { createS3Client } from '../src/storage/s3-client';

@@ -8,6 +8,7 @@ import { hashApiKey, issueApiKey } from './auth/api-keys';
 import type { Config } from './config';
 import type { ServiceContext } from './context';
 import { createDatabase, type Sql } from './db/client';
+import { apiKeyIsActive } from './db/statements/api-keys';
 import { migrate } from './db/migrate';
 import { readDevFile, writeDevFile } from './dev-file';
 import { seedDemoData } from './demo/seed';
@@ -142,9 +143,7 @@ function serverUrl(server: Server, config: Config): string {
 async function recordedDemoKey(sql: Sql, dataDir: string, adminId: string): Promise<string | undefined> {
   const recorded = (await readDevFile(dataDir))?.api_key;
   if (!recorded) return undefined;
-  const [key] = await sql`
-    SELECT 1 FROM api_keys WHERE key_hash = ${hashApiKey(recorded)} AND user_id = ${adminId} AND revoked IS NULL`;
-  return key ? recorded : undefined;
+  return (await apiKeyIsActive(sql, adminId, hashApiKey(recorded))) ? recorded : undefined;
 }
 
 async function assertWritable(dir: string): Promise<void> {

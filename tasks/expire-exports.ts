@@ -1,5 +1,6 @@
 import type { Task } from 'graphile-worker';
 import type { ServiceContext } from '../src/context';
+import { listExpiredExports } from '../src/db/statements/exports';
 import { deleteExport } from '../src/exports/delete-export';
 
 /**
@@ -17,14 +18,9 @@ export function expireExportsTask(context: ServiceContext): Task {
   return async () => {
     let deleted = 0;
     for (;;) {
-      const expired = await database.sql<{ id: string }[]>`
-        SELECT id FROM analytics_exports
-         WHERE status IN ('complete', 'failed')
-           AND created < now() - make_interval(days => ${config.export.retentionDays})
-         ORDER BY created
-         LIMIT ${BATCH}`;
-      for (const row of expired) {
-        if (await deleteExport(database.sql, files, row.id)) deleted++;
+      const expired = await listExpiredExports(database.sql, config.export.retentionDays, BATCH);
+      for (const id of expired) {
+        if (await deleteExport(database.sql, files, id)) deleted++;
       }
       if (expired.length < BATCH) break;
     }

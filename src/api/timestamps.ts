@@ -1,16 +1,10 @@
-import type { Queryable } from '../db/client';
-
 /**
  * Timestamps leave the API as the spec writes them: ISO 8601 in UTC with microseconds and a Z,
- * e.g. "2020-08-13T19:37:21.755074Z". Postgres formats them, so the microseconds it stores are
- * kept exactly and the session's time zone does not matter.
+ * e.g. "2020-08-13T19:37:21.755074Z". Postgres formats the stored ones (isoTimestamp in
+ * src/db/statements/fragments.ts), so the microseconds it stores are kept exactly.
  */
-export function isoTimestamp(sql: Queryable, column: string) {
-  // Column names are the code's own constants, never input.
-  return sql.unsafe(`to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`);
-}
 
-/** A JS Date in the same format (its microseconds are always 000). */
+/** A JS Date in that format (its microseconds are always 000). */
 export function formatTimestamp(date: Date): string {
   return date.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 }

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Queryable } from '../db/client';
+import { insertApiKey } from '../db/statements/api-keys';
 
 /**
  * API keys: 256 random bits, shown to their owner once. Only a SHA-256 of the key is stored:
@@ -20,12 +21,6 @@ export function generateApiKey(): { key: string; prefix: string; hash: string } 
 /** Mints a key for a user and returns it in clear: the only time it is ever seen. */
 export async function issueApiKey(sql: Queryable, userId: string, name = ''): Promise<string> {
   const { key, prefix, hash } = generateApiKey();
-  await sql`INSERT INTO api_keys (user_id, prefix, key_hash, name) VALUES (${userId}, ${prefix}, ${hash}, ${name})`;
+  await insertApiKey(sql, { userId, prefix, hash, name });
   return key;
-}
-
-/** Revokes every key of a user that still works; returns how many were revoked. */
-export async function revokeApiKeys(sql: Queryable, userId: string): Promise<number> {
-  const revoked = await sql`UPDATE api_keys SET revoked = now() WHERE user_id = ${userId} AND revoked IS NULL`;
-  return revoked.count;
 }

@@ -1,5 +1,6 @@
 import type { Queryable } from '../db/client';
 import type { AccountType } from '../db/schema';
+import { exportScopeConflicts, scopeProblems, userReachesScopes } from '../db/statements/scopes';
 
 /**
  * General scope (docs/api.md, "Scopes"): who may see an object, which scopes a user may give
@@ -48,23 +49,15 @@ export type ScopeErrors = Partial<Record<'customer_scopes' | 'partner_scopes', s
  * these are the scopes after the change, all of them. Returns the problems by field; empty when fine.
  */
 export async function checkScopes(sql: Queryable, caller: Caller, scopes: Scopes): Promise<ScopeErrors> {
-  const [row] = await sql<{ bad_customers: string[]; bad_partners: string[]; visible: boolean }[]>`
-    SELECT
-      ARRAY(SELECT x::text FROM unnest(${scopes.customerScopes}::uuid[]) AS x
-             WHERE NOT (EXISTS (SELECT 1 FROM customers c WHERE c.id = x)
-                        AND user_reaches_scopes(${caller.id}, ARRAY[x], '{}'))) AS bad_customers,
-      ARRAY(SELECT x::text FROM unnest(${scopes.partnerScopes}::uuid[]) AS x
-             WHERE NOT (EXISTS (SELECT 1 FROM partners p WHERE p.id = x)
-                        AND user_reaches_scopes(${caller.id}, '{}', ARRAY[x]))) AS bad_partners,
-      user_sees_scopes(${caller.id}, ${scopes.customerScopes}::uuid[], ${scopes.partnerScopes}::uuid[]) AS visible`;
+  const row = await scopeProblems(sql, caller.id, scopes);
   const errors: ScopeErrors = {};
-  if (row!.bad_customers.length > 0) {
-    errors.customer_scopes = row!.bad_customers.map((id) => `Invalid pk "${id}" - object does not exist.`);
+  if (row.bad_customers.length > 0) {
+    errors.customer_scopes = row.bad_customers.map((id) => `Invalid pk "${id}" - object does not exist.`);
   }
-  if (row!.bad_partners.length > 0) {
-    errors.partner_scopes = row!.bad_partners.map((id) => `Invalid pk "${id}" - object does not exist.`);
+  if (row.bad_partners.length > 0) {
+    errors.partner_scopes = row.bad_partners.map((id) => `Invalid pk "${id}" - object does not exist.`);
   }
-  if (Object.keys(errors).length === 0 && !row!.visible) {
+  if (Object.keys(errors).length === 0 && !row.visible) {
     const field = caller.accountType === 'partner' ? 'partner_scopes' : 'customer_scopes';
     errors[field] = ['The scopes must include your own customer or partner, or you could not see the object.'];
   }
@@ -78,8 +71,7 @@ export async function checkScopes(sql: Queryable, caller: Caller, scopes: Scopes
  * (export_scope_conflicts). Returns the problems by field; empty when fine.
  */
 export async function checkExportScopes(sql: Queryable, scopes: Scopes): Promise<ScopeErrors> {
-  const rows = await sql<{ field: 'customer_scopes' | 'partner_scopes'; message: string }[]>`
-    SELECT field, message FROM export_scope_conflicts(${scopes.customerScopes}::uuid[], ${scopes.partnerScopes}::uuid[])`;
+  const rows = await exportScopeConflicts(sql, scopes);
   const errors: ScopeErrors = {};
   for (const { field, message } of rows) (errors[field] ??= []).push(message);
   return errors;
@@ -90,7 +82,5 @@ export async function checkExportScopes(sql: Queryable, scopes: Scopes): Promise
  * must be within their reach (user_reaches_scopes), not only one they see it through.
  */
 export async function callerReaches(sql: Queryable, caller: Caller, scopes: Scopes): Promise<boolean> {
-  const [row] = await sql<{ reaches: boolean }[]>`
-    SELECT user_reaches_scopes(${caller.id}, ${scopes.customerScopes}::uuid[], ${scopes.partnerScopes}::uuid[]) AS reaches`;
-  return row!.reaches;
+  return userReachesScopes(sql, caller.id, scopes);
 }

@@ -1,5 +1,6 @@
 import type { ParseArgsConfig } from 'node:util';
 import type { Sql } from '../db/client';
+import { tenantExists } from '../db/statements/tenants';
 import { isUuid } from '../uuid';
 
 export interface Args {
@@ -68,6 +69,5 @@ export class CommandError extends Error {
 
 /** Looks an id up in a table, or fails with a message naming what is missing. */
 export async function assertExists(sql: Sql, table: 'partners' | 'customers', id: string): Promise<void> {
-  const [row] = await sql`SELECT 1 FROM ${sql(table)} WHERE id = ${id}`;
-  if (!row) throw new CommandError(`no ${table.slice(0, -1)} with id ${id}`);
+  if (!(await tenantExists(sql, table, id))) throw new CommandError(`no ${table.slice(0, -1)} with id ${id}`);
 }

@@ -1,3 +1,4 @@
+import { insertCustomer } from '../db/statements/tenants';
 import { assertExists, command, required, UsageError, uuidOption } from './command';
 
 export const customersCreate = command({
@@ -10,7 +11,6 @@ export const customersCreate = command({
   },
   async run({ partnerId, name }, sql) {
     await assertExists(sql, 'partners', partnerId);
-    const [row] = await sql<{ id: string }[]>`INSERT INTO customers (partner_id, name) VALUES (${partnerId}, ${name}) RETURNING id`;
-    return { id: row!.id };
+    return { id: await insertCustomer(sql, partnerId, name) };
   },
 });

@@ -1,4 +1,4 @@
-import { cancelExport } from '../exports/cancel-export';
+import { cancelExportRow } from '../db/statements/exports';
 import { command, CommandError, uuidArgument } from './command';
 
 /**
@@ -12,7 +12,7 @@ export const exportsCancel = command({
   positionals: 1,
   parse: ({ positionals }) => uuidArgument(positionals[0]!, 'an export'),
   async run(id: string, sql) {
-    const status = await cancelExport(sql, id);
+    const status = await cancelExportRow(sql, id);
     if (!status) throw new CommandError(`no export with id ${id}`);
     return { id, status };
   },

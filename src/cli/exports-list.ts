@@ -1,4 +1,5 @@
 import { EXPORT_STATUSES } from '../exports/status';
+import { listExportJobs } from '../db/statements/exports';
 import { command, integerOption, UsageError } from './command';
 
 const STATUSES: readonly string[] = EXPORT_STATUSES;
@@ -15,16 +16,5 @@ export const exportsList = command({
     if (status !== undefined && !STATUSES.includes(status)) throw new UsageError(`--status must be one of ${STATUSES.join(', ')}`);
     return { status, limit: integerOption(values, 'limit', 1, 1000, 100) };
   },
-  async run({ status, limit }, sql) {
-    return sql`
-      SELECT id, status, attempts, max_attempts, last_error, error_code, worker_id, held_since,
-             extract(epoch FROM heartbeat_age)::float8 AS heartbeat_age_seconds,
-             rows_written::float8 AS rows_written, bytes_written::float8 AS bytes_written,
-             run_at, created, started, finished, extract(epoch FROM duration)::float8 AS duration_seconds,
-             query_id, created_by, name, cancel_requested_at, retry_of
-        FROM analytics_export_jobs
-       WHERE ${status === undefined ? sql`true` : sql`status = ${status}`}
-       ORDER BY created DESC, id DESC
-       LIMIT ${limit}`.then((rows) => [...rows]);
-  },
+  run: ({ status, limit }, sql) => listExportJobs(sql, { status, limit }),
 });

@@ -1,3 +1,4 @@
+import { retryExport } from '../db/statements/exports';
 import { command, CommandError, uuidArgument } from './command';
 
 /**
@@ -12,8 +13,7 @@ export const exportsRetry = command({
   parse: ({ positionals }) => uuidArgument(positionals[0]!, 'a failed export'),
   async run(id: string, sql) {
     try {
-      const [row] = await sql<{ id: string }[]>`SELECT retry_export(${id}) AS id`;
-      return { id: row!.id };
+      return { id: await retryExport(sql, id) };
     } catch (error) {
       const code = (error as { code?: string }).code;
       if (code === 'AE002' || code === 'AE003' || code === 'P0002') throw new CommandError((error as Error).message);

@@ -1,4 +1,5 @@
-import { compileExportQuery, ExportQueryError } from '../exports/compile-query';
+import { ExportQueryError } from '../exports/compile-query';
+import { compileExportQuery } from '../exports/load-export-query';
 import { command, CommandError, uuidArgument } from './command';
 
 /** `exports sql ID`: the exact SELECT the worker runs for that export (the same compiler). */

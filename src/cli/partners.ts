@@ -1,3 +1,4 @@
+import { insertPartner } from '../db/statements/tenants';
 import { command, required } from './command';
 
 export const partnersCreate = command({
@@ -5,7 +6,6 @@ export const partnersCreate = command({
   options: { name: { type: 'string' } },
   parse: ({ values }) => ({ name: required(values, 'name') }),
   async run({ name }, sql) {
-    const [row] = await sql<{ id: string }[]>`INSERT INTO partners (name) VALUES (${name}) RETURNING id`;
-    return { id: row!.id };
+    return { id: await insertPartner(sql, name) };
   },
 });

@@ -1,6 +1,8 @@
-import { issueApiKey, revokeApiKeys } from '../auth/api-keys';
+import { issueApiKey } from '../auth/api-keys';
 import type { Queryable } from '../db/client';
 import { ACCOUNT_TYPES, type AccountType } from '../db/schema';
+import { revokeApiKeys } from '../db/statements/api-keys';
+import { findUserByEmail, insertUser, listUsers, lockUser } from '../db/statements/users';
 import { assertExists, command, CommandError, required, UsageError, uuidOption } from './command';
 
 
@@ -25,13 +27,10 @@ export const usersCreate = command({
     if (customerId) await assertExists(sql, 'customers', customerId);
 
     return sql.begin(async (tx) => {
-      const [existing] = await tx`SELECT 1 FROM users WHERE lower(email) = lower(${email})`;
-      if (existing) throw new CommandError(`a user with email ${email} already exists`);
-      const [row] = await tx<{ id: string }[]>`
-        INSERT INTO users (email, account_type, partner_id, customer_id)
-        VALUES (${email}, ${accountType}, ${partnerId}, ${customerId}) RETURNING id`;
-      const apiKey = await issueApiKey(tx, row!.id, 'cli');
-      return { id: row!.id, api_key: apiKey };
+      if (await findUserByEmail(tx, email)) throw new CommandError(`a user with email ${email} already exists`);
+      const id = await insertUser(tx, { email, accountType, partnerId, customerId });
+      const apiKey = await issueApiKey(tx, id, 'cli');
+      return { id, api_key: apiKey };
     });
   },
 });
@@ -43,9 +42,8 @@ function userOption(values: Record<string, string | undefined>): string {
 }
 
 /** Locks the user's row, so that a rotation and a revocation of one user run one after the other. */
-async function lockUser(tx: Queryable, userId: string): Promise<void> {
-  const [row] = await tx`SELECT 1 FROM users WHERE id = ${userId} FOR UPDATE`;
-  if (!row) throw new CommandError(`no user with id ${userId}`);
+async function lockExistingUser(tx: Queryable, userId: string): Promise<void> {
+  if (!(await lockUser(tx, userId))) throw new CommandError(`no user with id ${userId}`);
 }
 
 /** Revokes every key of the user and issues a new one, printed once: the old keys answer 401 at once. */
@@ -55,7 +53,7 @@ export const usersRotateKey = command({
   parse: ({ values }) => ({ userId: userOption(values) }),
   run: ({ userId }, sql) =>
     sql.begin(async (tx) => {
-      await lockUser(tx, userId);
+      await lockExistingUser(tx, userId);
       await revokeApiKeys(tx, userId);
       return { id: userId, api_key: await issueApiKey(tx, userId, 'cli') };
     }),
@@ -68,7 +66,7 @@ export const usersRevokeKey = command({
   parse: ({ values }) => ({ userId: userOption(values) }),
   run: ({ userId }, sql) =>
     sql.begin(async (tx) => {
-      await lockUser(tx, userId);
+      await lockExistingUser(tx, userId);
       await revokeApiKeys(tx, userId);
       return { id: userId, revoked: true };
     }),
@@ -79,11 +77,5 @@ export const usersList = command({
   usage: 'users list',
   options: {},
   parse: () => ({}),
-  async run(_input, sql) {
-    return sql`
-      SELECT u.id, u.email, u.account_type, u.partner_id AS partner, u.customer_id AS customer, u.created,
-             (SELECT max(k.last_used) FROM api_keys k WHERE k.user_id = u.id) AS last_used
-        FROM users u
-       ORDER BY u.created, u.id`.then((rows) => [...rows]);
-  },
+  run: (_input, sql) => listUsers(sql),
 });

@@ -1,10 +1,9 @@
-import { drizzle } from 'drizzle-orm/postgres-js';
 import postgres from 'postgres';
-import * as schema from './schema';
 
 /**
- * The API side's database handle: postgres.js with drizzle on top. (The worker side uses
- * graphile-worker's own node-postgres pool, which pg-copy-streams needs.)
+ * The API side's database handle: postgres.js. (The worker side uses graphile-worker's own
+ * node-postgres pool, which pg-copy-streams needs; drizzle only describes the schema for
+ * drizzle-kit and runs the migrations.)
  */
 export function createDatabase(url: string, options: { max?: number } = {}) {
   const sql = postgres(url, {
@@ -17,12 +16,24 @@ export function createDatabase(url: string, options: { max?: number } = {}) {
     // At most a second: a refused connection costs the server nothing.
     backoff: (failures: number) => Math.min(0.05 * 2 ** failures, 1),
   });
-  const db = drizzle(sql, { schema });
-  return { sql, db, close: () => sql.end({ timeout: 5 }) };
+  // Dates, times and numeric arrays arrive as the text Postgres prints, and json values are sent
+  // as given (the code passes JSON text): the settings drizzle's postgres-js driver made on this
+  // client while a drizzle instance was built on it, which every reader and writer relies on.
+  for (const oid of AS_TEXT) {
+    sql.options.parsers[oid] = asIs;
+    sql.options.serializers[oid] = asIs;
+  }
+  for (const oid of JSON_SENT_AS_IS) sql.options.serializers[oid] = asIs;
+  return { sql, close: () => sql.end({ timeout: 5 }) };
 }
 
+/** timestamptz, date, time, timestamp, and the arrays date[], timestamptz[], timestamp[], numeric[]. */
+const AS_TEXT = [1184, 1082, 1083, 1114, 1182, 1185, 1115, 1231];
+/** json, jsonb. */
+const JSON_SENT_AS_IS = [114, 3802];
+const asIs = (value: unknown) => value;
+
 export type Database = ReturnType<typeof createDatabase>;
-export type Db = Database['db'];
 export type Sql = Database['sql'];
 /** Anything that runs a query: the pool, or a transaction begun on it. */
 export type Queryable = Sql | postgres.TransactionSql;

@@ -1,4 +1,5 @@
 import type { Queryable } from '../db/client';
+import { insertSyntheticReadings } from '../db/statements/readings';
 
 /**
  * Synthetic device readings, written set-based in one INSERT ... SELECT so that millions of rows
@@ -25,25 +26,5 @@ export function countReadings(plan: ReadingsPlan): number {
 
 /** Writes the plan's readings (existing ones are kept) and returns how many rows were inserted. */
 export async function generateReadings(sql: Queryable, plan: ReadingsPlan): Promise<number> {
-  const stepSeconds = READING_STEPS[plan.step];
-  const result = await sql`
-    INSERT INTO device_readings (device_id, metric, ts, value)
-    SELECT d.id, m.name, t.ts,
-           round((CASE m.name
-             WHEN 'active_power' THEN 400 + 250 * sin(2 * pi() * (extract(epoch FROM t.ts) / 86400.0) + d.n) + 40 * random()
-             WHEN 'energy' THEN (400 + 250 * sin(2 * pi() * (extract(epoch FROM t.ts) / 86400.0) + d.n)) * ${stepSeconds}::int / 3600.0
-             WHEN 'temperature' THEN 21 + 3 * sin(2 * pi() * (extract(epoch FROM t.ts) / 86400.0) + d.n) + random() / 2
-             WHEN 'illuminance' THEN greatest(0, 500 * sin(2 * pi() * (extract(epoch FROM t.ts) / 86400.0 - 0.25)) + 30 * random())
-             WHEN 'occupancy' THEN (random() < 0.4)::int
-             WHEN 'area_head_count' THEN floor(random() * 12)
-             ELSE 100 * random()
-           END)::numeric, 3)::double precision
-      FROM unnest(${plan.deviceIds}::uuid[]) WITH ORDINALITY AS d(id, n)
-     CROSS JOIN unnest(${plan.metrics}::text[]) AS m(name)
-     CROSS JOIN generate_series(
-              ${plan.start.toISOString()}::timestamptz,
-              ${plan.end.toISOString()}::timestamptz - make_interval(secs => ${stepSeconds}::int),
-              make_interval(secs => ${stepSeconds}::int)) AS t(ts)
-    ON CONFLICT DO NOTHING`;
-  return result.count;
+  return insertSyntheticReadings(sql, { ...plan, stepSeconds: READING_STEPS[plan.step] });
 }

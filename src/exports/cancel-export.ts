@@ -1,12 +1,25 @@
 import type { Queryable } from '../db/client';
-import type { ExportStatus } from './status';
+import { cancelExportRow, findVisibleExport, type ExportRow } from '../db/statements/exports';
+
+/** Only a queued or running export can be cancelled. */
+export class ExportAlreadyFinished extends Error {
+  override name = 'ExportAlreadyFinished';
+}
 
 /**
- * Cancelling is cancel_export() (drizzle/0001): a queued export fails at once, a running one is
- * asked to stop (its worker fails it within a second), a finished one is left as it is. The API's
- * DELETE and cancel and the CLI's `exports cancel` all call it through here.
+ * Cancels an export the caller sees (POST /analytics/exports/{id}/cancel/). Cancelling is
+ * cancel_export() (drizzle/0001): a queued export fails at once, a running one is asked to stop
+ * (its worker fails it within a second). Returns the export as it is after the call (undefined
+ * if it went meanwhile) and whether its worker is still stopping it.
  */
-export async function cancelExport(sql: Queryable, id: string): Promise<ExportStatus | null> {
-  const [row] = await sql<{ status: ExportStatus | null }[]>`SELECT cancel_export(${id}) AS status`;
-  return row!.status;
+export async function cancelExport(
+  sql: Queryable,
+  callerId: string,
+  row: Pick<ExportRow, 'id' | 'status'>,
+): Promise<{ row: ExportRow | undefined; stopping: boolean }> {
+  if (row.status === 'complete' || row.status === 'failed') {
+    throw new ExportAlreadyFinished(`The export is already ${row.status}; only a queued or running export can be cancelled.`);
+  }
+  const status = await cancelExportRow(sql, row.id);
+  return { row: await findVisibleExport(sql, callerId, row.id), stopping: status === 'running' };
 }

@@ -1,8 +1,7 @@
 import pg from 'pg';
 import * as v from 'valibot';
-import type { Queryable } from '../db/client';
 import { QUERY_AGGREGATIONS as AGGREGATIONS, QUERY_INTERVALS as INTERVALS } from '../db/schema';
-import { isUuid, UUID_PATTERN } from '../uuid';
+import { UUID_PATTERN } from '../uuid';
 
 /**
  * The analytics query behind an export, compiled into the one SELECT that the worker's
@@ -49,9 +48,6 @@ export class ExportQueryError extends Error {
   override name = 'ExportQueryError';
 }
 
-/** Runs one parameterised statement; both drivers (postgres.js and pg) fit behind it. */
-export type RunQuery = (text: string, params: unknown[]) => Promise<readonly Record<string, unknown>[]>;
-
 const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}(:\d{2}){0,2}$/;
 const TIMEZONE = /^[A-Za-z0-9_+\-/]{1,64}$/;
 
@@ -81,35 +77,7 @@ const StoredDefinition = v.object({
   timezone_known: v.boolean(),
 });
 
-/**
- * What an export runs, as JSON text, for the row of analytics_exports named `e`: the query
- * definition it took when it was created, its creator and scopes, and the catalogue checks made
- * now (metrics and time zone may have left the catalogue since). The worker's claim returns it
- * (one round trip for both), loadExportQuery reads it on its own.
- */
-export const EXPORT_DEFINITION_SQL = `
-  (e.query_definition || jsonb_build_object(
-     'created_by', e.created_by,
-     'customer_scopes', e.customer_scopes,
-     'partner_scopes', e.partner_scopes,
-     'unknown_metrics', ARRAY(SELECT m FROM jsonb_array_elements_text(
-                                CASE WHEN jsonb_typeof(e.query_definition -> 'metrics') = 'array' THEN e.query_definition -> 'metrics' ELSE '[]' END) AS m
-                               WHERE NOT EXISTS (SELECT 1 FROM metrics WHERE name = m)),
-     'timezone_known', CASE WHEN e.query_definition ->> 'timezone' = 'UTC' THEN true
-                            ELSE EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = e.query_definition ->> 'timezone') END
-   ))::text`;
-
-const LOAD_DEFINITION = `SELECT ${EXPORT_DEFINITION_SQL} AS definition FROM analytics_exports e WHERE e.id = $1`;
-
-/** Reads and checks what an export runs. */
-export async function loadExportQuery(run: RunQuery, exportId: string): Promise<ExportQuery> {
-  if (!isUuid(exportId)) throw new ExportQueryError(`analytics export ${JSON.stringify(exportId)} does not exist`);
-  const [row] = await run(LOAD_DEFINITION, [exportId]);
-  if (!row) throw new ExportQueryError(`analytics export ${exportId} does not exist`);
-  return parseExportDefinition(row.definition);
-}
-
-/** Checks a definition read by EXPORT_DEFINITION_SQL. */
+/** Checks a definition as the database reads it (src/db/statements/export-definition.ts). */
 export function parseExportDefinition(definition: unknown): ExportQuery {
   if (typeof definition !== 'string') throw new ExportQueryError('the export has no query definition');
   const parsed = v.safeParse(StoredDefinition, JSON.parse(definition));
@@ -196,13 +164,4 @@ SELECT ${columns('b.bucket', 'b.metric', 'b.value')}
   JOIN export_devices AS d ON d.id = b.device_id
   LEFT JOIN spaces AS s ON s.id = d.space_id
  ORDER BY b.bucket, d.id, b.metric`;
-}
-
-/**
- * The exact SELECT an export runs (for the CLI and for operators). Throws ExportQueryError when
- * the export does not exist or its query cannot be compiled.
- */
-export async function compileExportQuery(sql: Queryable, exportId: string): Promise<string> {
-  const run: RunQuery = (text, params) => sql.unsafe(text, params as never[]);
-  return compileAnalyticsSelect(await loadExportQuery(run, exportId));
 }

@@ -1,39 +1,114 @@
+import { createHash } from 'node:crypto';
+import { checkExportScopes, checkScopes, type Caller } from '../auth/scopes';
 import type { Queryable } from '../db/client';
+import {
+  findByIdempotencyKey,
+  findVisibleExport,
+  insertExport,
+  releaseExpiredIdempotencyKey,
+  type ExportRow,
+  type NewExport,
+} from '../db/statements/exports';
+import { queryIsVisible } from '../db/statements/queries';
+
+export type { NewExport };
 
 /**
- * Creating an export is one INSERT: the row is born queued and the database's trigger adds its
- * graphile-worker job in the same transaction (drizzle/0001_export_state_machine.sql), so an
- * export and its job commit together or not at all. The API runs it as a fragment of its own
- * statement (`WITH e AS (<insert>) SELECT ...`), so that it answers with the row as created
- * (queued) in one round trip, before any worker can claim it.
+ * Creating an export: POST /analytics/export, and the tests' fixtures. The INSERT is one
+ * statement (insertExport): the row is born queued and the database's trigger adds its job in the
+ * same transaction. Around it, the Idempotency-Key protocol:
+ *
+ * 1. a key this user used in the last 24 hours replays that export (the same body) or is refused
+ *    (another body); an older use lets go of the key;
+ * 2. the request is checked (only a new one: a replay answers what was created then);
+ * 3. the insert; two requests with one key at once: the unique index lets one in, the other replays it.
  */
 
-export interface NewExport {
-  createdBy: string;
-  name: string;
-  notes: string;
-  queryId: string;
-  tags: string[];
-  customerScopes: string[];
-  partnerScopes: string[];
-  maxAttempts: number;
-  /** Idempotency-Key header of the creating request, and a hash of its body. */
-  idempotencyKey?: string | undefined;
-  requestHash?: string | undefined;
+export interface CreatedExport {
+  id: string;
+  /** The export as created (queued), or as it is now when replayed. */
+  row: ExportRow;
+  /** An earlier request with the same Idempotency-Key created it. */
+  replayed: boolean;
 }
 
-/** The INSERT, returning every column of the new row. */
-export function insertExport(sql: Queryable, input: NewExport) {
-  return sql`
-    INSERT INTO analytics_exports
-      (created_by, name, notes, query_id, tags, customer_scopes, partner_scopes, max_attempts, idempotency_key, request_hash)
-    VALUES (${input.createdBy}, ${input.name}, ${input.notes}, ${input.queryId}, ${input.tags}::text[],
-            ${input.customerScopes}::uuid[], ${input.partnerScopes}::uuid[], ${input.maxAttempts},
-            ${input.idempotencyKey ?? null}, ${input.requestHash ?? null})
-    RETURNING *`;
+/** The Idempotency-Key cannot be used for this request; `message` says why. */
+export class IdempotencyKeyConflict extends Error {
+  override name = 'IdempotencyKeyConflict';
 }
 
-export async function createExport(sql: Queryable, input: NewExport): Promise<{ id: string }> {
-  const [row] = await sql<{ id: string }[]>`WITH e AS (${insertExport(sql, input)}) SELECT id FROM e`;
-  return { id: row!.id };
+/** The request names what the caller may not use: the problems by field. */
+export class InvalidExportRequest extends Error {
+  override name = 'InvalidExportRequest';
+  constructor(readonly fields: Record<string, string[]>) {
+    super(`the export request is invalid: ${Object.keys(fields).join(', ')}`);
+  }
+}
+
+/**
+ * Creates an export, or replays the one created earlier with the same Idempotency-Key. With a
+ * caller, the request is first checked against what the caller may see and reach
+ * (InvalidExportRequest); without one (fixtures, operators) it is taken as it is.
+ */
+export async function createExport(sql: Queryable, input: NewExport, caller?: Caller): Promise<CreatedExport> {
+  const key = input.idempotencyKey;
+  if (key !== undefined) {
+    const replay = await replayed(sql, input, key);
+    if (replay) return replay;
+    await releaseExpiredIdempotencyKey(sql, input.createdBy, key);
+  }
+  if (caller) await checkRequest(sql, caller, input);
+  try {
+    const row = await insertExport(sql, input);
+    return { id: row.id, row, replayed: false };
+  } catch (error) {
+    if (key !== undefined && isUniqueViolation(error, 'analytics_exports_idempotency_key')) {
+      const replay = await replayed(sql, input, key);
+      if (replay) return replay;
+    }
+    throw error;
+  }
+}
+
+/** The export made earlier with this key, if any; IdempotencyKeyConflict when it was made of another request. */
+async function replayed(sql: Queryable, input: NewExport, key: string): Promise<CreatedExport | undefined> {
+  const earlier = await findByIdempotencyKey(sql, input.createdBy, key);
+  if (!earlier) return undefined;
+  if (earlier.request_hash !== (input.requestHash ?? null)) {
+    throw new IdempotencyKeyConflict('This Idempotency-Key was used with a different request body in the last 24 hours.');
+  }
+  const row = await findVisibleExport(sql, input.createdBy, earlier.id);
+  // Only if the caller's membership changed since: say no more than that the key is taken.
+  if (!row) throw new IdempotencyKeyConflict('This Idempotency-Key was already used in the last 24 hours.');
+  return { id: row.id, row, replayed: true };
+}
+
+/** The query must be one the caller sees; the scopes within their reach and not empty for every reader. */
+async function checkRequest(sql: Queryable, caller: Caller, input: NewExport): Promise<void> {
+  if (!(await queryIsVisible(sql, caller.id, input.queryId))) {
+    throw new InvalidExportRequest({ query: [`Invalid pk "${input.queryId}" - object does not exist.`] });
+  }
+  const scopes = { customerScopes: input.customerScopes, partnerScopes: input.partnerScopes };
+  const scopeErrors = await checkScopes(sql, caller, scopes);
+  if (Object.keys(scopeErrors).length > 0) throw new InvalidExportRequest(scopeErrors);
+  const emptyForEveryone = await checkExportScopes(sql, scopes);
+  if (Object.keys(emptyForEveryone).length > 0) throw new InvalidExportRequest(emptyForEveryone);
+}
+
+/**
+ * What an Idempotency-Key is bound to: the validated request, keys sorted, so that formatting
+ * and key order do not make requests differ.
+ */
+export function hashRequest(input: unknown): string {
+  const canonical = JSON.stringify(input, (_key, value: unknown) =>
+    value && typeof value === 'object' && !Array.isArray(value)
+      ? Object.fromEntries(Object.entries(value).sort(([a], [b]) => a.localeCompare(b)))
+      : value,
+  );
+  return createHash('sha256').update(canonical).digest('hex');
+}
+
+function isUniqueViolation(error: unknown, constraint: string): boolean {
+  const e = error as { code?: string; constraint_name?: string };
+  return e?.code === '23505' && e.constraint_name === constraint;
 }

@@ -1,8 +1,8 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Queryable } from '../db/client';
+import { cancelExportRow, deleteExportRow } from '../db/statements/exports';
 import type { Logger } from '../logger';
 import { deleteObjects, exportPrefix, listObjectPages } from '../storage/objects';
-import { cancelExport } from './cancel-export';
 
 /** Where an export's files are, and where to say what could not be deleted. */
 export interface ExportFiles {
@@ -25,9 +25,8 @@ export interface ExportFiles {
  * was no such export.
  */
 export async function deleteExport(sql: Queryable, files: ExportFiles, exportId: string): Promise<boolean> {
-  await cancelExport(sql, exportId);
-  const [deleted] = await sql`DELETE FROM analytics_exports WHERE id = ${exportId} RETURNING id`;
-  if (!deleted) return false;
+  await cancelExportRow(sql, exportId);
+  if (!(await deleteExportRow(sql, exportId))) return false;
   await deleteExportFiles(files, exportId);
   return true;
 }

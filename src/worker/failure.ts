@@ -1,7 +1,7 @@
 import { isThrottlingError, isTransientError } from '@smithy/core/retry';
 import { ExportQueryError } from '../exports/compile-query';
 import { CopyQueryError, ObjectTooLarge, StorageError } from './copy-to-object';
-import type { ExportErrors } from './export-statements';
+import type { ExportErrors } from '../db/statements/export-attempts';
 
 /**
  * What a failed attempt means for the export, by kind:

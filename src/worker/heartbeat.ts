@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { Logger } from '../logger';
-import { recordProgress, type Claim } from './export-statements';
+import { recordProgress, type Claim } from '../db/statements/export-attempts';
 import { repeatEvery } from './repeat';
 import type { StopReason } from './running-exports';
 

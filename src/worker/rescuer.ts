@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { Logger } from '../logger';
-import { requeueOrphanedExports, rescueStaleExports } from './export-statements';
+import { requeueOrphanedExports, rescueStaleExports } from '../db/statements/export-attempts';
 import { repeatEvery } from './repeat';
 
 /**

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { compileExportQuery } from '../../src/exports/compile-query';
+import { compileExportQuery } from '../../src/exports/load-export-query';
 import { createTestApi } from '../support/api';
 import { runCli, type CliRun } from '../support/cli';
 import { testEnvironment } from '../support/environment';

@@ -8,7 +8,7 @@ import { drizzle } from 'drizzle-orm/postgres-js';
 import { migrate as drizzleMigrate } from 'drizzle-orm/postgres-js/migrator';
 import { Logger, runMigrations as graphileMigrate } from 'graphile-worker';
 import postgres from 'postgres';
-import { compileExportQuery } from '../../src/exports/compile-query';
+import { compileExportQuery } from '../../src/exports/load-export-query';
 import { MIGRATIONS_FOLDER, migrate } from '../../src/db/migrate';
 import { databaseUrl } from '../support/database';
 import { testEnvironment } from '../support/environment';

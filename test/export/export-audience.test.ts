@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import pg from 'pg';
 import { generateReadings } from '../../src/demo/readings';
-import { claimExport, requeueExport } from '../../src/worker/export-statements';
+import { claimExport, requeueExport } from '../../src/db/statements/export-attempts';
 import { createTestApi } from '../support/api';
 import { runCli } from '../support/cli';
 import { parseCsv } from '../support/csv';

@@ -1,16 +1,56 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
+import pg from 'pg';
 import type { Queryable, Sql } from '../../src/db/client';
+import { claimExport, completeExport, failExport, recordProgress, type Claim, type ExportErrors } from '../../src/db/statements/export-attempts';
 import { exportObjectKey } from '../../src/storage/objects';
 import type { TestBucket } from './s3';
 
 /**
- * Moves exports through the state machine the way the worker would, in plain SQL through the
- * legal transitions only, so API tests can see every state without running the worker.
+ * Moves exports through the state machine the way the worker would, with the worker's own
+ * statements (src/db/statements/export-attempts.ts), so API tests can see every state without
+ * running the worker.
  */
 
-export async function markRunning(sql: Queryable, id: string, progress: { rows: number; bytes: number } = { rows: 0, bytes: 0 }) {
-  await sql`UPDATE analytics_exports SET status = 'running', worker_id = 'test-worker' WHERE id = ${id}`;
-  await sql`UPDATE analytics_exports SET rows_written = ${progress.rows}, bytes_written = ${progress.bytes} WHERE id = ${id}`;
+const WORKER_ID = 'test-worker';
+
+/** The worker's statements run on node-postgres: one pool per test database, opened on first use. */
+const pools = new Map<string, pg.Pool>();
+function workerPool(sql: Sql): pg.Pool {
+  const { host, port, database, user, pass } = sql.options;
+  const key = `${host[0]}:${port[0]}/${database}`;
+  let pool = pools.get(key);
+  if (!pool) {
+    const password = typeof pass === 'function' ? undefined : (pass ?? undefined);
+    pool = new pg.Pool({ host: host[0], port: port[0], database, user, password, max: 2, allowExitOnIdle: true });
+    // The test database is dropped at the end of the file, under the pool's idle connections.
+    pool.on('error', () => {});
+    pools.set(key, pool);
+  }
+  return pool;
+}
+
+/** The claim this fixture's worker holds on a running export. */
+async function heldClaim(sql: Queryable, id: string): Promise<Claim> {
+  const [row] = await sql<{ attempts: number; max_attempts: number; created_by: string; name: string }[]>`
+    SELECT attempts, max_attempts, created_by, name FROM analytics_exports WHERE id = ${id} AND status = 'running' AND worker_id = ${WORKER_ID}`;
+  if (!row) throw new Error(`export ${id} is not running on the fixture's worker`);
+  return {
+    exportId: id,
+    workerId: WORKER_ID,
+    attempt: row.attempts,
+    maxAttempts: row.max_attempts,
+    createdBy: row.created_by,
+    name: row.name,
+    cancelRequested: false,
+    queuedMs: 0,
+    definition: null,
+  };
+}
+
+export async function markRunning(sql: Sql, id: string, progress: { rows: number; bytes: number } = { rows: 0, bytes: 0 }) {
+  const claim = await claimExport(workerPool(sql), id, WORKER_ID);
+  if (!claim) throw new Error(`export ${id} could not be claimed`);
+  await recordProgress(workerPool(sql), claim, progress);
 }
 
 /**
@@ -26,21 +66,21 @@ export async function ageHeartbeat(sql: Sql, id: string, minutes: number) {
 }
 
 /** Uploads the CSV to where the worker would and completes the export. Returns the object key. */
-export async function markComplete(sql: Queryable, bucket: TestBucket, id: string, csv: string): Promise<string> {
+export async function markComplete(sql: Sql, bucket: TestBucket, id: string, csv: string): Promise<string> {
   const [row] = await sql<{ status: string }[]>`SELECT status FROM analytics_exports WHERE id = ${id}`;
   if (row!.status === 'queued') await markRunning(sql, id);
-  const [claimed] = await sql<{ created_by: string; attempts: number }[]>`SELECT created_by, attempts FROM analytics_exports WHERE id = ${id}`;
-  const key = exportObjectKey(id, claimed!.attempts, claimed!.created_by);
+  const claim = await heldClaim(sql, id);
+  const key = exportObjectKey(id, claim.attempt, claim.createdBy);
   await bucket.client.send(new PutObjectCommand({ Bucket: bucket.config.bucket, Key: key, Body: csv, ContentType: 'text/csv' }));
   const lines = csv.trimEnd().split('\n').length - 1;
-  await sql`
-    UPDATE analytics_exports SET status = 'complete', number_of_rows = ${lines}, total_bytes = ${Buffer.byteLength(csv)}, object_key = ${key}
-     WHERE id = ${id}`;
+  if (!(await completeExport(workerPool(sql), claim, { rows: lines, bytes: Buffer.byteLength(csv), objectKey: key }))) {
+    throw new Error(`export ${id} could not be completed`);
+  }
   return key;
 }
 
-export async function markFailed(sql: Queryable, id: string, errors = { code: 'query_error', message: 'boom' }) {
+export async function markFailed(sql: Sql, id: string, errors: ExportErrors = { code: 'query_error', message: 'boom' }) {
   const [row] = await sql<{ status: string }[]>`SELECT status FROM analytics_exports WHERE id = ${id}`;
   if (row!.status === 'queued') await markRunning(sql, id);
-  await sql`UPDATE analytics_exports SET status = 'failed', errors = ${JSON.stringify(errors)}::jsonb WHERE id = ${id}`;
+  if (!(await failExport(workerPool(sql), await heldClaim(sql, id), errors))) throw new Error(`export ${id} could not be failed`);
 }

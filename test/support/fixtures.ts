@@ -1,23 +1,27 @@
 import { generateReadings } from '../../src/demo/readings';
 import { issueApiKey } from '../../src/auth/api-keys';
 import type { Queryable } from '../../src/db/client';
+import { insertExport as insertExportRow } from '../../src/db/statements/exports';
+import { insertQuery } from '../../src/db/statements/queries';
+import { insertCustomer, insertPartner } from '../../src/db/statements/tenants';
+import { insertUser } from '../../src/db/statements/users';
 
 /**
- * Small builders for the domain objects tests need. Each returns ids; names are unique enough
- * for one test database.
+ * Small builders for the domain objects tests need, through the production statements
+ * (src/db/statements). Each returns ids; names are unique enough for one test database.
  */
 
 let counter = 0;
+/** analytics_exports.max_attempts's default, as EXPORT_MAX_ATTEMPTS leaves it. */
+const DEFAULT_MAX_ATTEMPTS = 5;
 const unique = (prefix: string) => `${prefix} ${++counter}`;
 
 export async function createPartner(sql: Queryable, name = unique('Partner')): Promise<string> {
-  const [row] = await sql<{ id: string }[]>`INSERT INTO partners (name) VALUES (${name}) RETURNING id`;
-  return row!.id;
+  return insertPartner(sql, name);
 }
 
 export async function createCustomer(sql: Queryable, partnerId: string, name = unique('Customer')): Promise<string> {
-  const [row] = await sql<{ id: string }[]>`INSERT INTO customers (partner_id, name) VALUES (${partnerId}, ${name}) RETURNING id`;
-  return row!.id;
+  return insertCustomer(sql, partnerId, name);
 }
 
 export interface TestUser {
@@ -35,12 +39,9 @@ export async function createUser(
 ): Promise<TestUser> {
   const partnerId = membership.partnerId ?? null;
   const customerId = membership.customerId ?? null;
-  const [row] = await sql<{ id: string }[]>`
-    INSERT INTO users (email, account_type, partner_id, customer_id)
-    VALUES (${`user${++counter}-${Date.now()}@example.test`}, ${accountType}, ${partnerId}, ${customerId})
-    RETURNING id`;
-  const apiKey = await issueApiKey(sql, row!.id, 'test');
-  return { id: row!.id, apiKey, accountType, partnerId, customerId };
+  const id = await insertUser(sql, { email: `user${++counter}-${Date.now()}@example.test`, accountType, partnerId, customerId });
+  const apiKey = await issueApiKey(sql, id, 'test');
+  return { id, apiKey, accountType, partnerId, customerId };
 }
 
 export async function createSpace(
@@ -83,30 +84,41 @@ export async function createQuery(
   definition: QueryDefinition,
   common: { name?: string; customerScopes?: string[]; partnerScopes?: string[] } = {},
 ): Promise<string> {
-  const [row] = await sql<{ id: string }[]>`
-    INSERT INTO analytics_queries
-      (created_by, name, metrics, devices, spaces, start, "end", interval, aggregation, timezone, customer_scopes, partner_scopes)
-    VALUES (${createdBy}, ${common.name ?? unique('Query')}, ${definition.metrics}::text[],
-            ${definition.devices ?? []}::uuid[], ${definition.spaces ?? []}::uuid[],
-            ${definition.start}, ${definition.end}, ${definition.interval ?? 'raw'}, ${definition.aggregation ?? null},
-            ${definition.timezone ?? 'UTC'}, ${common.customerScopes ?? []}::uuid[], ${common.partnerScopes ?? []}::uuid[])
-    RETURNING id`;
-  return row!.id;
+  return insertQuery(sql, createdBy, {
+    name: common.name ?? unique('Query'),
+    notes: '',
+    tags: [],
+    customerScopes: common.customerScopes ?? [],
+    partnerScopes: common.partnerScopes ?? [],
+    metrics: definition.metrics,
+    devices: definition.devices ?? [],
+    spaces: definition.spaces ?? [],
+    start: definition.start,
+    end: definition.end,
+    interval: definition.interval ?? 'raw',
+    aggregation: definition.aggregation ?? null,
+    timezone: definition.timezone ?? 'UTC',
+  });
 }
 
-/** Inserts an export straight into the table (born queued; the trigger adds its job). */
+/** Inserts an export straight into the table, unchecked (born queued; the trigger adds its job). */
 export async function insertExport(
   sql: Queryable,
   createdBy: string,
   queryId: string,
   fields: { name?: string; customerScopes?: string[]; partnerScopes?: string[]; tags?: string[] } = {},
 ): Promise<string> {
-  const [row] = await sql<{ id: string }[]>`
-    INSERT INTO analytics_exports (created_by, name, query_id, tags, customer_scopes, partner_scopes)
-    VALUES (${createdBy}, ${fields.name ?? unique('Export')}, ${queryId}, ${fields.tags ?? []}::text[],
-            ${fields.customerScopes ?? []}::uuid[], ${fields.partnerScopes ?? []}::uuid[])
-    RETURNING id`;
-  return row!.id;
+  const row = await insertExportRow(sql, {
+    createdBy,
+    name: fields.name ?? unique('Export'),
+    notes: '',
+    queryId,
+    tags: fields.tags ?? [],
+    customerScopes: fields.customerScopes ?? [],
+    partnerScopes: fields.partnerScopes ?? [],
+    maxAttempts: DEFAULT_MAX_ATTEMPTS,
+  });
+  return row.id;
 }
 
 /**

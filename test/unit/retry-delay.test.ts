@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { retryDelayMs as s3RetryDelayMs } from '../../src/storage/s3-client';
-import { retryDelayMs as exportRetryDelayMs } from '../../tasks/analytics-export';
+import { retryDelayMs as exportRetryDelayMs } from '../../src/worker/export-job';
 
 /**
  * The two backoffs: between the tries of one S3 request (1 s doubling, at most 20 s), and

@@ -1,7 +1,7 @@
 import { commonFields } from '../common-fields';
 import { formatTimestamp } from '../timestamps';
 import type { ExportResourceBody } from './schemas';
-import type { ExportRow } from './store';
+import type { ExportRow } from '../../db/statements/exports';
 
 /** bigint columns arrive as strings from postgres.js; the API speaks JSON numbers. */
 const count = (value: string | number | null): number | null => (value === null ? null : Number(value));

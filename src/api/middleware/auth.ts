@@ -2,6 +2,7 @@ import type { MiddlewareHandler } from 'hono';
 import { hashApiKey } from '../../auth/api-keys';
 import type { Caller } from '../../auth/scopes';
 import { isDatabaseUnavailable, type Sql } from '../../db/client';
+import { findKeyOwner } from '../../db/statements/api-keys';
 import type { ApiEnv } from '../env';
 import { ApiError } from '../errors';
 
@@ -45,14 +46,7 @@ export async function findCaller(sql: Sql, key: string): Promise<Caller | undefi
 }
 
 async function lookUpCaller(sql: Sql, key: string): Promise<Caller | undefined> {
-  const [row] = await sql<{ id: string; account_type: Caller['accountType']; partner_id: string | null; customer_id: string | null }[]>`
-    WITH key AS (
-      SELECT id, user_id FROM api_keys WHERE key_hash = ${hashApiKey(key)} AND revoked IS NULL
-    ), touched AS (
-      UPDATE api_keys SET last_used = now()
-       WHERE id IN (SELECT id FROM key) AND (last_used IS NULL OR last_used < now() - interval '1 minute')
-    )
-    SELECT u.id, u.account_type, u.partner_id, u.customer_id FROM key JOIN users u ON u.id = key.user_id`;
+  const row = await findKeyOwner(sql, hashApiKey(key));
   if (!row) return undefined;
   return { id: row.id, accountType: row.account_type, partnerId: row.partner_id, customerId: row.customer_id };
 }

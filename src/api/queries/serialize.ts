@@ -1,6 +1,6 @@
 import { commonFields } from '../common-fields';
 import type { QueryResourceBody } from './schemas';
-import type { QueryRow } from './store';
+import type { QueryRow } from '../../db/statements/queries';
 
 /** The Analytics Query resource: every field, the definition after the common ones. */
 export function queryResource(row: QueryRow): QueryResourceBody {

@@ -1,9 +1,10 @@
 import type pg from 'pg';
-import type { ExportErrorCode } from '../db/schema';
-import { EXPORT_DEFINITION_SQL } from '../exports/compile-query';
+import type { ExportErrorCode } from '../schema';
+import { EXPORT_DEFINITION_SQL } from './export-definition';
 
 /**
- * Every statement the worker runs on analytics_exports, one small function each. An attempt is
+ * Every statement an export attempt runs on analytics_exports (and the rescues of attempts that
+ * were lost), one small function each. An attempt is
  * identified by (id, worker_id, attempts): each claim increments attempts (the status trigger
  * does), so a late write from an attempt that was rescued and run again matches no row.
  */

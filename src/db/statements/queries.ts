@@ -1,9 +1,7 @@
-import type { Queryable } from '../../db/client';
-import { escapeLike } from '../exports/store';
-import type { CommonRow } from '../common-fields';
-import { isoTimestamp } from '../timestamps';
+import type { Queryable } from '../client';
+import { escapeLike, isoTimestamp, type CommonRow } from './fragments';
 
-/** The SQL behind the Analytics Query endpoints, one statement per function. */
+/** The statements on analytics_queries, one statement per function. */
 
 /** The definition of a query: the same names in the row and in what is stored. */
 interface QueryDefinition {
@@ -42,6 +40,14 @@ export async function findVisibleQuery(sql: Queryable, callerId: string, id: str
     SELECT ${columns(sql)} FROM analytics_queries q
      WHERE q.id = ${id} AND user_sees_scopes(${callerId}, q.customer_scopes, q.partner_scopes)`;
   return row;
+}
+
+/** Whether the caller may see the query (an export may be made of it). */
+export async function queryIsVisible(sql: Queryable, callerId: string, queryId: string): Promise<boolean> {
+  const [row] = await sql`
+    SELECT 1 FROM analytics_queries q
+     WHERE q.id = ${queryId} AND user_sees_scopes(${callerId}, q.customer_scopes, q.partner_scopes)`;
+  return row !== undefined;
 }
 
 export async function listVisibleQueries(

@@ -1,0 +1,171 @@
+import type { Queryable } from '../client';
+import type { ExportStatus } from '../schema';
+import { escapeLike, isoTimestamp, type CommonRow } from './fragments';
+
+/**
+ * The statements on analytics_exports outside an attempt (the worker's are export-attempts.ts),
+ * one statement per function. Visibility is always the database's user_sees_scopes(), the same
+ * rule the export worker applies.
+ */
+
+export type { ExportStatus };
+
+/** An export as the API shows it. */
+export interface ExportRow extends CommonRow {
+  query_id: string;
+  status: ExportStatus;
+  errors: unknown;
+  number_of_rows: string | number | null;
+  total_bytes: string | number | null;
+  tags: string[];
+  customer_scopes: string[];
+  partner_scopes: string[];
+  object_key: string | null;
+  attempts: number;
+  started: string | null;
+  finished: string | null;
+  heartbeat_at: string | null;
+  rows_written: string | number | null;
+  bytes_written: string | number | null;
+}
+
+/** A new export's columns. */
+export interface NewExport {
+  createdBy: string;
+  name: string;
+  notes: string;
+  queryId: string;
+  tags: string[];
+  customerScopes: string[];
+  partnerScopes: string[];
+  maxAttempts: number;
+  /** Idempotency-Key header of the creating request, and a hash of its body. */
+  idempotencyKey?: string | undefined;
+  requestHash?: string | undefined;
+}
+
+const columns = (sql: Queryable) => sql`
+  e.id, ${isoTimestamp(sql, 'e.created')} AS created, ${isoTimestamp(sql, 'e.modified')} AS modified,
+  e.created_by, e.name, e.notes, e.query_id, e.status, e.errors, e.number_of_rows, e.total_bytes, e.tags,
+  e.customer_scopes, e.partner_scopes, e.object_key, e.attempts,
+  ${isoTimestamp(sql, 'e.started')} AS started, ${isoTimestamp(sql, 'e.finished')} AS finished,
+  ${isoTimestamp(sql, 'e.heartbeat_at')} AS heartbeat_at, e.rows_written, e.bytes_written`;
+
+/**
+ * Creating an export is one INSERT: the row is born queued and the database's trigger adds its
+ * graphile-worker job in the same transaction (drizzle/0001_export_state_machine.sql), so an
+ * export and its job commit together or not at all. The row is read back by the creating
+ * statement itself: a worker may claim the export the moment it commits, and the answer to POST
+ * is the export as created (queued).
+ */
+export async function insertExport(sql: Queryable, input: NewExport): Promise<ExportRow> {
+  const [row] = await sql<ExportRow[]>`
+    WITH e AS (
+      INSERT INTO analytics_exports
+        (created_by, name, notes, query_id, tags, customer_scopes, partner_scopes, max_attempts, idempotency_key, request_hash)
+      VALUES (${input.createdBy}, ${input.name}, ${input.notes}, ${input.queryId}, ${input.tags}::text[],
+              ${input.customerScopes}::uuid[], ${input.partnerScopes}::uuid[], ${input.maxAttempts},
+              ${input.idempotencyKey ?? null}, ${input.requestHash ?? null})
+      RETURNING *)
+    SELECT ${columns(sql)} FROM e`;
+  return row!;
+}
+
+export async function findVisibleExport(sql: Queryable, callerId: string, id: string): Promise<ExportRow | undefined> {
+  const [row] = await sql<ExportRow[]>`
+    SELECT ${columns(sql)} FROM analytics_exports e
+     WHERE e.id = ${id} AND user_sees_scopes(${callerId}, e.customer_scopes, e.partner_scopes)`;
+  return row;
+}
+
+export interface ExportFilters {
+  statuses?: string[] | undefined;
+  tags?: string[] | undefined;
+  nameContains?: string | undefined;
+  queryId?: string | undefined;
+}
+
+/** Newest first, ties broken by id so that pages never overlap; limit + 1 rows tell if more exist. */
+export async function listVisibleExports(
+  sql: Queryable,
+  callerId: string,
+  filters: ExportFilters,
+  page: { limit: number; offset: number },
+): Promise<ExportRow[]> {
+  return sql<ExportRow[]>`
+    SELECT ${columns(sql)} FROM analytics_exports e
+     WHERE user_sees_scopes(${callerId}, e.customer_scopes, e.partner_scopes)
+       ${filters.statuses ? sql`AND e.status = ANY (${filters.statuses}::export_status[])` : sql``}
+       ${filters.tags ? sql`AND e.tags @> ${filters.tags}::text[]` : sql``}
+       ${filters.nameContains ? sql`AND e.name ILIKE ${`%${escapeLike(filters.nameContains)}%`}` : sql``}
+       ${filters.queryId ? sql`AND e.query_id = ${filters.queryId}` : sql``}
+     ORDER BY e.created DESC, e.id DESC
+     LIMIT ${page.limit + 1} OFFSET ${page.offset}`;
+}
+
+/** An export made earlier by this user with this Idempotency-Key, within the last 24 hours. */
+export async function findByIdempotencyKey(
+  sql: Queryable,
+  callerId: string,
+  key: string,
+): Promise<{ id: string; request_hash: string | null } | undefined> {
+  const [row] = await sql<{ id: string; request_hash: string | null }[]>`
+    SELECT id, request_hash FROM analytics_exports
+     WHERE created_by = ${callerId} AND idempotency_key = ${key} AND created > now() - interval '24 hours'`;
+  return row;
+}
+
+/** Keys are kept 24 hours: an older export lets go of its key so that the key can be used again. */
+export async function releaseExpiredIdempotencyKey(sql: Queryable, callerId: string, key: string): Promise<void> {
+  await sql`
+    UPDATE analytics_exports SET idempotency_key = NULL, request_hash = NULL
+     WHERE created_by = ${callerId} AND idempotency_key = ${key} AND created <= now() - interval '24 hours'`;
+}
+
+/**
+ * cancel_export() (drizzle/0001): a queued export fails at once, a running one is asked to stop
+ * (its worker fails it within a second), a finished one is left as it is. The status after the
+ * call; null when there is no such export.
+ */
+export async function cancelExportRow(sql: Queryable, id: string): Promise<ExportStatus | null> {
+  const [row] = await sql<{ status: ExportStatus | null }[]>`SELECT cancel_export(${id}) AS status`;
+  return row!.status;
+}
+
+/** retry_export() (drizzle/0006): a new export with a failed one's definition; its id. */
+export async function retryExport(sql: Queryable, id: string): Promise<string> {
+  const [row] = await sql<{ id: string }[]>`SELECT retry_export(${id}) AS id`;
+  return row!.id;
+}
+
+/** Deletes the row; false when there was no such export. */
+export async function deleteExportRow(sql: Queryable, id: string): Promise<boolean> {
+  const deleted = await sql`DELETE FROM analytics_exports WHERE id = ${id} RETURNING id`;
+  return deleted.length > 0;
+}
+
+/** Exports in a final state created more than `retentionDays` ago, oldest first. */
+export async function listExpiredExports(sql: Queryable, retentionDays: number, limit: number): Promise<string[]> {
+  const rows = await sql<{ id: string }[]>`
+    SELECT id FROM analytics_exports
+     WHERE status IN ('complete', 'failed')
+       AND created < now() - make_interval(days => ${retentionDays})
+     ORDER BY created
+     LIMIT ${limit}`;
+  return rows.map((row) => row.id);
+}
+
+/** The newest exports from the analytics_export_jobs view (docs/operations.md); intervals in seconds, counts as numbers. */
+export async function listExportJobs(sql: Queryable, filter: { status?: string | undefined; limit: number }) {
+  const rows = await sql`
+    SELECT id, status, attempts, max_attempts, last_error, error_code, worker_id, held_since,
+           extract(epoch FROM heartbeat_age)::float8 AS heartbeat_age_seconds,
+           rows_written::float8 AS rows_written, bytes_written::float8 AS bytes_written,
+           run_at, created, started, finished, extract(epoch FROM duration)::float8 AS duration_seconds,
+           query_id, created_by, name, cancel_requested_at, retry_of
+      FROM analytics_export_jobs
+     WHERE ${filter.status === undefined ? sql`true` : sql`status = ${filter.status}`}
+     ORDER BY created DESC, id DESC
+     LIMIT ${filter.limit}`;
+  return [...rows];
+}

@@ -1,0 +1,35 @@
+import type { Queryable } from '../client';
+
+/** The statements on device_readings. */
+
+/**
+ * Synthetic readings for every device and metric, one every `stepSeconds` from start (inclusive)
+ * to end (exclusive), in one INSERT ... SELECT: values follow daily cycles per metric with a
+ * little noise. Existing readings are kept; returns how many rows were inserted.
+ */
+export async function insertSyntheticReadings(
+  sql: Queryable,
+  plan: { deviceIds: string[]; metrics: string[]; start: Date; end: Date; stepSeconds: number },
+): Promise<number> {
+  const { stepSeconds } = plan;
+  const result = await sql`
+    INSERT INTO device_readings (device_id, metric, ts, value)
+    SELECT d.id, m.name, t.ts,
+           round((CASE m.name
+             WHEN 'active_power' THEN 400 + 250 * sin(2 * pi() * (extract(epoch FROM t.ts) / 86400.0) + d.n) + 40 * random()
+             WHEN 'energy' THEN (400 + 250 * sin(2 * pi() * (extract(epoch FROM t.ts) / 86400.0) + d.n)) * ${stepSeconds}::int / 3600.0
+             WHEN 'temperature' THEN 21 + 3 * sin(2 * pi() * (extract(epoch FROM t.ts) / 86400.0) + d.n) + random() / 2
+             WHEN 'illuminance' THEN greatest(0, 500 * sin(2 * pi() * (extract(epoch FROM t.ts) / 86400.0 - 0.25)) + 30 * random())
+             WHEN 'occupancy' THEN (random() < 0.4)::int
+             WHEN 'area_head_count' THEN floor(random() * 12)
+             ELSE 100 * random()
+           END)::numeric, 3)::double precision
+      FROM unnest(${plan.deviceIds}::uuid[]) WITH ORDINALITY AS d(id, n)
+     CROSS JOIN unnest(${plan.metrics}::text[]) AS m(name)
+     CROSS JOIN generate_series(
+              ${plan.start.toISOString()}::timestamptz,
+              ${plan.end.toISOString()}::timestamptz - make_interval(secs => ${stepSeconds}::int),
+              make_interval(secs => ${stepSeconds}::int)) AS t(ts)
+    ON CONFLICT DO NOTHING`;
+  return result.count;
+}
