@@ -4,7 +4,7 @@ import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { createExport } from '../../src/exports/create-export';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { createQuery, insertExport, seedCustomerReadings } from '../support/fixtures';
-import { createTestBucket, startPrivateS3, startRefusingS3 } from '../support/s3';
+import { createTestBucket, paceUploadParts, startPrivateS3, startRefusingS3 } from '../support/s3';
 import { copyBackends, objectExists, objectsOf, readExport, startTestWorker, waitFor, waitForExport, waitForFinalExport } from '../support/worker';
 
 /**
@@ -26,7 +26,9 @@ await startTestWorker(queries, queriesBucket, { EXPORT_STATEMENT_TIMEOUT_S: '1' 
 const cancels = await createTestDatabase();
 const cancelsBucket = await createTestBucket();
 // Heartbeats that may wait a minute for a row lock: one test holds the export's row while its upload ends.
-await startTestWorker(cancels, cancelsBucket, { EXPORT_HEARTBEAT_TIMEOUT_S: '60' });
+const cancelsWorker = await startTestWorker(cancels, cancelsBucket, { EXPORT_HEARTBEAT_TIMEOUT_S: '60' });
+// Parts paced a little, so that the COPY is still streaming when a test cancels it.
+paceUploadParts(cancelsWorker.context.s3, 200);
 const unreachable = await createTestDatabase();
 // HeadBucket answers (the worker takes jobs); every upload gets 503 SlowDown.
 const throttling = await startRefusingS3(503, 'SlowDown');
@@ -36,7 +38,9 @@ await startTestWorker(unreachable, { ...queriesBucket, config: { ...queriesBucke
 const stopped = await createTestDatabase();
 const privateS3 = await startPrivateS3();
 const stoppedBucket = await createTestBucket(privateS3.endpoint);
-await startTestWorker(stopped, stoppedBucket, { EXPORT_RETRY_DELAY_S: '2', S3_MAX_ATTEMPTS: '1' });
+const stoppedWorker = await startTestWorker(stopped, stoppedBucket, { EXPORT_RETRY_DELAY_S: '2', S3_MAX_ATTEMPTS: '1' });
+// Parts paced, so that the test stops s3rver while the upload is under way however fast the machine.
+paceUploadParts(stoppedWorker.context.s3, 500);
 
 describe('query failures are final at once', async () => {
   const database = queries;
@@ -120,7 +124,7 @@ describe('cancellation', async () => {
   test('stops a running export within a second: COPY gone from pg_stat_activity, no object, failed "cancelled"', async (t) => {
     const id = await insertExport(sql, user.id, queryId);
     await waitForExport(sql, id, (row) => row.status === 'running' && (row.bytes_written ?? 0) > 0, 30_000);
-    assert.equal(await copyBackends(database), 1, 'the COPY is running');
+    await waitFor(async () => ((await copyBackends(database)) === 1 ? true : undefined), 30_000, 'the COPY to be running', 20);
     const asked = Date.now();
     const [cancel] = await sql`SELECT cancel_export(${id}) AS status`;
     assert.equal(cancel!.status, 'running');
@@ -208,7 +212,7 @@ describe('storage faults are retried, then fail with the real cause', async () =
     const { user, queryId, rows } = await seed(sql, 3, 30);
     const id = await insertExport(sql, user.id, queryId);
     // Past the first 5 MiB part: a multipart upload is under way.
-    await waitForExport(sql, id, (row) => row.status === 'running' && (row.bytes_written ?? 0) > 6 * 1024 * 1024, 30_000);
+    await waitForExport(sql, id, (row) => row.status === 'running' && (row.bytes_written ?? 0) > 6 * 1024 * 1024, 60_000);
     await s3.stop();
     const retrying = await waitForExport(sql, id, (row) => row.status !== 'running', 30_000);
     assert.equal(retrying.status, 'queued');

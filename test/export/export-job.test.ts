@@ -125,7 +125,8 @@ describe('a complete export', () => {
     const running = await waitForExport(sql, id, (row) => row.status !== 'queued' && (row.status !== 'running' || (row.bytes_written ?? 0) > 0));
     if (running.status === 'running') {
       assert.ok(running.heartbeat_at, 'a running export has a heartbeat');
-      assert.ok(running.rows_written! > 0 && running.rows_written! < inserted, 'rows so far are visible');
+      // On a loaded machine the first progress seen may already count every row (the upload finishing).
+      assert.ok(running.rows_written! > 0 && running.rows_written! <= inserted, 'rows so far are visible');
     }
     const final = await waitForFinalExport(sql, id);
     assert.equal(final.status, 'complete', JSON.stringify(final.errors));

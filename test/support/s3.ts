@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import { after } from 'node:test';
@@ -72,5 +72,61 @@ export async function startRefusingS3(status: number, code: string): Promise<{ e
     endpoint: `http://127.0.0.1:${port}`,
     requests,
     close: () => new Promise<void>((resolve) => server.close(() => resolve()) && server.closeAllConnections()),
+  };
+}
+
+/**
+ * Slows every UploadPart the client sends by `delayMs`: an export's upload, and with it (through
+ * backpressure) its COPY, then runs for a predictable while, so a test can act on it mid-upload
+ * however fast or loaded the machine is.
+ */
+export function paceUploadParts(client: S3Client, delayMs: number): void {
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (context.commandName === 'UploadPartCommand') await new Promise((resolve) => setTimeout(resolve, delayMs));
+      return next(args);
+    },
+    { step: 'initialize', name: 'testPaceUploadParts' },
+  );
+}
+
+/**
+ * A TCP relay in front of an S3 server that a test can cut: while cut, every connection, open or
+ * new, is reset, as in a network outage, and the server behind it keeps its state (stopping
+ * s3rver instead loses what it held of uploads under way).
+ */
+export async function startCuttableRelay(targetPort: number): Promise<{ endpoint: string; cut(): void; restore(): void }> {
+  const sockets = new Set<net.Socket>();
+  let cut = false;
+  const server = net.createServer((client) => {
+    if (cut) return void client.destroy();
+    const upstream = net.connect(targetPort, '127.0.0.1');
+    const close = () => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on('error', close).on('close', close);
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  after(() => {
+    for (const socket of sockets) socket.destroy();
+    server.close();
+  });
+  return {
+    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    cut() {
+      cut = true;
+      for (const socket of sockets) socket.destroy();
+    },
+    restore() {
+      cut = false;
+    },
   };
 }
