@@ -4,7 +4,8 @@ import * as v from 'valibot';
 import type { ServiceContext } from '../src/context';
 import type { ExportOutcome } from '../src/observability/metrics';
 import { compileAnalyticsSelect, parseExportDefinition } from '../src/exports/compile-query';
-import { contentDisposition, deleteObject, exportObjectKey } from '../src/storage/objects';
+import { contentDisposition, exportObjectKey } from '../src/exports/naming';
+import { deleteObject } from '../src/storage/objects';
 import { copyToObject } from '../src/worker/copy-to-object';
 import { CsvProgress } from '../src/worker/csv-progress';
 import {

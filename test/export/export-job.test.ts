@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { generateReadings } from '../../src/demo/readings';
 import { CSV_COLUMNS, compileExportQuery } from '../../src/exports/compile-query';
-import { contentDisposition } from '../../src/storage/objects';
+import { contentDisposition } from '../../src/exports/naming';
 import { copySessionOptions } from '../../src/worker/copy-to-object';
 import { parseCsv } from '../support/csv';
 import { createTestDatabase } from '../support/database';

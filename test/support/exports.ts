@@ -1,6 +1,6 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { Queryable, Sql } from '../../src/db/client';
-import { exportObjectKey } from '../../src/storage/objects';
+import { exportObjectKey } from '../../src/exports/naming';
 import type { TestBucket } from './s3';
 
 /**
