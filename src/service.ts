@@ -12,7 +12,7 @@ import { migrate } from './db/migrate';
 import { readDevFile, writeDevFile } from './dev-file';
 import { seedDemoData } from './demo/seed';
 import { startEmbeddedPostgres, type RunningPostgres } from './embedded/postgres';
-import { startEmbeddedS3, type RunningS3 } from './embedded/s3';
+import { EMBEDDED_S3_CREDENTIALS, startEmbeddedS3, type RunningS3 } from './embedded/s3';
 import type { Logger } from './logger';
 import { createMetrics } from './observability/metrics';
 import { createOpsApp } from './observability/ops-app';
@@ -79,6 +79,8 @@ async function start(
     const s3: RunningS3 = await startEmbeddedS3({ directory: path.join(config.dataDir, 's3'), buckets: [config.s3.bucket] });
     stack.push(() => s3.stop());
     s3Config.endpoint = s3.endpoint;
+    s3Config.accessKeyId = EMBEDDED_S3_CREDENTIALS.accessKeyId;
+    s3Config.secretAccessKey = EMBEDDED_S3_CREDENTIALS.secretAccessKey;
     logger.info({ endpoint: s3.endpoint, bucket: config.s3.bucket }, 'embedded S3 started');
   }
 

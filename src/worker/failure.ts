@@ -1,6 +1,7 @@
 import { isThrottlingError, isTransientError } from '@smithy/core/retry';
 import { ExportQueryError } from '../exports/compile-query';
-import { CopyQueryError, ObjectTooLarge, StorageError } from './copy-to-object';
+import { StorageError } from '../storage/upload';
+import { CopyQueryError, ObjectTooLarge } from './copy-to-object';
 import type { ExportErrors } from './export-statements';
 
 /**
