@@ -17,7 +17,8 @@ import type { Logger } from './logger';
 import { createMetrics } from './observability/metrics';
 import { createOpsApp } from './observability/ops-app';
 import { createS3Client } from './storage/s3-client';
-import { startWorker, type RunningWorker } from './worker/runner';
+import { startWorkerRuntime, type RunningWorker } from './worker/runner';
+import { CRONTAB, createTaskList } from '../tasks';
 
 /**
  * Starts the whole service in order: the embedded servers it needs, migrations, demo data, then
@@ -36,6 +37,11 @@ export interface RunningService {
 /** A start-up failure the operator can fix: printed as one line, without a stack trace. */
 export class StartupError extends Error {
   override name = 'StartupError';
+}
+
+/** The service's worker: the worker runtime with the tasks of tasks/ and their crontab. */
+export function startWorker(context: ServiceContext): Promise<RunningWorker> {
+  return startWorkerRuntime(context, { createTaskList, crontab: CRONTAB });
 }
 
 export async function startService(config: Config, logger: Logger): Promise<RunningService> {
