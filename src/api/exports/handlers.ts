@@ -5,7 +5,7 @@ import { checkExportScopes, checkScopes, defaultScopes, distinctIds } from '../.
 import { cancelExport } from '../../exports/cancel-export';
 import { deleteExport } from '../../exports/delete-export';
 import { presignDownload } from '../../storage/objects';
-import type { ApiEnv } from '../env';
+import type { ApiEnv } from '../../http/env';
 import { ApiError, conflict, invalidFields, notFound } from '../errors';
 import { readJsonObject } from '../middleware/body';
 import { linkHeader, listFilter } from '../pagination';

@@ -1,7 +1,7 @@
 import type { Queryable } from '../../db/client';
 import { insertExport, type NewExport } from '../../exports/create-export';
 import type { CommonRow } from '../common-fields';
-import { isoTimestamp } from '../timestamps';
+import { isoTimestamp } from '../../db/timestamps';
 
 /**
  * The SQL behind the export endpoints, one statement per function. Visibility is always the

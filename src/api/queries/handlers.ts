@@ -1,7 +1,7 @@
 import type { Context } from 'hono';
 import { checkScopes, defaultScopes, distinctIds, type Caller } from '../../auth/scopes';
 import type { ServiceContext } from '../../context';
-import type { ApiEnv } from '../env';
+import type { ApiEnv } from '../../http/env';
 import { conflict, invalidFields, type FieldErrors } from '../errors';
 import { readJsonObject } from '../middleware/body';
 import { linkHeader, listFilter } from '../pagination';

@@ -1,7 +1,7 @@
 import type { Queryable } from '../../db/client';
 import { escapeLike } from '../exports/store';
 import type { CommonRow } from '../common-fields';
-import { isoTimestamp } from '../timestamps';
+import { isoTimestamp } from '../../db/timestamps';
 
 /** The SQL behind the Analytics Query endpoints, one statement per function. */
 

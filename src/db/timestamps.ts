@@ -1,8 +1,8 @@
-import type { Queryable } from '../db/client';
+import type { Queryable } from './client';
 
 /**
- * Timestamps leave the API as the spec writes them: ISO 8601 in UTC with microseconds and a Z,
- * e.g. "2020-08-13T19:37:21.755074Z". Postgres formats them, so the microseconds it stores are
+ * The one timestamp format of the service (API responses, CLI output), as the spec writes it:
+ * ISO 8601 in UTC with microseconds and a Z, e.g. "2020-08-13T19:37:21.755074Z". Postgres formats them, so the microseconds it stores are
  * kept exactly and the session's time zone does not matter.
  */
 export function isoTimestamp(sql: Queryable, column: string) {

@@ -1,6 +1,6 @@
 import type { MiddlewareHandler } from 'hono';
-import type { ServiceContext } from '../../context';
-import type { ApiEnv } from '../env';
+import type { ServiceContext } from '../context';
+import type { ApiEnv } from './env';
 
 /**
  * One log line per request (request id, method, path, route, status, duration) and its metrics
