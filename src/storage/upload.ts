@@ -1,19 +1,12 @@
 import type { Readable } from 'node:stream';
 import { AbortMultipartUploadCommand, DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { StorageError } from './errors';
 
 /**
  * A stream into one object: lib-storage's Upload (multipart above one part, PutObject below), read
  * a part at a time, so memory is about partSize x (queueSize + 1) whatever the size of the stream.
  */
-
-/** The upload failed: S3 unreachable, a 5xx, a refused request. `cause` is what the SDK threw. */
-export class StorageError extends Error {
-  override name = 'StorageError';
-  constructor(override readonly cause: unknown) {
-    super(describe(cause));
-  }
-}
 
 /**
  * S3 takes at most 10,000 parts in one multipart upload, so an object can be at most
@@ -23,15 +16,6 @@ export const MAX_UPLOAD_PARTS = 10_000;
 
 export function maxObjectBytes(partSizeBytes: number): number {
   return partSizeBytes * MAX_UPLOAD_PARTS;
-}
-
-function describe(cause: unknown): string {
-  if (!(cause instanceof Error)) return String(cause);
-  // Node's happy-eyeballs connect failure is an AggregateError without a message of its own.
-  if (cause instanceof AggregateError && !cause.message) {
-    return cause.errors.map((error: unknown) => (error instanceof Error ? error.message : String(error))).join('; ') || cause.name;
-  }
-  return cause.message || (cause as { code?: string }).code || cause.name;
 }
 
 export interface UploadStreamOptions {
