@@ -1,4 +1,4 @@
--- Who may see what (DESIGN.md, "Scopes"), in one place for the API and the export worker alike.
+-- Who may see what (general scope, docs/api.md), in one place for the API and the export worker alike.
 --   admin:    everything;
 --   partner:  objects whose partner_scopes hold their partner, or whose customer_scopes hold one
 --             of their partner's customers; devices of their partner's customers;

@@ -5,7 +5,7 @@ import { QueryResource } from '../../src/api/queries/schemas';
 import { createTestApi } from '../support/api';
 import { createCustomer, createDevice, createPartner, createSpace, createUser } from '../support/fixtures';
 
-/** Analytics Query CRUD at /analytics/queries/ with the definition's rules (DESIGN.md). */
+/** Analytics Query CRUD at /analytics/queries/ with the definition's rules (docs/api.md). */
 
 const api = await createTestApi();
 const { sql } = api.db;

@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { compileExportQuery } from '../../src/exports/compile-query';
 import { createTestApi } from '../support/api';
-import { CLI_ENTRY, ROOT as root } from '../support/built';
+import { runCli, type CliRun } from '../support/cli';
 import { testEnvironment } from '../support/environment';
 import { markFailed, markRunning } from '../support/exports';
 import { createCustomer, createPartner, createQuery, createUser, insertExport } from '../support/fixtures';
@@ -18,28 +17,9 @@ import { createCustomer, createPartner, createQuery, createUser, insertExport } 
 const api = await createTestApi();
 const { sql } = api.db;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+type Run = CliRun;
 
-function cli(args: string[], env: Record<string, string | undefined> = { DATABASE_URL: api.db.url }): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const { DATABASE_URL: _ignored, DATA_DIR: _alsoIgnored, ...base } = process.env;
-    const child = spawn(process.execPath, [CLI_ENTRY, ...args], {
-      cwd: root,
-      env: { ...base, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const cli = (args: string[], env: Record<string, string | undefined> = { DATABASE_URL: api.db.url }): Promise<Run> => runCli(args, env);
 
 /** A successful run: exit 0, nothing on stderr, exactly one JSON document on stdout. */
 function json(run: Run) {

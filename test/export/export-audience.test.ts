@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { describe, test } from 'node:test';
 import pg from 'pg';
 import { generateReadings } from '../../src/demo/readings';
 import { claimExport, requeueExport } from '../../src/worker/export-statements';
 import { createTestApi } from '../support/api';
-import { CLI_ENTRY, ROOT } from '../support/built';
+import { runCli } from '../support/cli';
 import { parseCsv } from '../support/csv';
 import { createCustomer, createDevice, createPartner, createUser, type TestUser } from '../support/fixtures';
 import { directCopy, getObject, startTestWorker, waitForFinalExport } from '../support/worker';
@@ -244,18 +243,7 @@ describe('scopes whose readers share no device are refused at create', () => {
   });
 });
 
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const { DATA_DIR: _ignored, ...base } = process.env;
-    const child = spawn(process.execPath, [CLI_ENTRY, ...args], { cwd: ROOT, env: { ...base, DATABASE_URL: api.db.url }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const cli = (args: string[]) => runCli(args, { DATABASE_URL: api.db.url });
 
 /** The (metric, hour) pairs of an export's file. */
 async function metricsAndHours(id: string): Promise<{ metrics: string[]; hours: string[] }> {

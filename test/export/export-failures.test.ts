@@ -1,11 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
-import { generateReadings } from '../../src/demo/readings';
-import type { Queryable } from '../../src/db/client';
 import { createExport } from '../../src/exports/create-export';
 import { createTestDatabase, type TestDatabase } from '../support/database';
-import { createCustomer, createDevice, createPartner, createQuery, createUser, insertExport } from '../support/fixtures';
+import { createQuery, insertExport, seedCustomerReadings } from '../support/fixtures';
 import { createTestBucket, startPrivateS3, startRefusingS3 } from '../support/s3';
 import { copyBackends, objectExists, objectsOf, readExport, startTestWorker, waitFor, waitForExport, waitForFinalExport } from '../support/worker';
 
@@ -18,16 +16,7 @@ import { copyBackends, objectExists, objectsOf, readExport, startTestWorker, wai
 const month = { start: new Date('2026-01-01T00:00:00Z'), end: new Date('2026-01-31T00:00:00Z') };
 
 /** A customer with devices and `days` of 1-minute readings of two metrics each. */
-async function seed(sql: Queryable, devices: number, days: number) {
-  const customerId = await createCustomer(sql, await createPartner(sql));
-  const user = await createUser(sql, 'customer', { customerId });
-  const deviceIds: string[] = [];
-  for (let i = 0; i < devices; i++) deviceIds.push(await createDevice(sql, customerId));
-  const end = new Date(month.start.getTime() + days * 86_400_000);
-  const rows = await generateReadings(sql, { deviceIds, metrics: ['active_power', 'temperature'], start: month.start, end, step: '1m' });
-  const queryId = await createQuery(sql, user.id, { metrics: ['active_power', 'temperature'], start: month.start.toISOString(), end: end.toISOString() });
-  return { user, queryId, rows };
-}
+const seed = seedCustomerReadings;
 
 
 // One database per worker configuration, all made at the top level (see test/support/worker.ts).

@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import pg from 'pg';
-import { generateReadings } from '../../src/demo/readings';
-import type { Queryable } from '../../src/db/client';
 import { createLogger } from '../../src/logger';
 import { createOpsApp } from '../../src/observability/ops-app';
 import { createS3Client, retryDelayMs } from '../../src/storage/s3-client';
@@ -11,7 +9,7 @@ import { MAX_UPLOAD_PARTS, maxObjectBytes } from '../../src/storage/upload';
 import { CopyQueryError, copyToObject } from '../../src/worker/copy-to-object';
 import { classifyFailure } from '../../src/worker/failure';
 import { createTestDatabase } from '../support/database';
-import { createCustomer, createDevice, createPartner, createQuery, createUser, insertExport } from '../support/fixtures';
+import { insertExport, seedCustomerReadings } from '../support/fixtures';
 import { createTestBucket, startPrivateS3, startRefusingS3 } from '../support/s3';
 import { objectExists, startTestWorker, waitForExport, waitForFinalExport } from '../support/worker';
 
@@ -22,18 +20,7 @@ import { objectExists, startTestWorker, waitForExport, waitForFinalExport } from
  * takes no export.
  */
 
-const month = { start: new Date('2026-01-01T00:00:00Z') };
-
-async function seed(sql: Queryable, devices: number, days: number) {
-  const customerId = await createCustomer(sql, await createPartner(sql));
-  const user = await createUser(sql, 'customer', { customerId });
-  const deviceIds: string[] = [];
-  for (let i = 0; i < devices; i++) deviceIds.push(await createDevice(sql, customerId));
-  const end = new Date(month.start.getTime() + days * 86_400_000);
-  const rows = await generateReadings(sql, { deviceIds, metrics: ['active_power', 'temperature'], start: month.start, end, step: '1m' });
-  const queryId = await createQuery(sql, user.id, { metrics: ['active_power', 'temperature'], start: month.start.toISOString(), end: end.toISOString() });
-  return { user, queryId, rows };
-}
+const seed = seedCustomerReadings;
 
 // Every database and worker at the top level (see test/support/worker.ts).
 const database = await createTestDatabase();
@@ -257,7 +244,7 @@ describe('an S3 outage within an attempt is ridden out by the S3 client', () => 
     await s3.restart();
     const final = await waitForFinalExport(outage.sql, id, 120_000);
     assert.equal(final.status, 'complete', JSON.stringify(final));
-    assert.equal(final.attempts, 1);
+    assert.equal(final.attempts, 1, JSON.stringify(final));
     assert.equal(final.number_of_rows, rows);
   });
 });

@@ -1,3 +1,4 @@
+import { generateReadings } from '../../src/demo/readings';
 import { issueApiKey } from '../../src/auth/api-keys';
 import type { Queryable } from '../../src/db/client';
 
@@ -123,4 +124,24 @@ export async function createCustomerWithQuery(sql: Queryable): Promise<{ partner
     { customerScopes: [customerId] },
   );
   return { partnerId, customerId, user, queryId };
+}
+
+/** January 2026: the month the readings of seedCustomerReadings start with. */
+export const READINGS_START = new Date('2026-01-01T00:00:00Z');
+
+/**
+ * A customer with `devices` devices, each with active power and temperature every minute for
+ * `days` days from READINGS_START, its user, and a raw query over all of it: an export of a
+ * known size (`rows`).
+ */
+export async function seedCustomerReadings(sql: Queryable, devices: number, days: number) {
+  const customerId = await createCustomer(sql, await createPartner(sql));
+  const user = await createUser(sql, 'customer', { customerId });
+  const deviceIds: string[] = [];
+  for (let i = 0; i < devices; i++) deviceIds.push(await createDevice(sql, customerId));
+  const end = new Date(READINGS_START.getTime() + days * 86_400_000);
+  const metrics = ['active_power', 'temperature'];
+  const rows = await generateReadings(sql, { deviceIds, metrics, start: READINGS_START, end, step: '1m' });
+  const queryId = await createQuery(sql, user.id, { metrics, start: READINGS_START.toISOString(), end: end.toISOString() });
+  return { user, queryId, rows };
 }
