@@ -13,12 +13,13 @@ import { migrate } from './db/migrate';
 import { readDevFile, writeDevFile } from './dev-file';
 import { seedDemoData } from './demo/seed';
 import { startEmbeddedPostgres, type RunningPostgres } from './embedded/postgres';
-import { startEmbeddedS3, type RunningS3 } from './embedded/s3';
+import { EMBEDDED_S3_CREDENTIALS, startEmbeddedS3, type RunningS3 } from './embedded/s3';
 import type { Logger } from './logger';
 import { createMetrics } from './observability/metrics';
 import { createOpsApp } from './observability/ops-app';
 import { createS3Client } from './storage/s3-client';
-import { startWorker, type RunningWorker } from './worker/runner';
+import { startWorkerRuntime, type RunningWorker } from './worker/runner';
+import { CRONTAB, createTaskList } from '../tasks';
 
 /**
  * Starts the whole service in order: the embedded servers it needs, migrations, demo data, then
@@ -39,8 +40,13 @@ export class StartupError extends Error {
   override name = 'StartupError';
 }
 
+/** The service's worker: the worker runtime with the tasks of tasks/ and their crontab. */
+export function startWorker(context: ServiceContext): Promise<RunningWorker> {
+  return startWorkerRuntime(context, { createTaskList, crontab: CRONTAB });
+}
+
 export async function startService(config: Config, logger: Logger): Promise<RunningService> {
-  const stack: Array<() => Promise<void>> = [];
+  const stack: StopStack = [];
   const stopAll = async () => {
     for (const stop of stack.reverse().splice(0)) {
       await stop().catch((error: unknown) => logger.error({ err: error }, 'error while stopping'));
@@ -54,85 +60,96 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
   }
 }
 
-async function start(
-  config: Config,
-  logger: Logger,
-  stack: Array<() => Promise<void>>,
-  stopAll: () => Promise<void>,
-): Promise<RunningService> {
+type StopStack = Array<() => Promise<void>>;
+
+async function start(config: Config, logger: Logger, stack: StopStack, stopAll: () => Promise<void>): Promise<RunningService> {
   const embeddedPostgres = config.databaseUrl === undefined;
   if (embeddedPostgres || config.embeddedS3) await assertWritable(config.dataDir);
-
-  let databaseUrl = config.databaseUrl;
-  if (databaseUrl === undefined) {
-    const postgres: RunningPostgres = await startEmbeddedPostgres({ dataDir: path.join(config.dataDir, 'postgres') }).catch(
-      (error: unknown) => {
-        throw new StartupError(error instanceof Error ? error.message : String(error));
-      },
-    );
-    stack.push(() => postgres.stop());
-    databaseUrl = postgres.url;
-    logger.info({ port: postgres.port, dataDir: path.join(config.dataDir, 'postgres') }, 'embedded Postgres started');
+  const databaseUrl = config.databaseUrl ?? (await startPostgres(config, logger, stack));
+  const s3Config = config.embeddedS3 ? await startS3(config, logger, stack) : { ...config.s3 };
+  await migrateDatabase(databaseUrl, logger);
+  const context = createContext({ ...config, s3: s3Config }, databaseUrl, logger, stack);
+  const demoApiKey = config.demo ? await seedDemo(context) : undefined;
+  if (config.role !== 'api') await startServiceWorker(context, stack);
+  const baseUrl = await startHttpServer(context, stack);
+  if (baseUrl !== undefined && (embeddedPostgres || config.demo)) {
+    await writeDevFile(config.dataDir, { base_url: baseUrl, api_key: demoApiKey ?? null, database_url: databaseUrl });
   }
+  return { context, baseUrl, demoApiKey, stop: stopAll };
+}
 
-  const s3Config = { ...config.s3 };
-  if (config.embeddedS3) {
-    const s3: RunningS3 = await startEmbeddedS3({ directory: path.join(config.dataDir, 's3'), buckets: [config.s3.bucket] });
-    stack.push(() => s3.stop());
-    s3Config.endpoint = s3.endpoint;
-    logger.info({ endpoint: s3.endpoint, bucket: config.s3.bucket }, 'embedded S3 started');
-  }
+/** The embedded Postgres under DATA_DIR/postgres; returns its URL. */
+async function startPostgres(config: Config, logger: Logger, stack: StopStack): Promise<string> {
+  const dataDir = path.join(config.dataDir, 'postgres');
+  const postgres: RunningPostgres = await startEmbeddedPostgres({ dataDir }).catch((error: unknown) => {
+    throw new StartupError(error instanceof Error ? error.message : String(error));
+  });
+  stack.push(() => postgres.stop());
+  logger.info({ port: postgres.port, dataDir }, 'embedded Postgres started');
+  return postgres.url;
+}
 
+/** The embedded S3 server under DATA_DIR/s3; returns the S3 configuration that reaches it. */
+async function startS3(config: Config, logger: Logger, stack: StopStack): Promise<Config['s3']> {
+  const s3: RunningS3 = await startEmbeddedS3({ directory: path.join(config.dataDir, 's3'), buckets: [config.s3.bucket] });
+  stack.push(() => s3.stop());
+  logger.info({ endpoint: s3.endpoint, bucket: config.s3.bucket }, 'embedded S3 started');
+  return { ...config.s3, endpoint: s3.endpoint, ...EMBEDDED_S3_CREDENTIALS };
+}
+
+async function migrateDatabase(databaseUrl: string, logger: Logger): Promise<void> {
   await migrate(databaseUrl).catch((error: unknown) => {
     throw new StartupError(`could not migrate the database: ${error instanceof Error ? error.message : String(error)}`);
   });
   logger.info('database migrated');
+}
 
+/** The database pool, the S3 clients and the metrics the API and the worker share. */
+function createContext(config: Config, databaseUrl: string, logger: Logger, stack: StopStack): ServiceContext {
   const database = createDatabase(databaseUrl, { max: config.databasePoolSize });
   stack.push(() => database.close());
-  const s3 = createS3Client(s3Config);
+  const s3 = createS3Client(config.s3);
   stack.push(async () => s3.destroy());
   // Never sends a request: it only signs download links for the address clients use.
-  const publicS3 = s3Config.publicEndpoint ? createS3Client({ ...s3Config, endpoint: s3Config.publicEndpoint }) : undefined;
+  const publicS3 = config.s3.publicEndpoint ? createS3Client({ ...config.s3, endpoint: config.s3.publicEndpoint }) : undefined;
   stack.push(async () => publicS3?.destroy());
   const metrics = createMetrics(database.sql);
-  const context: ServiceContext = { config: { ...config, s3: s3Config }, databaseUrl, database, s3, publicS3, logger, metrics };
+  return { config, databaseUrl, database, s3, publicS3, logger, metrics };
+}
 
-  let demoApiKey: string | undefined;
-  if (config.demo) {
-    const seed = await seedDemoData(database.sql);
-    if (seed.apiKey) logger.info('demo data seeded');
-    // Keys are stored hashed only: on a later start reuse the key dev.json recorded while it
-    // still works, or mint a new one.
-    demoApiKey = seed.apiKey ?? (await recordedDemoKey(database.sql, config.dataDir, seed.adminId));
-    demoApiKey ??= await issueApiKey(database.sql, seed.adminId, 'demo');
-  }
+/** Seeds the demo data; returns the demo admin's API key. */
+async function seedDemo(context: ServiceContext): Promise<string> {
+  const { database, config, logger } = context;
+  const seed = await seedDemoData(database.sql);
+  if (seed.apiKey) logger.info('demo data seeded');
+  // Keys are stored hashed only: on a later start reuse the key dev.json recorded while it
+  // still works, or mint a new one.
+  const recorded = seed.apiKey ?? (await recordedDemoKey(database.sql, config.dataDir, seed.adminId));
+  return recorded ?? (await issueApiKey(database.sql, seed.adminId, 'demo'));
+}
 
-  let worker: RunningWorker | undefined;
-  if (config.role !== 'api') {
-    worker = await startWorker(context);
-    stack.push(() => worker!.stop());
-    context.workerHealth = worker.health;
-    logger.info({ concurrency: config.workerConcurrency }, 'worker started');
-  }
+async function startServiceWorker(context: ServiceContext, stack: StopStack): Promise<void> {
+  const worker: RunningWorker = await startWorker(context);
+  stack.push(() => worker.stop());
+  context.workerHealth = worker.health;
+  context.logger.info({ concurrency: context.config.workerConcurrency }, 'worker started');
+}
 
-  let baseUrl: string | undefined;
+/** The API, or for ROLE=worker only the health and metrics routes; returns the API's base URL. */
+async function startHttpServer(context: ServiceContext, stack: StopStack): Promise<string | undefined> {
+  const { config, logger } = context;
   if (config.role === 'worker') {
     // No API, but the same /healthz, /readyz and /metrics on PORT for health checks and scrapes.
     const server = await listen(createAdaptorServer({ fetch: createOpsApp(context).fetch }) as Server, config);
     stack.push(() => closeServer(server));
     logger.info({ url: serverUrl(server, config) }, 'health and metrics server listening');
-  } else {
-    const server = await listen(createAdaptorServer({ fetch: createApp(context).fetch }) as Server, config);
-    stack.push(() => closeServer(server));
-    baseUrl = serverUrl(server, config);
-    logger.info({ baseUrl }, 'API listening');
-    if (embeddedPostgres || config.demo) {
-      await writeDevFile(config.dataDir, { base_url: baseUrl, api_key: demoApiKey ?? null, database_url: databaseUrl });
-    }
+    return undefined;
   }
-
-  return { context, baseUrl, demoApiKey, stop: stopAll };
+  const server = await listen(createAdaptorServer({ fetch: createApp(context).fetch }) as Server, config);
+  stack.push(() => closeServer(server));
+  const baseUrl = serverUrl(server, config);
+  logger.info({ baseUrl }, 'API listening');
+  return baseUrl;
 }
 
 function serverUrl(server: Server, config: Config): string {

@@ -1,6 +1,6 @@
-import { AbortMultipartUploadCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import type { Task } from 'graphile-worker';
 import type { ServiceContext } from '../src/context';
+import { abortStaleUploads } from '../src/storage/stale-uploads';
 
 /**
  * Hygiene (crontab, hourly): multipart uploads left incomplete for more than a day (a worker
@@ -13,34 +13,11 @@ const STALE_AFTER_MS = 24 * 3600 * 1000;
 export function abortStaleUploadsTask(context: ServiceContext): Task {
   const { s3, config, logger } = context;
   return async () => {
-    const cutoff = Date.now() - STALE_AFTER_MS;
-    let keyMarker: string | undefined;
-    let uploadIdMarker: string | undefined;
-    let aborted = 0;
-    do {
-      let page;
-      try {
-        page = await s3.send(
-          new ListMultipartUploadsCommand({ Bucket: config.s3.bucket, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }),
-        );
-      } catch (error) {
-        if (!isUnsupported(error)) throw error;
-        logger.info('the S3 server does not list multipart uploads; stale uploads are not cleaned up');
-        return;
-      }
-      for (const upload of page.Uploads ?? []) {
-        if (!upload.Key || !upload.UploadId || !upload.Initiated || upload.Initiated.getTime() > cutoff) continue;
-        await s3.send(new AbortMultipartUploadCommand({ Bucket: config.s3.bucket, Key: upload.Key, UploadId: upload.UploadId }));
-        aborted++;
-      }
-      keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
-      uploadIdMarker = page.IsTruncated ? page.NextUploadIdMarker : undefined;
-    } while (keyMarker);
+    const { supported, aborted } = await abortStaleUploads(s3, config.s3.bucket, new Date(Date.now() - STALE_AFTER_MS));
+    if (!supported) {
+      logger.info('the S3 server does not list multipart uploads; stale uploads are not cleaned up');
+      return;
+    }
     if (aborted > 0) logger.info({ aborted }, 'stale multipart uploads aborted');
   };
-}
-
-function isUnsupported(error: unknown): boolean {
-  const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
-  return e.name === 'NotImplemented' || e.$metadata?.httpStatusCode === 405 || e.$metadata?.httpStatusCode === 501;
 }

@@ -1,6 +1,7 @@
 import type { Task } from 'graphile-worker';
 import type { ServiceContext } from '../src/context';
-import { deleteObjects, EXPORT_PREFIX, listObjectPages, parseExportObjectKey } from '../src/storage/objects';
+import { EXPORT_PREFIX, parseExportObjectKey } from '../src/exports/naming';
+import { deleteObjects, listObjectPages } from '../src/storage/objects';
 
 /**
  * The orphan sweep (crontab, hourly): nothing in the bucket outlives its export. It lists every

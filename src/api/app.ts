@@ -4,12 +4,12 @@ import { requestId } from 'hono/request-id';
 import type { ServiceContext } from '../context';
 import { opsRoutes } from '../observability/ops-routes';
 import { docsPage } from './docs';
-import type { ApiEnv } from './env';
-import { errorHandler } from './errors';
+import type { ApiEnv } from '../http/env';
+import { errorHandler } from '../http/errors';
+import { logRequests } from '../http/request-log';
 import { exportRoutes } from './exports/routes';
 import { authenticate } from './middleware/auth';
 import { limitBody, settleUnreadBody } from './middleware/body';
-import { logRequests } from './middleware/request-log';
 import { openApiDocument } from './openapi';
 import { queryRoutes } from './queries/routes';
 

@@ -1,7 +1,7 @@
 import type { Context } from 'hono';
 import { callerReaches } from '../auth/scopes';
 import type { Queryable } from '../db/client';
-import type { ApiEnv } from './env';
+import type { ApiEnv } from '../http/env';
 import { forbidden, notFound } from './errors';
 import { isUuid } from './validation';
 

@@ -1,4 +1,4 @@
-import { formatTimestamp } from '../api/timestamps';
+import { formatTimestamp } from '../db/timestamps';
 import { countReadings, generateReadings, READING_STEPS, type ReadingStep } from '../demo/readings';
 import { assertExists, command, integerOption, UsageError, uuidOption } from './command';
 

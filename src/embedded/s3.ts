@@ -7,6 +7,9 @@ import { findFreePort } from './free-port';
  * s3rver does not verify signatures and has no AbortMultipartUpload (it answers 405).
  */
 
+/** s3rver's built-in account: the service signs its requests to the embedded server with these keys. */
+export const EMBEDDED_S3_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
+
 export interface RunningS3 {
   endpoint: string;
   port: number;

@@ -2,7 +2,9 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { Queryable } from '../db/client';
 import { cancelExportRow, deleteExportRow } from '../db/statements/exports';
 import type { Logger } from '../logger';
-import { deleteObjects, exportPrefix, listObjectPages } from '../storage/objects';
+import { deleteObjects, listObjectPages } from '../storage/objects';
+import { exportPrefix } from './naming';
+import { cancelExport } from './cancel-export';
 
 /** Where an export's files are, and where to say what could not be deleted. */
 export interface ExportFiles {

@@ -33,7 +33,16 @@ const DURATION_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300,
 export function createMetrics(sql: Sql): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  registerExportGauges(registry, sql);
+  return {
+    registry,
+    recordExport: exportRecorder(registry),
+    recordRequest: requestRecorder(registry),
+  };
+}
 
+/** The state of all exports, read from the database at scrape time. */
+function registerExportGauges(registry: Registry, sql: Sql): void {
   new Gauge({
     name: 'analytics_exports',
     help: 'Exports in the database, by status',
@@ -70,7 +79,10 @@ export function createMetrics(sql: Sql): Metrics {
       this.set(row!.s);
     },
   });
+}
 
+/** What this process's export attempts did, recorded as each ends. */
+function exportRecorder(registry: Registry): Metrics['recordExport'] {
   const finished = new Counter({
     name: 'analytics_export_attempts_total',
     help: 'Export attempts this process ended, by outcome',
@@ -98,6 +110,24 @@ export function createMetrics(sql: Sql): Metrics {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
     registers: [registry],
   });
+
+  // Every outcome is reported from the start (as 0), so that rate() and alerts see the series.
+  for (const outcome of EXPORT_OUTCOMES) finished.inc({ outcome }, 0);
+
+  return (o) => {
+    finished.inc({ outcome: o.outcome });
+    duration.observe({ outcome: o.outcome }, o.durationSeconds);
+    queued.observe(o.queuedSeconds);
+    if (o.outcome === 'complete') {
+      size.observe(o.bytes);
+      rows.inc(o.rows);
+      bytes.inc(o.bytes);
+    }
+  };
+}
+
+/** HTTP requests this process served (src/http/request-log.ts records them). */
+function requestRecorder(registry: Registry): Metrics['recordRequest'] {
   const requests = new Histogram({
     name: 'http_request_duration_seconds',
     help: 'HTTP requests served, by method, route and status',
@@ -105,24 +135,7 @@ export function createMetrics(sql: Sql): Metrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [registry],
   });
-
-  // Every outcome is reported from the start (as 0), so that rate() and alerts see the series.
-  for (const outcome of EXPORT_OUTCOMES) finished.inc({ outcome }, 0);
-
-  return {
-    registry,
-    recordExport(o) {
-      finished.inc({ outcome: o.outcome });
-      duration.observe({ outcome: o.outcome }, o.durationSeconds);
-      queued.observe(o.queuedSeconds);
-      if (o.outcome === 'complete') {
-        size.observe(o.bytes);
-        rows.inc(o.rows);
-        bytes.inc(o.bytes);
-      }
-    },
-    recordRequest(method, route, status, seconds) {
-      requests.observe({ method, route, status: String(status) }, seconds);
-    },
+  return (method, route, status, seconds) => {
+    requests.observe({ method, route, status: String(status) }, seconds);
   };
 }

@@ -1,8 +1,8 @@
 import { Hono } from 'hono';
 import { requestId } from 'hono/request-id';
-import type { ApiEnv } from '../api/env';
-import { errorHandler } from '../api/errors';
-import { logRequests } from '../api/middleware/request-log';
+import type { ApiEnv } from '../http/env';
+import { errorHandler } from '../http/errors';
+import { logRequests } from '../http/request-log';
 import type { ServiceContext } from '../context';
 import { opsRoutes } from './ops-routes';
 

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { Hono, type Context } from 'hono';
-import type { ApiEnv } from '../api/env';
-import { bearerKey, findCaller } from '../api/middleware/auth';
+import type { ApiEnv } from '../http/env';
+import { bearerKey, findCaller } from '../auth/callers';
 import type { ServiceContext } from '../context';
 import { checkReadiness } from './readiness';
 

@@ -1,5 +1,5 @@
-import { HeadBucketCommand } from '@aws-sdk/client-s3';
 import type { ServiceContext } from '../context';
+import { headBucket } from '../storage/bucket';
 
 /**
  * GET /readyz: can this process do its work right now? The database answers `SELECT 1` and the
@@ -38,7 +38,7 @@ export async function checkReadiness(context: ServiceContext, timeoutMs = READIN
 /** HeadBucket on the export bucket within `timeoutMs`: the worker asks it before it takes jobs, too. */
 export function checkStorage(context: Pick<ServiceContext, 's3' | 'config'>, timeoutMs = READINESS_TIMEOUT_MS): Promise<CheckResult> {
   return check(timeoutMs, async (signal) => {
-    await context.s3.send(new HeadBucketCommand({ Bucket: context.config.s3.bucket }), { abortSignal: signal });
+    await headBucket(context.s3, context.config.s3.bucket, signal);
   });
 }
 

@@ -1,53 +1,10 @@
-import { randomBytes } from 'node:crypto';
 import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { formatUrl } from '@aws-sdk/core/util';
 import { getSignedUrl, S3RequestPresigner } from '@aws-sdk/s3-request-presigner';
 import { getEndpointFromInstructions } from '@smithy/core/endpoints';
 import type { HttpRequest } from '@smithy/types';
 
-/** Where an export's CSV lives in the bucket, and what its download is called. */
-
-/** Every object of every export lives under this prefix. */
-export const EXPORT_PREFIX = 'anx_export_';
-
-/** Everything an export's attempts wrote lives under its own prefix. */
-export function exportPrefix(exportId: string): string {
-  return `${EXPORT_PREFIX}${exportId}/`;
-}
-
-/**
- * One key per attempt: `anx_export_<id>/<attempt>-<token>/user_<creator>.csv`. No two attempts
- * write the same key (the token tells apart two attempts with one number, as when a shutdown
- * hands its attempt back), so a late attempt can never overwrite the object a newer one
- * completed with; the complete export records the key it owns.
- */
-export function exportObjectKey(exportId: string, attempt: number, createdBy: string): string {
-  return `${exportPrefix(exportId)}${attempt}-${randomBytes(4).toString('hex')}/user_${createdBy}.csv`;
-}
-
-/** The export and attempt a key belongs to, as exportObjectKey wrote it; attempt is absent for older keys. */
-export function parseExportObjectKey(key: string): { exportId: string; attempt?: number } | undefined {
-  const match = /^anx_export_([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\/(?:(\d+)-[0-9a-f]+\/)?/.exec(key);
-  if (!match) return undefined;
-  return match[2] === undefined ? { exportId: match[1]! } : { exportId: match[1]!, attempt: Number(match[2]) };
-}
-
-/** A download file name from the export's name: safe in a header, never empty. */
-export function downloadFileName(exportName: string): string {
-  const base = exportName
-    .normalize('NFKD')
-    .replace(/[^\x20-\x7e]/g, '')
-    .replace(/["\\/:*?<>|;,]+/g, '_')
-    .trim()
-    .slice(0, 100);
-  return `${base || 'export'}.csv`;
-}
-
-/** Content-Disposition for the download: ASCII fallback plus the full UTF-8 name (RFC 6266). */
-export function contentDisposition(exportName: string): string {
-  const utf8 = encodeURIComponent(`${exportName}.csv`).replace(/['()*]/g, (ch) => `%${ch.charCodeAt(0).toString(16).toUpperCase()}`);
-  return `attachment; filename="${downloadFileName(exportName)}"; filename*=UTF-8''${utf8}`;
-}
+/** Objects in a bucket: signed download links, deletion, listing. */
 
 export const DOWNLOAD_URL_TTL_SECONDS = 3600;
 
@@ -61,7 +18,7 @@ export const DOWNLOAD_URL_TTL_SECONDS = 3600;
  * request it signs differs from key to key only in its path, so the stack runs once per client
  * and bucket to build a template request, and each URL is then the template with the key's path,
  * signed by the same S3RequestPresigner getSignedUrl uses. Keys that would need escaping (never
- * ours: exportObjectKey is ASCII letters, digits, `_`, `-`, `.` and `/`) take getSignedUrl itself.
+ * the service's: its object keys are ASCII letters, digits, `_`, `-`, `.` and `/`) take getSignedUrl itself.
  * A test checks that both give the same URL, byte for byte.
  */
 export async function presignDownload(

@@ -22,13 +22,10 @@ export function createS3Client(
     region: config.region,
     endpoint: config.endpoint,
     forcePathStyle: config.forcePathStyle,
+    // Static keys when configured (the embedded server's are put in the config by the service);
+    // otherwise the SDK's default chain.
     credentials:
-      config.accessKeyId && config.secretAccessKey
-        ? { accessKeyId: config.accessKeyId, secretAccessKey: config.secretAccessKey }
-        : config.endpoint
-          ? // S3-compatible servers in development (s3rver) accept any key; AWS uses its default chain.
-            { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' }
-          : undefined,
+      config.accessKeyId && config.secretAccessKey ? { accessKeyId: config.accessKeyId, secretAccessKey: config.secretAccessKey } : undefined,
     // Without these the SDK sends aws-chunked bodies with trailing checksums, which S3-compatible
     // servers such as s3rver store verbatim, framing included.
     requestChecksumCalculation: 'WHEN_REQUIRED',

@@ -1,8 +1,8 @@
-import { AbortMultipartUploadCommand, DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
+import type { S3Client } from '@aws-sdk/client-s3';
 import pg from 'pg';
 import { to as copyTo, type CopyToStreamQuery } from 'pg-copy-streams';
 import type { Logger } from '../logger';
+import { MAX_UPLOAD_PARTS, maxObjectBytes, uploadStream, type StreamUpload } from '../storage/upload';
 import { CsvProgress } from './csv-progress';
 
 /**
@@ -23,14 +23,6 @@ import { CsvProgress } from './csv-progress';
  * still lands afterwards.
  */
 
-/** The upload failed: S3 unreachable, a 5xx, a refused request (failure.ts tells which). `cause` is what the SDK threw. */
-export class StorageError extends Error {
-  override name = 'StorageError';
-  constructor(override readonly cause: unknown) {
-    super(describe(cause));
-  }
-}
-
 /**
  * The COPY itself failed with a Postgres error (its SQL, its statement timeout, the server going
  * away). Errors of the worker's other statements (claim, heartbeat, completion) are not this:
@@ -43,16 +35,6 @@ export class CopyQueryError extends Error {
   }
 }
 
-/**
- * S3 takes at most 10,000 parts in one multipart upload, so an object can be at most
- * partSize x 10,000 bytes (about 48.8 GiB at the default 5 MiB parts; EXPORT_PART_SIZE_MIB lifts it).
- */
-export const MAX_UPLOAD_PARTS = 10_000;
-
-export function maxObjectBytes(partSizeBytes: number): number {
-  return partSizeBytes * MAX_UPLOAD_PARTS;
-}
-
 /** The CSV outgrew what one upload can hold: running it again would fail again. */
 export class ObjectTooLarge extends Error {
   override name = 'ObjectTooLarge';
@@ -62,15 +44,6 @@ export class ObjectTooLarge extends Error {
         `${maxBytes / MAX_UPLOAD_PARTS} bytes); narrow the query or raise EXPORT_PART_SIZE_MIB`,
     );
   }
-}
-
-function describe(cause: unknown): string {
-  if (!(cause instanceof Error)) return String(cause);
-  // Node's happy-eyeballs connect failure is an AggregateError without a message of its own.
-  if (cause instanceof AggregateError && !cause.message) {
-    return cause.errors.map((error: unknown) => (error instanceof Error ? error.message : String(error))).join('; ') || cause.name;
-  }
-  return cause.message || (cause as { code?: string }).code || cause.name;
 }
 
 /** The role drizzle/0011 creates for COPY sessions: SELECT on what an export reads, nothing more. */
@@ -123,8 +96,7 @@ export async function copyToObject(options: CopyToObjectOptions): Promise<{ rows
   const client = await options.pool.connect();
   const counter = options.progress ?? new CsvProgress();
   let copy: CopyToStreamQuery | undefined;
-  let upload: Upload | undefined;
-  const requests = trackRequests(options.s3);
+  let upload: StreamUpload | undefined;
   // The first failure wins; a holder object, as it is set from callbacks.
   const failed: { first?: { error: unknown } } = {};
   const throwIfFailed = () => {
@@ -136,7 +108,7 @@ export async function copyToObject(options: CopyToObjectOptions): Promise<{ rows
     failed.first = { error };
     copy?.destroy();
     counter.destroy();
-    void upload?.abort();
+    upload?.abort();
   };
   const onAbort = () => fail(signal.reason);
   signal.addEventListener('abort', onAbort, { once: true });
@@ -159,25 +131,21 @@ export async function copyToObject(options: CopyToObjectOptions): Promise<{ rows
     });
     counter.on('error', () => undefined);
     copy.pipe(counter);
-    upload = new Upload({
-      client: requests.client,
-      params: {
-        Bucket: options.bucket,
-        Key: options.key,
-        Body: counter,
-        ContentType: 'text/csv; charset=utf-8',
-        ContentDisposition: options.contentDisposition,
-      },
-      partSize: options.partSizeBytes,
+    upload = uploadStream(options.s3, {
+      bucket: options.bucket,
+      key: options.key,
+      body: counter,
+      contentType: 'text/csv; charset=utf-8',
+      contentDisposition: options.contentDisposition,
+      partSizeBytes: options.partSizeBytes,
       queueSize: options.queueSize,
-      leavePartsOnError: true,
     });
     let uploaded = false;
     try {
-      await upload.done();
+      await upload.done;
       uploaded = true;
     } catch (error) {
-      fail(new StorageError(error));
+      fail(error);
     }
     // A complete upload means the whole COPY arrived: a stop requested from here on (or in the
     // instant before) is for the caller to settle against the export's row, not an error.
@@ -190,9 +158,7 @@ export async function copyToObject(options: CopyToObjectOptions): Promise<{ rows
   } catch (error) {
     const reported = failed.first ? failed.first.error : error;
     client.release(reported instanceof Error ? reported : new Error(String(reported)));
-    await requests.settled();
-    if (upload?.uploadId) await abortMultipartUpload(options, upload.uploadId, logger);
-    if (upload) await deleteAttemptObject(options, logger);
+    if (upload) await discardAttempt(upload, options.key, logger);
     throw reported;
   } finally {
     signal.removeEventListener('abort', onAbort);
@@ -218,48 +184,12 @@ function copyFinished(client: pg.PoolClient): Promise<void> {
 }
 
 /**
- * The S3 client as the upload sees it, counting its requests in flight: `settled()` resolves once
- * none is (lib-storage sends nothing new once aborted, and its requests carry no abort signal, so
- * a settled request is one the server has answered or that failed).
+ * Best effort, once the upload's requests settled: a PutObject or completion may have landed. A
+ * failure here is logged, never reported in place of the export's own error.
  */
-function trackRequests(s3: S3Client): { client: S3Client; settled(): Promise<void> } {
-  const inFlight = new Set<Promise<unknown>>();
-  const client = new Proxy(s3, {
-    get(target, property, receiver) {
-      if (property !== 'send') return Reflect.get(target, property, receiver);
-      const send = target.send.bind(target) as (...args: unknown[]) => Promise<unknown>;
-      return (...args: unknown[]) => {
-        const request = send(...args);
-        inFlight.add(request);
-        const forget = () => inFlight.delete(request);
-        request.then(forget, forget);
-        return request;
-      };
-    },
-  });
-  return {
-    client,
-    async settled() {
-      while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
-    },
-  };
-}
-
-/** Best effort, after the upload's requests settled: a PutObject or completion may have landed. */
-async function deleteAttemptObject(options: CopyToObjectOptions, logger: Logger): Promise<void> {
-  try {
-    await options.s3.send(new DeleteObjectCommand({ Bucket: options.bucket, Key: options.key }));
-  } catch (error) {
-    logger.warn({ err: error, key: options.key }, 'could not delete the object of a stopped attempt; the orphan sweep will');
-  }
-}
-
-/** Best effort: a failure here is logged, never reported in place of the export's own error. */
-async function abortMultipartUpload(options: CopyToObjectOptions, uploadId: string, logger: Logger): Promise<void> {
-  try {
-    await options.s3.send(new AbortMultipartUploadCommand({ Bucket: options.bucket, Key: options.key, UploadId: uploadId }));
-  } catch (error) {
-    // s3rver has no AbortMultipartUpload (405); on AWS a lifecycle rule removes what is left.
-    logger.debug({ err: error, key: options.key, uploadId }, 'could not abort the multipart upload');
-  }
+async function discardAttempt(upload: StreamUpload, key: string, logger: Logger): Promise<void> {
+  const { abortError, deleteError } = await upload.discard();
+  // s3rver has no AbortMultipartUpload (405); on AWS a lifecycle rule removes what is left.
+  if (abortError !== undefined) logger.debug({ err: abortError, key }, 'could not abort the multipart upload');
+  if (deleteError !== undefined) logger.warn({ err: deleteError, key }, 'could not delete the object of a stopped attempt; the orphan sweep will');
 }

@@ -12,7 +12,8 @@ import {
 import { compileAnalyticsSelect, parseExportDefinition } from '../exports/compile-query';
 import type { Logger } from '../logger';
 import type { ExportOutcome } from '../observability/metrics';
-import { contentDisposition, deleteObject, exportObjectKey } from '../storage/objects';
+import { contentDisposition, exportObjectKey } from '../exports/naming';
+import { deleteObject } from '../storage/objects';
 import { copyToObject } from './copy-to-object';
 import { CsvProgress } from './csv-progress';
 import { classifyFailure } from './failure';

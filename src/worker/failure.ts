@@ -1,7 +1,7 @@
-import { isThrottlingError, isTransientError } from '@smithy/core/retry';
 import { ExportQueryError } from '../exports/compile-query';
-import { CopyQueryError, ObjectTooLarge, StorageError } from './copy-to-object';
 import type { ExportErrors } from '../db/statements/export-attempts';
+import { StorageError, storageFailureFacts } from '../storage/errors';
+import { CopyQueryError, ObjectTooLarge } from './copy-to-object';
 
 /**
  * What a failed attempt means for the export, by kind:
@@ -40,40 +40,20 @@ export function classifyFailure(error: unknown): Failure {
   return { retry: true, errors: { code: 'internal', message: error instanceof Error ? error.message : String(error) } };
 }
 
-interface SdkError {
-  name?: unknown;
-  code?: unknown;
-  message?: unknown;
-  $metadata?: { httpStatusCode?: unknown };
-}
-
-/** lib-storage's own refusal of an upload of more than 10,000 parts. */
-const TOO_MANY_PARTS = /^Exceeded \d+ parts in multipart upload/;
-
 /**
- * Permanent: S3 answered and refused (3xx/4xx), other than throttling (429, SlowDown), a request
- * timeout (408, RequestTimeout) or a clock skew the SDK corrects. Transient: anything else, an
- * unreachable or reset connection, a timeout without answer, a 5xx.
+ * Permanent: S3 answered and refused for good (storageFailureFacts). Transient: anything else, an
+ * unreachable or reset connection, a timeout without answer, a 5xx, throttling.
  */
 function storageFailure(error: StorageError): Failure {
-  const cause = (error.cause ?? {}) as SdkError;
-  const status = typeof cause.$metadata?.httpStatusCode === 'number' ? cause.$metadata.httpStatusCode : undefined;
+  const { httpStatus: status, errorName, causeCode, tooManyParts, refused } = storageFailureFacts(error);
   const details = {
-    ...(typeof cause.name === 'string' && cause.name !== 'Error' ? { error: cause.name } : {}),
+    ...(errorName !== undefined ? { error: errorName } : {}),
     ...(status !== undefined ? { http_status: status } : {}),
-    ...(typeof cause.code === 'string' ? { cause: cause.code } : {}),
+    ...(causeCode !== undefined ? { cause: causeCode } : {}),
   };
-  if (typeof cause.message === 'string' && TOO_MANY_PARTS.test(cause.message)) {
+  if (tooManyParts) {
     return { retry: false, errors: { code: 'too_large', message: `${error.message} Raise EXPORT_PART_SIZE_MIB or narrow the query.`, ...details } };
   }
-  const refused =
-    status !== undefined &&
-    status >= 300 &&
-    status < 500 &&
-    status !== 408 &&
-    cause.name !== 'RequestTimeTooSkewed' &&
-    !isThrottlingError(cause as never) &&
-    !isTransientError(cause as never);
   if (!refused) return { retry: true, errors: { code: 'storage_error', message: error.message, ...details } };
   const code = status === 401 || status === 403 ? 'storage_denied' : 'storage_misconfigured';
   const what = code === 'storage_denied' ? 'the storage refused access' : 'the storage refused the request';

@@ -1,18 +1,17 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
-import { Logger as GraphileLogger, run, type Runner } from 'graphile-worker';
+import { Logger as GraphileLogger, run, type TaskList } from 'graphile-worker';
 import pg from 'pg';
-import { CRONTAB, createTaskList } from '../../tasks';
 import type { ServiceContext } from '../context';
-import type { Logger } from '../logger';
 import { checkStorage, type CheckResult } from '../observability/readiness';
 import { createS3Client } from '../storage/s3-client';
 import { startCancelListener } from './cancel-listener';
 import { copySessionOptions, EXPORT_READER_ROLE } from './copy-to-object';
-import { repeatEvery } from './repeat';
-import { startRescuer } from './rescuer';
+import { requeueOrphanedExportsConfig, startOrphanedExportRequeuer } from './maintenance/requeue-orphaned-exports';
+import { rescueStaleExportsConfig, startStaleExportRescuer } from './maintenance/rescue-stale-exports';
 import { RunningExports } from './running-exports';
+import { superviseRunner } from './supervisor';
 
 export interface RunningWorker {
   /** Whether the job runner is taking jobs: `failed` with the reason while it is not (GET /readyz). */
@@ -31,12 +30,30 @@ export interface RunningWorker {
   stop(): Promise<void>;
 }
 
+/** What the worker's tasks are given: the service context with the worker's S3 client, and its connections. */
+export interface WorkerResources {
+  context: ServiceContext;
+  pool: pg.Pool;
+  /** The COPY connections (copySessionOptions): one per running export. */
+  copyPool: pg.Pool;
+  workerId: string;
+  running: RunningExports;
+}
+
+/** The jobs a worker runs, given by the service wiring (tasks/): the runtime knows none of them. */
+export interface WorkerTasks {
+  createTaskList(worker: WorkerResources): TaskList;
+  /** graphile-worker's crontab text. */
+  crontab: string;
+}
+
 /**
- * Starts the worker side of the service in one process: graphile-worker's runner with the export
- * task, the LISTEN connection for cancellations and the rescuer of exports whose worker died.
- * The process's signals are handled by the service.
+ * Starts the worker side of the service in one process: graphile-worker's runner with `tasks`,
+ * the LISTEN connection for cancellations, and the maintenance every worker runs (the rescue of
+ * exports whose worker died, the requeue of exports that lost their job). The process's signals
+ * are handled by the service.
  */
-export async function startWorker(context: ServiceContext): Promise<RunningWorker> {
+export async function startWorkerRuntime(context: ServiceContext, tasks: WorkerTasks): Promise<RunningWorker> {
   const { config, logger } = context;
   const workerId = `${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   const newPool = (max: number, applicationName: string, options?: string) => {
@@ -71,13 +88,10 @@ export async function startWorker(context: ServiceContext): Promise<RunningWorke
     stops.push(() => copyPool.end());
     const listener = await startCancelListener({ connectionString: context.databaseUrl, running, logger });
     stops.push(() => listener.stop());
-    const rescuer = startRescuer({
-      pool,
-      staleAfterMs: config.export.heartbeatTimeoutMs,
-      intervalMs: Math.max(500, Math.floor(config.export.heartbeatTimeoutMs / 3)),
-      logger,
-    });
+    const rescuer = startStaleExportRescuer({ ...rescueStaleExportsConfig(config.export.heartbeatTimeoutMs), pool, logger });
     stops.push(() => rescuer.stop());
+    const requeuer = startOrphanedExportRequeuer({ ...requeueOrphanedExportsConfig(config.export.heartbeatTimeoutMs), pool, logger });
+    stops.push(() => requeuer.stop());
     // The worker's S3 requests ride out an outage of about a minute and a half each (S3_MAX_ATTEMPTS)
     // before an attempt fails; the API's client stays quick.
     const patientS3 = createS3Client(config.s3, { maxAttempts: config.s3.maxAttempts });
@@ -91,8 +105,8 @@ export async function startWorker(context: ServiceContext): Promise<RunningWorke
       // Running exports get this long to finish after stop(); then helpers.abortSignal fires and
       // the task stops and re-queues them.
       gracefulShutdownAbortTimeout: config.shutdownGraceMs,
-      taskList: createTaskList({ context: workerContext, pool, copyPool, workerId, running }),
-      crontab: CRONTAB,
+      taskList: tasks.createTaskList({ context: workerContext, pool, copyPool, workerId, running }),
+      crontab: tasks.crontab,
       logger: graphileLogger(logger),
       preset: {
         worker: {
@@ -133,104 +147,6 @@ const READER_ROLE_CHECK = `
 /** Session settings of the control pool: statements end after the heartbeat timeout, lock waits after half of it. */
 function controlSessionOptions(heartbeatTimeoutMs: number): string {
   return `-c statement_timeout=${Math.floor(heartbeatTimeoutMs)} -c lock_timeout=${Math.floor(heartbeatTimeoutMs / 2)}`;
-}
-
-const SUPERVISOR_INTERVAL_MS = 1000;
-/** While the runner takes jobs, storage is checked this often; while it does not, every tick. */
-const STORAGE_CHECK_INTERVAL_MS = 5000;
-/** Consecutive failed storage checks before the runner stops taking jobs (one is a blip). */
-const STORAGE_FAILURES_TO_PAUSE = 2;
-
-/**
- * Keeps graphile-worker's runner taking jobs while it can, and only then:
- *   - the runner stops itself when one of its own writes fails (completing or failing a job
- *     while Postgres restarts): it is started again, once the database takes it;
- *   - a worker whose storage check (HeadBucket) fails twice in a row stops its runner (running
- *     exports get SHUTDOWN_GRACE_S, then go back to the queue for another worker) and starts it
- *     again when the check passes: a worker that cannot reach storage takes no export.
- * The first start happens before this resolves, and its failure is thrown (start-up fails).
- */
-async function superviseRunner(options: {
-  start: () => Promise<Runner>;
-  checkStorage: () => Promise<CheckResult>;
-  logger: Logger;
-}): Promise<{ health(): CheckResult; stop(): Promise<void> }> {
-  const { logger } = options;
-  let runner: Runner | undefined;
-  // Why the runner is not taking jobs (undefined while it is).
-  let problem: string | undefined = 'the job runner is starting';
-  let since = Date.now();
-  let storageFailures = 0;
-  let lastStorageCheck = 0;
-  let stopping = false;
-
-  const notTakingJobs = (why: string) => {
-    if (problem === undefined) since = Date.now();
-    problem = why;
-  };
-  const startRunner = async () => {
-    const started = await options.start();
-    runner = started;
-    problem = undefined;
-    // Resolves (or rejects) when the runner stops: by our stop(), or by itself on an error.
-    void started.promise
-      .catch(() => undefined)
-      .then(() => {
-        if (runner !== started) return;
-        runner = undefined;
-        notTakingJobs('the job runner stopped on a database error; restarting it');
-        logger.error('the job runner stopped on its own (see the graphile-worker lines before); restarting it');
-      });
-  };
-  const stopRunner = async () => {
-    const stopped = runner;
-    runner = undefined;
-    await stopped?.stop().catch((error: unknown) => logger.warn({ err: error }, 'error while stopping the job runner'));
-  };
-
-  const supervise = async () => {
-    if (stopping) return;
-    if (runner === undefined || Date.now() - lastStorageCheck >= STORAGE_CHECK_INTERVAL_MS) {
-      lastStorageCheck = Date.now();
-      const storage = await options.checkStorage();
-      if (storage.status === 'ok') storageFailures = 0;
-      else storageFailures++;
-      if (storage.status === 'failed' && (runner === undefined || storageFailures >= STORAGE_FAILURES_TO_PAUSE)) {
-        if (runner) logger.warn({ error: storage.error }, 'storage unreachable: the worker stops taking jobs until it answers');
-        notTakingJobs(`storage unreachable (${storage.error}): not taking jobs until it answers`);
-        await stopRunner();
-        return;
-      }
-    }
-    if (runner !== undefined || stopping) return;
-    try {
-      await startRunner();
-      logger.info({ after_ms: Date.now() - since }, 'the job runner takes jobs again');
-    } catch (error) {
-      notTakingJobs(`the job runner could not start: ${error instanceof Error ? error.message : String(error)}`);
-      logger.warn({ err: error }, 'the job runner could not start; trying again');
-    }
-  };
-
-  // First start: storage is checked, and a runner that cannot start fails the start-up.
-  lastStorageCheck = Date.now();
-  const storage = await options.checkStorage();
-  if (storage.status === 'ok') await startRunner();
-  else {
-    notTakingJobs(`storage unreachable (${storage.error}): not taking jobs until it answers`);
-    logger.warn({ error: storage.error }, 'storage unreachable: the worker takes no jobs until it answers');
-  }
-  const loop = repeatEvery(SUPERVISOR_INTERVAL_MS, supervise);
-
-  return {
-    health: () =>
-      problem === undefined ? { status: 'ok', duration_ms: 0 } : { status: 'failed', duration_ms: 0, error: problem },
-    async stop() {
-      stopping = true;
-      await loop.stop();
-      await stopRunner();
-    },
-  };
 }
 
 function graphileLogger(logger: ServiceContext['logger']): GraphileLogger {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { startWorker } from '../../src/worker/runner';
+import { startWorker } from '../../src/service';
 import { createTestApi } from '../support/api';
 import { createCustomer, createPartner, createQuery, createUser } from '../support/fixtures';
 

@@ -5,7 +5,7 @@ import { generateReadings } from '../../src/demo/readings';
 import { createMetrics } from '../../src/observability/metrics';
 import { createS3Client } from '../../src/storage/s3-client';
 import { EXPORT_READER_ROLE } from '../../src/worker/copy-to-object';
-import { startWorker } from '../../src/worker/runner';
+import { startWorker } from '../../src/service';
 import type { ServiceContext } from '../../src/context';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { createCustomer, createDevice, createPartner, createQuery, createUser, insertExport } from '../support/fixtures';

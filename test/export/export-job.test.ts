@@ -4,7 +4,7 @@ import { describe, test } from 'node:test';
 import { generateReadings } from '../../src/demo/readings';
 import { CSV_COLUMNS } from '../../src/exports/compile-query';
 import { compileExportQuery } from '../../src/exports/load-export-query';
-import { contentDisposition } from '../../src/storage/objects';
+import { contentDisposition } from '../../src/exports/naming';
 import { copySessionOptions } from '../../src/worker/copy-to-object';
 import { parseCsv } from '../support/csv';
 import { createTestDatabase } from '../support/database';

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { pino } from 'pino';
 import { generateReadings } from '../../src/demo/readings';
-import { parseExportObjectKey } from '../../src/storage/objects';
+import { parseExportObjectKey } from '../../src/exports/naming';
 import { sweepOrphanedObjects } from '../../tasks/sweep-orphaned-objects';
 import { createTestDatabase } from '../support/database';
 import { createCustomer, createDevice, createPartner, createQuery, createUser } from '../support/fixtures';

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { S3Client } from '@aws-sdk/client-s3';
-import { exportObjectKey, presignDownload, presignSlowly } from '../../src/storage/objects';
+import { exportObjectKey } from '../../src/exports/naming';
+import { presignDownload, presignSlowly } from '../../src/storage/objects';
 import { createS3Client } from '../../src/storage/s3-client';
 
 /**

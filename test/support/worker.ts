@@ -8,10 +8,12 @@ import type { ServiceContext } from '../../src/context';
 import type { Queryable } from '../../src/db/client';
 import { createLogger } from '../../src/logger';
 import { createMetrics } from '../../src/observability/metrics';
-import { exportPrefix, listObjectPages } from '../../src/storage/objects';
+import { exportPrefix } from '../../src/exports/naming';
+import { listObjectPages } from '../../src/storage/objects';
 import { createS3Client } from '../../src/storage/s3-client';
 import { ROOT as root, SERVICE_COMMAND } from './built';
-import { startWorker, type RunningWorker } from '../../src/worker/runner';
+import { startWorker } from '../../src/service';
+import type { RunningWorker } from '../../src/worker/runner';
 import type { TestDatabase } from './database';
 import type { TestBucket } from './s3';
 

@@ -3,7 +3,8 @@ import { describe, test } from 'node:test';
 import pg from 'pg';
 import { EXPORT_ERROR_CODES, type ExportErrorCode } from '../../src/db/schema';
 import { ExportQueryError } from '../../src/exports/compile-query';
-import { CopyQueryError, ObjectTooLarge, StorageError } from '../../src/worker/copy-to-object';
+import { StorageError } from '../../src/storage/errors';
+import { CopyQueryError, ObjectTooLarge } from '../../src/worker/copy-to-object';
 import { classifyFailure } from '../../src/worker/failure';
 
 /** classifyFailure: each kind of error -> the export's error code, and whether it is retried. */

@@ -6,7 +6,7 @@ import { cancelExport, ExportAlreadyFinished } from '../../exports/cancel-export
 import { createExport, hashRequest, IdempotencyKeyConflict, InvalidExportRequest } from '../../exports/create-export';
 import { deleteExport } from '../../exports/delete-export';
 import { presignDownload } from '../../storage/objects';
-import type { ApiEnv } from '../env';
+import type { ApiEnv } from '../../http/env';
 import { ApiError, conflict, invalidFields, notFound } from '../errors';
 import { readJsonObject } from '../middleware/body';
 import { linkHeader, listFilter } from '../pagination';

@@ -1,6 +1,6 @@
 import { Hono } from 'hono';
 import type { ServiceContext } from '../../context';
-import type { ApiEnv } from '../env';
+import type { ApiEnv } from '../../http/env';
 import { exportHandlers } from './handlers';
 
 /**

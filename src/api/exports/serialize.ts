@@ -1,5 +1,5 @@
 import { commonFields } from '../common-fields';
-import { formatTimestamp } from '../timestamps';
+import { formatTimestamp } from '../../db/timestamps';
 import type { ExportResourceBody } from './schemas';
 import type { ExportRow } from '../../db/statements/exports';
 

@@ -3,7 +3,7 @@ import { checkScopes, defaultScopes, distinctIds, type Caller } from '../../auth
 import type { ServiceContext } from '../../context';
 import type { Queryable } from '../../db/client';
 import * as store from '../../db/statements/queries';
-import type { ApiEnv } from '../env';
+import type { ApiEnv } from '../../http/env';
 import { conflict, invalidFields, type FieldErrors } from '../errors';
 import { readJsonObject } from '../middleware/body';
 import { linkHeader, listFilter } from '../pagination';

@@ -1,6 +1,6 @@
 import type { MiddlewareHandler } from 'hono';
-import type { ServiceContext } from '../../context';
-import type { ApiEnv } from '../env';
+import type { Logger } from '../logger';
+import type { ApiEnv } from './env';
 
 /**
  * One log line per request (request id, method, path, route, status, duration) and its metrics
@@ -10,7 +10,13 @@ import type { ApiEnv } from '../env';
 
 const QUIET = new Set(['/healthz', '/readyz', '/metrics']);
 
-export function logRequests(context: Pick<ServiceContext, 'logger' | 'metrics'>): MiddlewareHandler<ApiEnv> {
+/** Where the lines and observations go: the service's logger and metrics (src/observability/metrics.ts). */
+export interface RequestLogContext {
+  logger: Logger;
+  metrics: { recordRequest(method: string, route: string, status: number, seconds: number): void };
+}
+
+export function logRequests(context: RequestLogContext): MiddlewareHandler<ApiEnv> {
   return async (c, next) => {
     const started = process.hrtime.bigint();
     await next();
