@@ -3,7 +3,7 @@ import type { Config } from './config';
 import type { Database } from './db/client';
 import type { Logger } from './logger';
 import type { Metrics } from './observability/metrics';
-import type { CheckResult } from './observability/readiness';
+import type { CheckResult } from './observability/check-result';
 
 /** What the API and the worker are given: everything they use is passed in, nothing is global. */
 export interface ServiceContext {

@@ -1,3 +1,4 @@
+import type { CheckResult } from './check-result';
 import type { ServiceContext } from '../context';
 import { headBucket } from '../storage/bucket';
 
@@ -8,12 +9,6 @@ import { headBucket } from '../storage/bucket';
  * jobs too (not stopped by an error, not paused because storage is unreachable).
  */
 
-export interface CheckResult {
-  status: 'ok' | 'failed';
-  duration_ms: number;
-  /** Why it failed, for the operator: the driver's or the SDK's own message. */
-  error?: string;
-}
 
 export interface Readiness {
   ready: boolean;

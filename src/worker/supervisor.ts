@@ -1,6 +1,6 @@
 import type { Runner } from 'graphile-worker';
 import type { Logger } from '../logger';
-import type { CheckResult } from '../observability/readiness';
+import type { CheckResult } from '../observability/check-result';
 import { repeatEvery } from './repeat';
 
 const SUPERVISOR_INTERVAL_MS = 1000;
