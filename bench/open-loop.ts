@@ -23,7 +23,12 @@ export interface OpenLoopResult {
   errorsOrNon2xx: number;
 }
 
-export async function openLoop(options: { url: string; headers: Record<string, string>; rate: number; seconds: number }): Promise<OpenLoopResult> {
+export async function openLoop(options: {
+  url: string;
+  headers: Record<string, string>;
+  rate: number;
+  seconds: number;
+}): Promise<OpenLoopResult> {
   const agent = keepAliveAgent();
   const url = new URL(options.url);
   const total = Math.round(options.rate * options.seconds);

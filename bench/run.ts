@@ -38,7 +38,8 @@ const LARGE = args.has('--large');
 const PARTS = ['export', 'queue', 'api'] as const;
 const onlyArg = process.argv.slice(2).find((a) => a.startsWith('--only='));
 const ONLY = new Set<string>(onlyArg ? onlyArg.slice('--only='.length).split(',') : args.has('--skip-export') ? ['queue', 'api'] : PARTS);
-for (const part of ONLY) if (!(PARTS as readonly string[]).includes(part)) throw new Error(`--only: unknown part ${part} (${PARTS.join(', ')})`);
+for (const part of ONLY)
+  if (!(PARTS as readonly string[]).includes(part)) throw new Error(`--only: unknown part ${part} (${PARTS.join(', ')})`);
 const SKIP_EXPORT = !ONLY.has('export');
 const PARTIAL = ONLY.size < PARTS.length;
 /** BENCH_CPU_PROF=dir: the service processes write V8 CPU profiles there (node --cpu-prof). */
@@ -114,10 +115,19 @@ const SERVICE = 'bin/service';
 /** The service (SERVICE) or one of the bench's own TypeScript helpers (through tsx) as a child process. */
 function startChild(script: string, scriptArgs: string[], extraEnv: Record<string, string>): Child {
   const profile = CPU_PROF ? { NODE_FLAGS: `--cpu-prof --cpu-prof-dir=${path.resolve(CPU_PROF)}` } : {};
-  const [command, commandArgs] = script === SERVICE ? [path.join(root, script), scriptArgs] : [process.execPath, ['--import', 'tsx', path.join(root, script), ...scriptArgs]];
+  const [command, commandArgs] =
+    script === SERVICE
+      ? [path.join(root, script), scriptArgs]
+      : [process.execPath, ['--import', 'tsx', path.join(root, script), ...scriptArgs]];
   const child = spawn(command, commandArgs, {
     cwd: root,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...(script === SERVICE ? profile : {}), ...extraEnv },
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '/tmp',
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      ...(script === SERVICE ? profile : {}),
+      ...extraEnv,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.add(child);
@@ -196,7 +206,10 @@ function run(command: string, commandArgs: string[], options: { env?: Record<str
     void (async () => {
       const out = options.stdoutFile ? await fs.open(options.stdoutFile, 'w') : undefined;
       const started = performance.now();
-      const child = spawn(command, commandArgs, { env: { ...process.env, ...options.env }, stdio: ['ignore', out ? out.fd : 'ignore', 'pipe'] });
+      const child = spawn(command, commandArgs, {
+        env: { ...process.env, ...options.env },
+        stdio: ['ignore', out ? out.fd : 'ignore', 'pipe'],
+      });
       let err = '';
       child.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString()));
       child.on('error', reject);
@@ -246,9 +259,23 @@ try {
   const s3 = startChild('bench/s3-server.ts', [path.join(tmp, 's3'), BUCKET], {});
   cleanups.push(() => stopChild(s3));
   await waitFor('s3rver', s3, () => s3.output().includes('endpoint'));
-  const s3Endpoint = (JSON.parse(s3.output().split('\n').find((l) => l.includes('endpoint'))!) as { endpoint: string }).endpoint;
+  const s3Endpoint = (
+    JSON.parse(
+      s3
+        .output()
+        .split('\n')
+        .find((l) => l.includes('endpoint'))!,
+    ) as { endpoint: string }
+  ).endpoint;
 
-  const s3Client = createS3Client({ endpoint: s3Endpoint, bucket: BUCKET, region: 'us-east-1', accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER', forcePathStyle: true });
+  const s3Client = createS3Client({
+    endpoint: s3Endpoint,
+    bucket: BUCKET,
+    region: 'us-east-1',
+    accessKeyId: 'S3RVER',
+    secretAccessKey: 'S3RVER',
+    forcePathStyle: true,
+  });
   cleanups.push(async () => s3Client.destroy());
 
   // ------------------------------------------------------------ data
@@ -259,13 +286,23 @@ try {
   let seeded = performance.now();
   if (!SKIP_EXPORT) await seedReadings(sql, deviceIds, 0, SMALL_MINUTES);
   log(`seeded 2M readings in ${round((performance.now() - seeded) / 1000)} s`);
-  const smallQuery = await createQuery(sql, user.id, { metrics: METRICS, start: minutes(0).toISOString(), end: minutes(SMALL_MINUTES).toISOString() }, { customerScopes: [customerId] });
-  const oneRowQuery = await createQuery(sql, user.id, {
-    metrics: ['temperature'],
-    devices: [deviceIds[0]!],
-    start: minutes(0).toISOString(),
-    end: minutes(1).toISOString(),
-  }, { customerScopes: [customerId] });
+  const smallQuery = await createQuery(
+    sql,
+    user.id,
+    { metrics: METRICS, start: minutes(0).toISOString(), end: minutes(SMALL_MINUTES).toISOString() },
+    { customerScopes: [customerId] },
+  );
+  const oneRowQuery = await createQuery(
+    sql,
+    user.id,
+    {
+      metrics: ['temperature'],
+      devices: [deviceIds[0]!],
+      start: minutes(0).toISOString(),
+      end: minutes(1).toISOString(),
+    },
+    { customerScopes: [customerId] },
+  );
 
   // ------------------------------------------------------------ service
   const serviceEnv = {
@@ -283,7 +320,12 @@ try {
   const worker = startChild(SERVICE, [], { ...serviceEnv, ROLE: 'worker', LOG_LEVEL: 'info' });
   cleanups.push(() => stopChild(worker));
   const baseUrl = `http://127.0.0.1:${apiPort}`;
-  await waitFor('API', api, () => fetch(`${baseUrl}/healthz`).then((r) => r.ok, () => false));
+  await waitFor('API', api, () =>
+    fetch(`${baseUrl}/healthz`).then(
+      (r) => r.ok,
+      () => false,
+    ),
+  );
   await waitFor('worker', worker, () => worker.output().includes('"msg":"ready"'));
   log(`service up (api pid ${api.child.pid}, worker pid ${worker.child.pid})`);
   const effective = loadConfig({ ...serviceEnv, ROLE: 'worker' });
@@ -320,7 +362,12 @@ try {
     await seedReadings(sql, deviceIds, SMALL_MINUTES, LARGE_MINUTES);
     log(`seeded 8M more readings in ${round((performance.now() - seeded) / 1000)} s`);
     await sql`VACUUM ANALYZE device_readings`;
-    const largeQuery = await createQuery(sql, user.id, { metrics: METRICS, start: minutes(0).toISOString(), end: minutes(LARGE_MINUTES).toISOString() }, { customerScopes: [customerId] });
+    const largeQuery = await createQuery(
+      sql,
+      user.id,
+      { metrics: METRICS, start: minutes(0).toISOString(), end: minutes(LARGE_MINUTES).toISOString() },
+      { customerScopes: [customerId] },
+    );
     exportPath['10M'] = await measureExportPath('10M', largeQuery, Number(env('BENCH_REPEAT_LARGE', '1')));
     const small = exportPath['2M'] as { workerPeakRssMiB: number };
     const large = exportPath['10M'] as { workerPeakRssMiB: number };
@@ -329,7 +376,14 @@ try {
   results.exportPath = exportPath;
 
   async function measureExportPath(label: string, queryId: string, repeat = REPEAT) {
-    const runs: Array<{ exportMs: number; copyMs: number; uploadMs: number; workerPeakRssMiB: number; workerCpuS: number; s3CpuS: number }> = [];
+    const runs: Array<{
+      exportMs: number;
+      copyMs: number;
+      uploadMs: number;
+      workerPeakRssMiB: number;
+      workerCpuS: number;
+      s3CpuS: number;
+    }> = [];
     let rows = 0;
     let bytes = 0;
     for (let i = 0; i < repeat; i++) {
@@ -349,18 +403,36 @@ try {
       // COPY alone: psql's COPY of the export's own SELECT, to /dev/null, with the worker's setting.
       const select = (await compileExportQuery(sql, id)).replace(/\s+/g, ' ');
       const psqlEnv = { PGOPTIONS: '-c extra_float_digits=1' };
-      const copyMs = await run('psql', [databaseUrl, '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', `\\copy (${select}) to '/dev/null' with (format csv, header)`], { env: psqlEnv });
+      const copyMs = await run(
+        'psql',
+        [databaseUrl, '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', `\\copy (${select}) to '/dev/null' with (format csv, header)`],
+        { env: psqlEnv },
+      );
 
       // Upload alone: the same bytes from a file through the same Upload settings into the same s3rver.
       const file = path.join(tmp, `export-${label}.csv`);
-      if (!existsSync(file)) await run('psql', [databaseUrl, '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', `\\copy (${select}) to '${file}' with (format csv, header)`], { env: psqlEnv });
+      if (!existsSync(file))
+        await run(
+          'psql',
+          [databaseUrl, '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', `\\copy (${select}) to '${file}' with (format csv, header)`],
+          { env: psqlEnv },
+        );
       const uploader = startChild('bench/upload-file.ts', [file, `bench/upload-${label}-${i}.csv`], serviceEnv);
       const code = await uploader.exited;
       if (code !== 0) throw new Error(`upload alone failed (${code}): ${uploader.output()}`);
       const uploaded = JSON.parse(uploader.output().trim().split('\n').pop()!) as { ms: number; bytes: number };
       if (uploaded.bytes !== bytes) throw new Error(`upload alone sent ${uploaded.bytes} bytes, the export ${bytes}`);
-      runs.push({ exportMs: round(exportMs), copyMs: round(copyMs), uploadMs: round(uploaded.ms), workerPeakRssMiB: round(workerPeakRssMiB), workerCpuS, s3CpuS });
-      log(`${label} run ${i + 1}: export ${round(exportMs / 1000, 2)} s, COPY alone ${round(copyMs / 1000, 2)} s, upload alone ${round(uploaded.ms / 1000, 2)} s, worker peak RSS ${round(workerPeakRssMiB)} MiB, CPU during the export: worker ${workerCpuS} s, s3rver ${s3CpuS} s`);
+      runs.push({
+        exportMs: round(exportMs),
+        copyMs: round(copyMs),
+        uploadMs: round(uploaded.ms),
+        workerPeakRssMiB: round(workerPeakRssMiB),
+        workerCpuS,
+        s3CpuS,
+      });
+      log(
+        `${label} run ${i + 1}: export ${round(exportMs / 1000, 2)} s, COPY alone ${round(copyMs / 1000, 2)} s, upload alone ${round(uploaded.ms / 1000, 2)} s, worker peak RSS ${round(workerPeakRssMiB)} MiB, CPU during the export: worker ${workerCpuS} s, s3rver ${s3CpuS} s`,
+      );
       // Keep the disk small: the objects are not needed any more (the bucket stays).
       const [owned] = await sql<{ object_key: string }[]>`SELECT object_key FROM analytics_exports WHERE id = ${id}`;
       await deleteObject(s3Client, BUCKET, owned!.object_key);
@@ -403,13 +475,24 @@ try {
         SELECT extract(epoch FROM started - created) * 1000 AS ms FROM analytics_exports WHERE id = ANY(${latencyIds}::uuid[])`
     ).map((r) => Number(r.ms));
     results.queue = {
-      postToRunning: { exports: latencies.length, p50Ms: round(percentile(latencies, 50), 2), p99Ms: round(percentile(latencies, 99), 2), maxMs: round(Math.max(...latencies), 2) },
+      postToRunning: {
+        exports: latencies.length,
+        p50Ms: round(percentile(latencies, 50), 2),
+        p99Ms: round(percentile(latencies, 99), 2),
+        maxMs: round(Math.max(...latencies), 2),
+      },
     };
     log(`POST to running: p50 ${round(percentile(latencies, 50), 2)} ms, p99 ${round(percentile(latencies, 99), 2)} ms`);
 
     // 1,000 one-row exports end to end: POSTed from 20 clients at once, until the last is complete.
     {
-      const cpu = () => ({ api: cpuSeconds(api.child.pid!), worker: cpuSeconds(worker.child.pid!), s3: cpuSeconds(s3.child.pid!), postgres: postgresCpuSeconds(pgDataDir), bench: process.cpuUsage() });
+      const cpu = () => ({
+        api: cpuSeconds(api.child.pid!),
+        worker: cpuSeconds(worker.child.pid!),
+        s3: cpuSeconds(s3.child.pid!),
+        postgres: postgresCpuSeconds(pgDataDir),
+        bench: process.cpuUsage(),
+      });
       const cpu0 = cpu();
       const t0 = performance.now();
       let next = 0;
@@ -424,7 +507,9 @@ try {
       );
       const postedMs = performance.now() - t0;
       for (;;) {
-        const [row] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM analytics_exports WHERE id = ANY(${ids}::uuid[]) AND status IN ('queued', 'running')`;
+        const [row] = await sql<
+          { n: number }[]
+        >`SELECT count(*)::int AS n FROM analytics_exports WHERE id = ANY(${ids}::uuid[]) AND status IN ('queued', 'running')`;
         if (row!.n === 0) break;
         // Coarse on purpose: the poll competes with the exports for the same 2 cores. At most
         // 0.1 s late on a run of 10 s or more (and dbSpanSeconds is exact).
@@ -432,7 +517,9 @@ try {
       }
       const ms = performance.now() - t0;
       const cpu1 = cpu();
-      const [failed] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM analytics_exports WHERE id = ANY(${ids}::uuid[]) AND status <> 'complete'`;
+      const [failed] = await sql<
+        { n: number }[]
+      >`SELECT count(*)::int AS n FROM analytics_exports WHERE id = ANY(${ids}::uuid[]) AND status <> 'complete'`;
       if (failed!.n > 0) throw new Error(`${failed!.n} one-row exports did not complete`);
       const [span] = await sql<{ ms: number; run_ms: number; p50_run_ms: number }[]>`
         SELECT extract(epoch FROM max(finished) - min(created)) * 1000 AS ms,
@@ -457,7 +544,9 @@ try {
           bench: round((cpu1.bench.user + cpu1.bench.system - cpu0.bench.user - cpu0.bench.system) / 1e6, 2),
         },
       };
-      log(`${ids.length} one-row exports in ${round(ms / 1000, 2)} s (${round(ids.length / (ms / 1000))}/s; POSTs took ${round(postedMs / 1000, 2)} s); CPU s: ${JSON.stringify((results.queue as { oneRowExports: { cpuSeconds: unknown } }).oneRowExports.cpuSeconds)}`);
+      log(
+        `${ids.length} one-row exports in ${round(ms / 1000, 2)} s (${round(ids.length / (ms / 1000))}/s; POSTs took ${round(postedMs / 1000, 2)} s); CPU s: ${JSON.stringify((results.queue as { oneRowExports: { cpuSeconds: unknown } }).oneRowExports.cpuSeconds)}`,
+      );
     }
   }
 
@@ -488,9 +577,15 @@ try {
     // autocannon's own rate limit, for comparison: each second's 500 sent in a burst by 10 connections.
     apiFigures.getAt500Bursts = await cannon({ url: getUrl, overallRate: 500 });
     apiFigures.getMax = await cannon({ url: getUrl });
-    log(`GET at 500/s evenly: ${JSON.stringify(apiFigures.getAt500)}; in bursts (autocannon): ${JSON.stringify(apiFigures.getAt500Bursts)}; unthrottled: ${JSON.stringify(apiFigures.getMax)}`);
+    log(
+      `GET at 500/s evenly: ${JSON.stringify(apiFigures.getAt500)}; in bursts (autocannon): ${JSON.stringify(apiFigures.getAt500Bursts)}; unthrottled: ${JSON.stringify(apiFigures.getMax)}`,
+    );
     // POST creates real exports (of the one-row query); the worker runs them meanwhile, as it would.
-    apiFigures.postMax = await cannon({ url: `${baseUrl}/analytics/export`, method: 'POST', body: JSON.stringify({ name: 'autocannon', query: oneRowQuery }) });
+    apiFigures.postMax = await cannon({
+      url: `${baseUrl}/analytics/export`,
+      method: 'POST',
+      body: JSON.stringify({ name: 'autocannon', query: oneRowQuery }),
+    });
     log(`POST unthrottled: ${JSON.stringify(apiFigures.postMax)}`);
     apiFigures.apiPeakRssMiB = round(peakRssMiB(api.child.pid!));
     results.api = apiFigures;
@@ -535,7 +630,8 @@ async function seedReadings(sql: postgres.Sql, deviceIds: string[], from: number
   const chunk = 5000;
   const jobs: Array<{ slice: string[]; start: number; end: number }> = [];
   for (let start = from; start < to; start += chunk) {
-    for (let w = 0; w < writers; w++) jobs.push({ slice: deviceIds.filter((_id, n) => n % writers === w), start, end: Math.min(to, start + chunk) });
+    for (let w = 0; w < writers; w++)
+      jobs.push({ slice: deviceIds.filter((_id, n) => n % writers === w), start, end: Math.min(to, start + chunk) });
   }
   let next = 0;
   await Promise.all(
@@ -544,7 +640,13 @@ async function seedReadings(sql: postgres.Sql, deviceIds: string[], from: number
         const job = jobs[next++]!;
         await sql.begin(async (tx) => {
           await tx`SET LOCAL session_replication_role = replica`;
-          await generateReadings(tx, { deviceIds: job.slice, metrics: METRICS, start: minutes(job.start), end: minutes(job.end), step: '1m' });
+          await generateReadings(tx, {
+            deviceIds: job.slice,
+            metrics: METRICS,
+            start: minutes(job.start),
+            end: minutes(job.end),
+            step: '1m',
+          });
         });
       }
     }),
@@ -554,7 +656,8 @@ async function seedReadings(sql: postgres.Sql, deviceIds: string[], from: number
 
 async function machine() {
   const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
-  const versions = async (name: string) => JSON.parse(await fs.readFile(path.join(root, 'node_modules', name, 'package.json'), 'utf8')).version as string;
+  const versions = async (name: string) =>
+    JSON.parse(await fs.readFile(path.join(root, 'node_modules', name, 'package.json'), 'utf8')).version as string;
   const psql = await new Promise<string>((resolve) => {
     const child = spawn('psql', ['--version'], { stdio: ['ignore', 'pipe', 'ignore'] });
     let out = '';
@@ -573,9 +676,18 @@ async function machine() {
     psql,
     packages: Object.fromEntries(
       await Promise.all(
-        ['graphile-worker', 'pg', 'pg-copy-streams', '@aws-sdk/lib-storage', '@aws-sdk/client-s3', 'hono', '@hono/node-server', 'postgres', 's3rver', 'autocannon'].map(
-          async (name) => [name, await versions(name)] as const,
-        ),
+        [
+          'graphile-worker',
+          'pg',
+          'pg-copy-streams',
+          '@aws-sdk/lib-storage',
+          '@aws-sdk/client-s3',
+          'hono',
+          '@hono/node-server',
+          'postgres',
+          's3rver',
+          'autocannon',
+        ].map(async (name) => [name, await versions(name)] as const),
       ),
     ),
   };
@@ -598,8 +710,18 @@ function printTable(r: Record<string, any>): void {
   for (const label of ['2M', '10M']) {
     const e = r.exportPath?.[label];
     if (!e) continue;
-    row(`Export ${label} rows (${round(e.bytes / 1048576)} MiB): end to end`, `${round(e.exportMs / 1000, 2)} s (${e.exportMiBps} MiB/s)`, '', undefined);
-    row(`  COPY alone (psql) / upload alone (s3rver)`, `${round(e.copyAloneMs / 1000, 2)} s / ${round(e.uploadAloneMs / 1000, 2)} s`, '', undefined);
+    row(
+      `Export ${label} rows (${round(e.bytes / 1048576)} MiB): end to end`,
+      `${round(e.exportMs / 1000, 2)} s (${e.exportMiBps} MiB/s)`,
+      '',
+      undefined,
+    );
+    row(
+      `  COPY alone (psql) / upload alone (s3rver)`,
+      `${round(e.copyAloneMs / 1000, 2)} s / ${round(e.uploadAloneMs / 1000, 2)} s`,
+      '',
+      undefined,
+    );
     row(`  ratio to the slower`, `${e.ratio}x`, '<= 1.10x', e.ratio <= 1.1);
     row(`  worker peak RSS`, `${e.workerPeakRssMiB} MiB`, '< 160 MiB', e.workerPeakRssMiB < 160);
   }
@@ -608,7 +730,12 @@ function printTable(r: Record<string, any>): void {
   }
   if (r.api) {
     const g = r.api.getAt500;
-    row('GET /analytics/exports/{id}/ at 500 req/s, even', `p50 ${g.p50Ms} ms, p99 ${g.p99Ms} ms (${g.rps}/s)`, 'p99 < 10 ms', g.p99Ms < 10 && g.rps >= 490 && g.errorsOrNon2xx === 0);
+    row(
+      'GET /analytics/exports/{id}/ at 500 req/s, even',
+      `p50 ${g.p50Ms} ms, p99 ${g.p99Ms} ms (${g.rps}/s)`,
+      'p99 < 10 ms',
+      g.p99Ms < 10 && g.rps >= 490 && g.errorsOrNon2xx === 0,
+    );
     const gb = r.api.getAt500Bursts;
     row('  same, autocannon bursts (10 connections)', `p50 ${gb.p50Ms} ms, p99 ${gb.p99Ms} ms (${gb.rps}/s)`, '', undefined);
     const gm = r.api.getMax;

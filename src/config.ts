@@ -31,13 +31,16 @@ const nonEmpty = (name: string) => v.pipe(v.string(), v.trim(), v.nonEmpty(`${na
 const url = (name: string, protocols: string[]) =>
   v.pipe(
     nonEmpty(name),
-    v.check((s) => {
-      try {
-        return protocols.includes(new URL(s).protocol);
-      } catch {
-        return false;
-      }
-    }, `${name} must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`),
+    v.check(
+      (s) => {
+        try {
+          return protocols.includes(new URL(s).protocol);
+        } catch {
+          return false;
+        }
+      },
+      `${name} must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`,
+    ),
   );
 
 export const ROLES = ['all', 'api', 'worker'] as const;
@@ -51,10 +54,7 @@ export const environmentSchema = {
   S3_ENDPOINT: v.optional(url('S3_ENDPOINT', ['http:', 'https:'])),
   S3_PUBLIC_ENDPOINT: v.optional(url('S3_PUBLIC_ENDPOINT', ['http:', 'https:'])),
   S3_BUCKET: v.optional(
-    v.pipe(
-      v.string(),
-      v.regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'S3_BUCKET must be a valid bucket name (3-63 of a-z, 0-9, . and -)'),
-    ),
+    v.pipe(v.string(), v.regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'S3_BUCKET must be a valid bucket name (3-63 of a-z, 0-9, . and -)')),
   ),
   S3_REGION: v.optional(nonEmpty('S3_REGION'), 'us-east-1'),
   S3_ACCESS_KEY_ID: v.optional(nonEmpty('S3_ACCESS_KEY_ID')),

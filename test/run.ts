@@ -21,7 +21,6 @@ import { TEMPLATE_DATABASE, TEST_BUCKET } from './support/environment';
  *   npm test -- test/foo.test.ts     only those files
  */
 
-
 function findTestFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
     const full = path.join(dir, name);
@@ -32,7 +31,10 @@ function findTestFiles(dir: string): string[] {
 }
 
 const requested = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));
-const files = requested.length > 0 ? requested.map((f) => path.resolve(f)) : ['test', 'src', 'tasks'].flatMap((d) => (existsSync(path.join(root, d)) ? findTestFiles(path.join(root, d)) : [])).sort();
+const files =
+  requested.length > 0
+    ? requested.map((f) => path.resolve(f))
+    : ['test', 'src', 'tasks'].flatMap((d) => (existsSync(path.join(root, d)) ? findTestFiles(path.join(root, d)) : [])).sort();
 const runnerFlags = process.argv.slice(2).filter((arg) => arg.startsWith('-'));
 
 const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'analytics-export-test-'));
@@ -72,7 +74,16 @@ try {
   const concurrency = Math.max(2, os.availableParallelism());
   child = spawn(
     process.execPath,
-    ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', '--test-timeout=600000', ...runnerFlags, ...files],
+    [
+      '--import',
+      'tsx',
+      '--test',
+      `--test-concurrency=${concurrency}`,
+      '--test-reporter=spec',
+      '--test-timeout=600000',
+      ...runnerFlags,
+      ...files,
+    ],
     {
       cwd: root,
       stdio: 'inherit',

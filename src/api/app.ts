@@ -58,7 +58,8 @@ function retryReadsOnceWhenTheDatabaseWasAway(app: Hono<ApiEnv>): void {
   const dispatch = app.fetch;
   app.fetch = async (request, ...rest) => {
     const response = await dispatch(request, ...rest);
-    if ((request.method !== 'GET' && request.method !== 'HEAD') || response.status !== 503 || !response.headers.has('retry-after')) return response;
+    if ((request.method !== 'GET' && request.method !== 'HEAD') || response.status !== 503 || !response.headers.has('retry-after'))
+      return response;
     await response.body?.cancel();
     return dispatch(request, ...rest);
   };

@@ -10,10 +10,11 @@ import { ListQueriesQuery, QueryBody, QueryPatchBody, QueryResource } from './qu
  */
 
 export function jsonSchemaOf(schema: v.GenericSchema): Record<string, unknown> {
-  const { $schema: _dialect, ...json } = toJsonSchema(schema, { target: 'draft-2020-12', errorMode: 'ignore', typeMode: 'input' }) as Record<
-    string,
-    unknown
-  >;
+  const { $schema: _dialect, ...json } = toJsonSchema(schema, {
+    target: 'draft-2020-12',
+    errorMode: 'ignore',
+    typeMode: 'input',
+  }) as Record<string, unknown>;
   return json;
 }
 
@@ -28,16 +29,26 @@ function parametersOf(schema: v.ObjectSchema<v.ObjectEntries, undefined>): unkno
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: unknown) => ({ content: { 'application/json': { schema } } });
-const idParameter = (what: string) => ({ name: 'id', in: 'path', required: true, description: `The ${what}'s id.`, schema: { type: 'string', format: 'uuid' } });
+const idParameter = (what: string) => ({
+  name: 'id',
+  in: 'path',
+  required: true,
+  description: `The ${what}'s id.`,
+  schema: { type: 'string', format: 'uuid' },
+});
 const linkHeader = {
   Link: { description: 'rel="next" and rel="prev" links to the neighbouring pages (RFC 8288).', schema: { type: 'string' } },
 };
 
 const errors = {
-  400: { description: 'Bad input: `{"field": ["message"]}` for fields, `{"detail": "..."}` for a malformed body.', ...json(ref('FieldErrors')) },
+  400: {
+    description: 'Bad input: `{"field": ["message"]}` for fields, `{"detail": "..."}` for a malformed body.',
+    ...json(ref('FieldErrors')),
+  },
   401: { description: 'No API key, or an unknown or revoked one.', ...json(ref('Detail')) },
   403: {
-    description: 'The caller sees the object but does not reach every customer and partner in its scopes, which changing, deleting or cancelling it needs.',
+    description:
+      'The caller sees the object but does not reach every customer and partner in its scopes, which changing, deleting or cancelling it needs.',
     ...json(ref('Detail')),
   },
   404: { description: 'No such object, or one outside the caller’s scopes.', ...json(ref('Detail')) },
@@ -124,7 +135,8 @@ const exportPaths = () => ({
     post: {
       operationId: 'cancelAnalyticsExport',
       summary: 'Cancel an Analytics Export (extension)',
-      description: 'A queued export fails at once with errors.code "cancelled" (200); a running one is asked to stop (202) and fails shortly after.',
+      description:
+        'A queued export fails at once with errors.code "cancelled" (200); a running one is asked to stop (202) and fails shortly after.',
       responses: {
         200: { description: 'Cancelled.', ...json(ref('AnalyticsExport')) },
         202: { description: 'Cancellation requested.', ...json(ref('AnalyticsExport')) },

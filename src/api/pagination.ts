@@ -51,6 +51,9 @@ export function linkHeader(requestUrl: string, page: Page, hasNext: boolean): st
 
 /** A filter given as `?f=a,b` or `?f=a&f=b`: the values, blanks dropped. */
 export function listFilter(values: string[] | undefined): string[] | undefined {
-  const items = (values ?? []).flatMap((value) => value.split(',')).map((s) => s.trim()).filter((s) => s !== '');
+  const items = (values ?? [])
+    .flatMap((value) => value.split(','))
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
   return items.length > 0 ? items : undefined;
 }

@@ -117,10 +117,7 @@ const END_OF_RANGE_MS = Date.parse('+010000-01-01T00:00:00Z');
 export const datetime = () =>
   v.pipe(
     text(),
-    v.check(
-      isIsoDatetime,
-      'Datetime has wrong format. Use ISO 8601 with a time zone, e.g. 2026-01-01T00:00:00Z.',
-    ),
+    v.check(isIsoDatetime, 'Datetime has wrong format. Use ISO 8601 with a time zone, e.g. 2026-01-01T00:00:00Z.'),
     v.check((s) => {
       const instant = Date.parse(s);
       return instant >= EARLIEST_MS && instant < END_OF_RANGE_MS;

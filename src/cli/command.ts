@@ -32,7 +32,6 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
-
 export function required(values: Record<string, string | undefined>, name: string): string {
   const value = values[name]?.trim();
   if (!value) throw new UsageError(`--${name} is required`);
@@ -53,7 +52,13 @@ export function uuidArgument(value: string, what: string): string {
   return id;
 }
 
-export function integerOption(values: Record<string, string | undefined>, name: string, min: number, max: number, fallback: number): number {
+export function integerOption(
+  values: Record<string, string | undefined>,
+  name: string,
+  min: number,
+  max: number,
+  fallback: number,
+): number {
   const value = values[name];
   if (value === undefined) return fallback;
   if (!/^\d+$/.test(value.trim()) || Number(value) < min || Number(value) > max) {

@@ -5,7 +5,6 @@ import { revokeApiKeys } from '../db/statements/api-keys';
 import { findUserByEmail, insertUser, listUsers, lockUser } from '../db/statements/users';
 import { assertExists, command, CommandError, required, UsageError, uuidOption } from './command';
 
-
 /** Creates a user and their first API key, which is printed once and stored only hashed. */
 export const usersCreate = command({
   usage: 'users create --email EMAIL --account-type admin|partner|customer [--partner ID] [--customer ID]',
@@ -19,7 +18,8 @@ export const usersCreate = command({
     const customerId = uuidOption(values, 'customer') ?? null;
     if (accountType === 'admin' && (partnerId || customerId)) throw new UsageError('an admin belongs to no partner or customer');
     if (accountType === 'partner' && (!partnerId || customerId)) throw new UsageError('a partner user needs --partner (and no --customer)');
-    if (accountType === 'customer' && (!customerId || partnerId)) throw new UsageError('a customer user needs --customer (and no --partner)');
+    if (accountType === 'customer' && (!customerId || partnerId))
+      throw new UsageError('a customer user needs --customer (and no --partner)');
     return { email, accountType, partnerId, customerId };
   },
   async run({ email, accountType, partnerId, customerId }, sql) {

@@ -217,10 +217,7 @@ export const analyticsQueries = pgTable(
     check('analytics_queries_name_length', sql`char_length(${t.name}) BETWEEN 1 AND 100`),
     check('analytics_queries_metrics_count', sql`cardinality(${t.metrics}) BETWEEN 1 AND 20`),
     check('analytics_queries_time_range', sql`${t.end} > ${t.start}`),
-    check(
-      'analytics_queries_aggregation',
-      sql`(${t.interval} = 'raw') = (${t.aggregation} IS NULL)`,
-    ),
+    check('analytics_queries_aggregation', sql`(${t.interval} = 'raw') = (${t.aggregation} IS NULL)`),
   ],
 );
 
@@ -279,11 +276,7 @@ export const analyticsExports = pgTable(
     index('analytics_exports_query_id_idx').on(t.queryId),
     index('analytics_exports_retry_of_idx').on(t.retryOf).where(sql`${t.retryOf} IS NOT NULL`),
     index('analytics_exports_created_by_idx').on(t.createdBy),
-    index('analytics_exports_running_heartbeat_idx')
-      .on(t.heartbeatAt)
-      .where(sql`${t.status} = 'running'`),
-    uniqueIndex('analytics_exports_idempotency_key')
-      .on(t.createdBy, t.idempotencyKey)
-      .where(sql`${t.idempotencyKey} IS NOT NULL`),
+    index('analytics_exports_running_heartbeat_idx').on(t.heartbeatAt).where(sql`${t.status} = 'running'`),
+    uniqueIndex('analytics_exports_idempotency_key').on(t.createdBy, t.idempotencyKey).where(sql`${t.idempotencyKey} IS NOT NULL`),
   ],
 );

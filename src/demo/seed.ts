@@ -33,7 +33,11 @@ export async function seedDemoData(sql: Sql, now = new Date()): Promise<DemoSeed
     const buildingId = await insertSpace(tx, customerId, 'HQ Building');
     const floors = await insertDemoFloors(tx, customerId, buildingId);
     const rooms = await insertDemoRooms(tx, customerId, floors);
-    const devices = await insertDemoDevices(tx, customerId, rooms.map((r) => r.id));
+    const devices = await insertDemoDevices(
+      tx,
+      customerId,
+      rooms.map((r) => r.id),
+    );
 
     const end = new Date(Math.floor(now.getTime() / 3_600_000) * 3_600_000);
     const start = new Date(end.getTime() - DEMO_DAYS * 86_400_000);

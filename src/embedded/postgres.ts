@@ -77,11 +77,11 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     createPostgresUser: isRoot,
     initdbFlags: ['--encoding=UTF8', '--locale=C'],
     postgresFlags: [
-      '-c', 'listen_addresses=127.0.0.1',
-      '-c', 'max_connections=300',
-      ...(options.unsafeFast
-        ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off']
-        : []),
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'max_connections=300',
+      ...(options.unsafeFast ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'] : []),
       ...(options.settings ?? []).flatMap((setting) => ['-c', setting]),
     ],
     onLog,
@@ -106,7 +106,11 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   try {
     await server.start();
   } catch (error) {
-    const detail = log.join('').split('\n').filter((line) => /FATAL|ERROR|could not/.test(line)).join('; ');
+    const detail = log
+      .join('')
+      .split('\n')
+      .filter((line) => /FATAL|ERROR|could not/.test(line))
+      .join('; ');
     throw new Error(`embedded Postgres did not start in ${dataDir}: ${detail || String(error ?? 'it exited at once')}`);
   }
 
@@ -199,6 +203,8 @@ async function assertReachableByPostgresUser(dataDir: string): Promise<void> {
 export async function openBinariesToPostgresUser(binaries: string): Promise<void> {
   for (const { dir, mode } of await foldersClosedToOthers(binaries)) {
     await fs.chmod(dir, mode | 0o001);
-    process.emitWarning(`gave others search permission (o+x) on ${dir} so that embedded Postgres, run as the "postgres" user, can reach its binaries`);
+    process.emitWarning(
+      `gave others search permission (o+x) on ${dir} so that embedded Postgres, run as the "postgres" user, can reach its binaries`,
+    );
   }
 }

@@ -38,8 +38,13 @@ export async function deleteExportFiles(files: ExportFiles, exportId: string): P
   const logger = files.logger.child({ export_id: exportId });
   try {
     for await (const page of listObjectPages(files.s3, files.bucket, exportPrefix(exportId))) {
-      const { failed } = await deleteObjects(files.s3, files.bucket, page.map((object) => object.key));
-      for (const { key, error } of failed) logger.warn({ err: error, object_key: key }, 'could not delete an object of a deleted export; the orphan sweep will');
+      const { failed } = await deleteObjects(
+        files.s3,
+        files.bucket,
+        page.map((object) => object.key),
+      );
+      for (const { key, error } of failed)
+        logger.warn({ err: error, object_key: key }, 'could not delete an object of a deleted export; the orphan sweep will');
     }
   } catch (error) {
     logger.warn({ err: error }, 'could not list the files of a deleted export; the orphan sweep will remove them');

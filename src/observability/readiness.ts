@@ -9,7 +9,6 @@ import { headBucket } from '../storage/bucket';
  * jobs too (not stopped by an error, not paused because storage is unreachable).
  */
 
-
 export interface Readiness {
   ready: boolean;
   checks: { database: CheckResult; storage: CheckResult; worker?: CheckResult };

@@ -101,8 +101,11 @@ async function buildTemplate(client: S3Client, bucket: string): Promise<Template
   const { request } = captured;
   // As getSignedUrl does: the signing region of the resolved endpoint's auth scheme.
   const endpoint = await getEndpointFromInstructions(command.input, GetObjectCommand, client.config as never);
-  const authScheme = (endpoint.properties as { authSchemes?: Array<{ name?: string; signingRegion?: string; signingRegionSet?: string[]; signingName?: string }> } | undefined)
-    ?.authSchemes?.[0];
+  const authScheme = (
+    endpoint.properties as
+      | { authSchemes?: Array<{ name?: string; signingRegion?: string; signingRegionSet?: string[]; signingName?: string }> }
+      | undefined
+  )?.authSchemes?.[0];
   const region = authScheme?.name === 'sigv4a' ? authScheme.signingRegionSet?.join(',') : authScheme?.signingRegion;
   const presigner = new S3RequestPresigner({ ...client.config, signingName: authScheme?.signingName, region: async () => region } as never);
   return {

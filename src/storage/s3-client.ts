@@ -13,10 +13,7 @@ export function retryDelayMs(nextAttempt: number): number {
  * throttled) is tried that many times in all, retryDelayMs apart; without, the SDK's default
  * (3 tries within a second or so), for requests a client waits on.
  */
-export function createS3Client(
-  config: S3Config & { endpoint: string | undefined },
-  options: { maxAttempts?: number } = {},
-): S3Client {
+export function createS3Client(config: S3Config & { endpoint: string | undefined }, options: { maxAttempts?: number } = {}): S3Client {
   return new S3Client({
     ...(options.maxAttempts ? { retryStrategy: new ConfiguredRetryStrategy(options.maxAttempts, retryDelayMs) } : {}),
     region: config.region,
@@ -25,7 +22,9 @@ export function createS3Client(
     // Static keys when configured (the embedded server's are put in the config by the service);
     // otherwise the SDK's default chain.
     credentials:
-      config.accessKeyId && config.secretAccessKey ? { accessKeyId: config.accessKeyId, secretAccessKey: config.secretAccessKey } : undefined,
+      config.accessKeyId && config.secretAccessKey
+        ? { accessKeyId: config.accessKeyId, secretAccessKey: config.secretAccessKey }
+        : undefined,
     // Without these the SDK sends aws-chunked bodies with trailing checksums, which S3-compatible
     // servers such as s3rver store verbatim, framing included.
     requestChecksumCalculation: 'WHEN_REQUIRED',

@@ -191,5 +191,6 @@ async function discardAttempt(upload: StreamUpload, key: string, logger: Logger)
   const { abortError, deleteError } = await upload.discard();
   // s3rver has no AbortMultipartUpload (405); on AWS a lifecycle rule removes what is left.
   if (abortError !== undefined) logger.debug({ err: abortError, key }, 'could not abort the multipart upload');
-  if (deleteError !== undefined) logger.warn({ err: deleteError, key }, 'could not delete the object of a stopped attempt; the orphan sweep will');
+  if (deleteError !== undefined)
+    logger.warn({ err: deleteError, key }, 'could not delete the object of a stopped attempt; the orphan sweep will');
 }

@@ -89,7 +89,16 @@ function attemptOutcome(context: ServiceContext, claim: Claim, progress: CsvProg
     const bytes = typeof fields.bytes === 'number' ? fields.bytes : progress.bytes;
     context.metrics.recordExport({ outcome: kind, durationSeconds: durationMs / 1000, rows, bytes, queuedSeconds: claim.queuedMs / 1000 });
     logger.info(
-      { outcome: kind, attempt: claim.attempt, max_attempts: claim.maxAttempts, duration_ms: durationMs, queued_ms: Math.round(claim.queuedMs), rows, bytes, ...fields },
+      {
+        outcome: kind,
+        attempt: claim.attempt,
+        max_attempts: claim.maxAttempts,
+        duration_ms: durationMs,
+        queued_ms: Math.round(claim.queuedMs),
+        rows,
+        bytes,
+        ...fields,
+      },
       message,
     );
   };

@@ -22,10 +22,15 @@ const QUERY_CANCELED = '57014';
 
 export function classifyFailure(error: unknown): Failure {
   if (error instanceof ExportQueryError) return { retry: false, errors: { code: 'query_error', message: error.message } };
-  if (error instanceof ObjectTooLarge) return { retry: false, errors: { code: 'too_large', message: error.message, max_bytes: error.maxBytes } };
+  if (error instanceof ObjectTooLarge)
+    return { retry: false, errors: { code: 'too_large', message: error.message, max_bytes: error.maxBytes } };
   if (error instanceof CopyQueryError) {
     const cause = error.cause;
-    const details = { sqlstate: cause.code, ...(cause.detail ? { detail: cause.detail } : {}), ...(cause.hint ? { hint: cause.hint } : {}) };
+    const details = {
+      sqlstate: cause.code,
+      ...(cause.detail ? { detail: cause.detail } : {}),
+      ...(cause.hint ? { hint: cause.hint } : {}),
+    };
     // By SQLSTATE, never by the message (its language is the server's lc_messages). The worker
     // never cancels its own COPY with a cancel request (it closes the connection), so a cancelled
     // COPY is the statement timeout (or an operator's pg_cancel_backend, which is final too).
@@ -52,10 +57,16 @@ function storageFailure(error: StorageError): Failure {
     ...(causeCode !== undefined ? { cause: causeCode } : {}),
   };
   if (tooManyParts) {
-    return { retry: false, errors: { code: 'too_large', message: `${error.message} Raise EXPORT_PART_SIZE_MIB or narrow the query.`, ...details } };
+    return {
+      retry: false,
+      errors: { code: 'too_large', message: `${error.message} Raise EXPORT_PART_SIZE_MIB or narrow the query.`, ...details },
+    };
   }
   if (!refused) return { retry: true, errors: { code: 'storage_error', message: error.message, ...details } };
   const code = status === 401 || status === 403 ? 'storage_denied' : 'storage_misconfigured';
   const what = code === 'storage_denied' ? 'the storage refused access' : 'the storage refused the request';
-  return { retry: false, errors: { code, message: `${what} (${status}${details.error ? ` ${details.error}` : ''}): ${error.message}`, ...details } };
+  return {
+    retry: false,
+    errors: { code, message: `${what} (${status}${details.error ? ` ${details.error}` : ''}): ${error.message}`, ...details },
+  };
 }

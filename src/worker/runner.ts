@@ -58,7 +58,12 @@ export async function startWorkerRuntime(context: ServiceContext, tasks: WorkerT
   const { config, logger } = context;
   const workerId = `${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   const newPool = (max: number, applicationName: string, options?: string) => {
-    const created = new pg.Pool({ connectionString: context.databaseUrl, max, application_name: applicationName, ...(options ? { options } : {}) });
+    const created = new pg.Pool({
+      connectionString: context.databaseUrl,
+      max,
+      application_name: applicationName,
+      ...(options ? { options } : {}),
+    });
     // A connection that dies while idle (or mid-query, e.g. terminated by an operator) must not
     // crash the process: the query that used it fails and the pool replaces it.
     created.on('error', (error) => logger.warn({ err: error }, 'idle worker database connection failed'));
@@ -73,7 +78,8 @@ export async function startWorkerRuntime(context: ServiceContext, tasks: WorkerT
   const running = new RunningExports();
   const stops: Array<() => Promise<void>> = [() => pool.end()];
   const stopAll = async () => {
-    for (const stop of stops.splice(0).reverse()) await stop().catch((error: unknown) => logger.error({ err: error }, 'error while stopping the worker'));
+    for (const stop of stops.splice(0).reverse())
+      await stop().catch((error: unknown) => logger.error({ err: error }, 'error while stopping the worker'));
   };
   try {
     const { rows } = await pool.query<{ version: number; reader: boolean }>(READER_ROLE_CHECK, [EXPORT_READER_ROLE, EXPORT_TABLES]);
@@ -98,27 +104,28 @@ export async function startWorkerRuntime(context: ServiceContext, tasks: WorkerT
     const patientS3 = createS3Client(config.s3, { maxAttempts: config.s3.maxAttempts });
     stops.push(async () => patientS3.destroy());
     const workerContext: ServiceContext = { ...context, s3: patientS3 };
-    const startRunner = () => run({
-      pgPool: pool,
-      concurrency: config.workerConcurrency,
-      noHandleSignals: true,
-      pollInterval: 1000,
-      // Running exports get this long to finish after stop(); then helpers.abortSignal fires and
-      // the task stops and re-queues them.
-      gracefulShutdownAbortTimeout: config.shutdownGraceMs,
-      taskList: tasks.createTaskList({ context: workerContext, pool, copyPool, workerId, running }),
-      crontab: tasks.crontab,
-      logger: graphileLogger(logger),
-      preset: {
-        worker: {
-          // Jobs finished in the same tick are completed in one statement. graphile-worker's
-          // local queue (fetching several jobs at once) is left off: it would hold jobs locked
-          // on a worker busy with long exports while another worker sits idle.
-          completeJobBatchDelay: 0,
-          failJobBatchDelay: 0,
+    const startRunner = () =>
+      run({
+        pgPool: pool,
+        concurrency: config.workerConcurrency,
+        noHandleSignals: true,
+        pollInterval: 1000,
+        // Running exports get this long to finish after stop(); then helpers.abortSignal fires and
+        // the task stops and re-queues them.
+        gracefulShutdownAbortTimeout: config.shutdownGraceMs,
+        taskList: tasks.createTaskList({ context: workerContext, pool, copyPool, workerId, running }),
+        crontab: tasks.crontab,
+        logger: graphileLogger(logger),
+        preset: {
+          worker: {
+            // Jobs finished in the same tick are completed in one statement. graphile-worker's
+            // local queue (fetching several jobs at once) is left off: it would hold jobs locked
+            // on a worker busy with long exports while another worker sits idle.
+            completeJobBatchDelay: 0,
+            failJobBatchDelay: 0,
+          },
         },
-      },
-    });
+      });
     const supervisor = await superviseRunner({ start: startRunner, checkStorage: () => checkStorage(context), logger });
     stops.push(() => supervisor.stop());
     return { health: supervisor.health, pool, copyPool, workerId, running, s3: patientS3, stop: stopAll };

@@ -91,8 +91,7 @@ export async function superviseRunner(options: {
   const loop = repeatEvery(SUPERVISOR_INTERVAL_MS, supervise);
 
   return {
-    health: () =>
-      problem === undefined ? { status: 'ok', duration_ms: 0 } : { status: 'failed', duration_ms: 0, error: problem },
+    health: () => (problem === undefined ? { status: 'ok', duration_ms: 0 } : { status: 'failed', duration_ms: 0, error: problem }),
     async stop() {
       stopping = true;
       await loop.stop();

@@ -17,11 +17,18 @@ after(() => worker.stop());
 test('201 says queued, even with a worker waiting for the job', async () => {
   const customerId = await createCustomer(sql, await createPartner(sql));
   const user = await createUser(sql, 'customer', { customerId });
-  const query = await createQuery(sql, user.id, { metrics: ['temperature'], start: '2026-01-01T00:00:00Z', end: '2026-01-01T01:00:00Z' }, { customerScopes: [customerId] });
+  const query = await createQuery(
+    sql,
+    user.id,
+    { metrics: ['temperature'], start: '2026-01-01T00:00:00Z', end: '2026-01-01T01:00:00Z' },
+    { customerScopes: [customerId] },
+  );
 
   // Many at once, so that re-reads after commit queue behind the worker's claims for connections.
   const responses = await Promise.all(
-    Array.from({ length: 40 }, (_, i) => api.request('POST', '/analytics/export', { key: user.apiKey, body: { name: `race ${i}`, query } })),
+    Array.from({ length: 40 }, (_, i) =>
+      api.request('POST', '/analytics/export', { key: user.apiKey, body: { name: `race ${i}`, query } }),
+    ),
   );
   const ids: string[] = [];
   for (const response of responses) {

@@ -73,7 +73,10 @@ describe('DELETE /analytics/exports/{id}/', () => {
       assert.equal(get.status, 200);
       assert.ok(getMs < 1000, `GET took ${getMs} ms: a DELETE held a connection across S3`);
       const responses = await Promise.all(deletes);
-      assert.deepEqual(responses.map((r) => r.status), ids.map(() => 204));
+      assert.deepEqual(
+        responses.map((r) => r.status),
+        ids.map(() => 204),
+      );
     } finally {
       fault = undefined;
     }

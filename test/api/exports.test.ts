@@ -16,7 +16,20 @@ const api = await createTestApi();
 const { sql } = api.db;
 const { partnerId, customerId, user, queryId } = await createCustomerWithQuery(sql);
 
-const SPEC_FIELDS = ['id', 'created', 'modified', 'created_by', 'name', 'notes', 'query', 'status', 'errors', 'number_of_rows', 'total_bytes', 'tags'];
+const SPEC_FIELDS = [
+  'id',
+  'created',
+  'modified',
+  'created_by',
+  'name',
+  'notes',
+  'query',
+  'status',
+  'errors',
+  'number_of_rows',
+  'total_bytes',
+  'tags',
+];
 const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -131,9 +144,15 @@ describe('GET /analytics/exports/{id}/', () => {
 
     const url = new URL(body.url);
     assert.equal(url.searchParams.get('X-Amz-Expires'), '3600');
-    const signedAt = Date.parse(url.searchParams.get('X-Amz-Date')!.replace(/^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/, '$1-$2-$3T$4:$5:$6Z'));
+    const signedAt = Date.parse(
+      url.searchParams.get('X-Amz-Date')!.replace(/^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/, '$1-$2-$3T$4:$5:$6Z'),
+    );
     assert.ok(signedAt >= before - 1000 && signedAt <= Date.now(), 'signed on this request');
-    assert.equal(Date.parse(body.url_expires), signedAt + 3600_000 + (Date.parse(body.url_expires) % 1000), 'url_expires is an hour after signing');
+    assert.equal(
+      Date.parse(body.url_expires),
+      signedAt + 3600_000 + (Date.parse(body.url_expires) % 1000),
+      'url_expires is an hour after signing',
+    );
     assert.ok(Math.abs(Date.parse(body.url_expires) - (before + 3600_000)) < 5000);
 
     const download = await fetch(body.url);
@@ -306,7 +325,11 @@ const ids: string[] = [];
 for (let i = 0; i < 7; i++) {
   const response = await api.request('POST', '/analytics/export', {
     key: lister.apiKey,
-    body: { name: `Report ${i}${i % 2 ? ' 50%_off' : ''}`, query: i === 6 ? otherQuery : listerQuery, tags: i < 3 ? ['weekly', 'ops'] : ['monthly'] },
+    body: {
+      name: `Report ${i}${i % 2 ? ' 50%_off' : ''}`,
+      query: i === 6 ? otherQuery : listerQuery,
+      tags: i < 3 ? ['weekly', 'ops'] : ['monthly'],
+    },
   });
   ids.push(response.body.id);
 }
@@ -318,7 +341,10 @@ describe('GET /analytics/exports/', () => {
     const response = await list('');
     assert.equal(response.status, 200);
     assert.ok(Array.isArray(response.body));
-    assert.deepEqual(response.body.map((e: { id: string }) => e.id), [...ids].reverse());
+    assert.deepEqual(
+      response.body.map((e: { id: string }) => e.id),
+      [...ids].reverse(),
+    );
     assert.equal(response.headers.get('link'), null, 'one page: no links');
   });
 

@@ -14,8 +14,10 @@ const api = await createTestApi();
 const { sql } = api.db;
 const { user, queryId } = await createCustomerWithQuery(sql);
 
-const counts = async () => (await sql`SELECT (SELECT count(*) FROM analytics_exports)::int AS exports, (SELECT count(*) FROM analytics_queries)::int AS queries`)[0];
-const call = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => api.request(method, path, { key: user.apiKey, body, headers });
+const counts = async () =>
+  (await sql`SELECT (SELECT count(*) FROM analytics_exports)::int AS exports, (SELECT count(*) FROM analytics_queries)::int AS queries`)[0];
+const call = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
+  api.request(method, path, { key: user.apiKey, body, headers });
 const createExport = (body: unknown, headers: Record<string, string> = {}) => call('POST', '/analytics/export', body, headers);
 const createQuery = (body: unknown) => call('POST', '/analytics/queries/', body);
 const definition = { name: 'Edges', metrics: ['temperature'], start: '2026-01-01T00:00:00Z', end: '2026-01-02T00:00:00Z' };
@@ -66,7 +68,11 @@ describe('text with no UTF-8 form is refused, never stored as U+FFFD', () => {
   }
 
   test('query: lone surrogates in the name, a metric and the time zone', async () => {
-    for (const [field, value] of [['name', '"\\ud800"'], ['metrics', '["temperature\\udfff"]'], ['timezone', '"Europe/Berlin\\ud800"']] as const) {
+    for (const [field, value] of [
+      ['name', '"\\ud800"'],
+      ['metrics', '["temperature\\udfff"]'],
+      ['timezone', '"Europe/Berlin\\ud800"'],
+    ] as const) {
       const body = JSON.stringify({ ...definition, [field]: '@' }).replace('"@"', value);
       await refused(() => createQuery(body), 400, { [field]: /surrogate/ });
     }
@@ -91,7 +97,10 @@ describe('text with no UTF-8 form is refused, never stored as U+FFFD', () => {
 
   test('a body declared in a charset other than UTF-8 is a 415; utf-8 in any spelling is fine', async () => {
     for (const charset of ['latin1', 'ISO-8859-1', 'utf-16', '"windows-1252"']) {
-      const body = await refused(() => createExport({ name: 'n', query: queryId }, { 'content-type': `application/json; charset=${charset}` }), 415);
+      const body = await refused(
+        () => createExport({ name: 'n', query: queryId }, { 'content-type': `application/json; charset=${charset}` }),
+        415,
+      );
       assert.match(body.detail, /charset/);
     }
     for (const contentType of ['application/json; charset=UTF-8', 'application/json;charset="utf-8"', 'application/json; charset=utf8']) {
@@ -157,7 +166,10 @@ describe('list fields are bounded', () => {
     const created = await createQuery(definition);
     const path = `/analytics/queries/${created.body.id}/`;
     await refused(() => call('PATCH', path, { devices: ids(1001) }), 400, { devices: /no more than 1000 elements/ });
-    await refused(() => call('PATCH', path, { spaces: ids(101), tags: tags(101) }), 400, { spaces: /no more than 100 elements/, tags: /no more than 100 elements/ });
+    await refused(() => call('PATCH', path, { spaces: ids(101), tags: tags(101) }), 400, {
+      spaces: /no more than 100 elements/,
+      tags: /no more than 100 elements/,
+    });
     // Within the bounds, the usual check that each one is visible answers instead.
     await refused(() => createQuery({ ...definition, devices: ids(1000) }), 400, { devices: /./ });
   });

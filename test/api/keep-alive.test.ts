@@ -32,7 +32,12 @@ interface Sent {
   socket: unknown;
 }
 
-function send(agent: http.Agent, method: string, path: string, options: { headers?: Record<string, string>; body?: Buffer; chunked?: boolean } = {}): Promise<Sent> {
+function send(
+  agent: http.Agent,
+  method: string,
+  path: string,
+  options: { headers?: Record<string, string>; body?: Buffer; chunked?: boolean } = {},
+): Promise<Sent> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = { ...options.headers };
     if (options.body && !options.chunked) headers['content-length'] = String(options.body.length);
@@ -41,7 +46,12 @@ function send(agent: http.Agent, method: string, path: string, options: { header
       response.on('data', (chunk: Buffer) => chunks.push(chunk));
       response.on('end', () => {
         const text = Buffer.concat(chunks).toString('utf8');
-        resolve({ status: response.statusCode!, body: text ? JSON.parse(text) : undefined, headers: response.headers, socket: request.socket });
+        resolve({
+          status: response.statusCode!,
+          body: text ? JSON.parse(text) : undefined,
+          headers: response.headers,
+          socket: request.socket,
+        });
       });
       response.on('error', reject);
     });
@@ -62,13 +72,40 @@ describe('a response sent before the body was read keeps the client working', ()
   // What happens to the connection: the unread body is drained and the socket reused, or (a body
   // already partly read by the size check) the response says Connection: close.
   type Connection = 'reused' | 'closed';
-  const cases: Array<[string, number, Connection, () => [string, string, { headers?: Record<string, string>; body?: Buffer; chunked?: boolean }]]> = [
-    ['413 on a 1.2 MB body with a Content-Length', 413, 'reused', () => ['POST', '/analytics/export', { headers: { ...auth, ...asJson }, body: jsonBody(1_200_000) }]],
-    ['413 on a 1.2 MB chunked body', 413, 'closed', () => ['POST', '/analytics/export', { headers: { ...auth, ...asJson }, body: jsonBody(1_200_000), chunked: true }]],
-    ['413 on a 12 MB body', 413, 'reused', () => ['POST', '/analytics/export', { headers: { ...auth, ...asJson }, body: jsonBody(12_000_000) }]],
+  const cases: Array<
+    [string, number, Connection, () => [string, string, { headers?: Record<string, string>; body?: Buffer; chunked?: boolean }]]
+  > = [
+    [
+      '413 on a 1.2 MB body with a Content-Length',
+      413,
+      'reused',
+      () => ['POST', '/analytics/export', { headers: { ...auth, ...asJson }, body: jsonBody(1_200_000) }],
+    ],
+    [
+      '413 on a 1.2 MB chunked body',
+      413,
+      'closed',
+      () => ['POST', '/analytics/export', { headers: { ...auth, ...asJson }, body: jsonBody(1_200_000), chunked: true }],
+    ],
+    [
+      '413 on a 12 MB body',
+      413,
+      'reused',
+      () => ['POST', '/analytics/export', { headers: { ...auth, ...asJson }, body: jsonBody(12_000_000) }],
+    ],
     ['401 on a 900 KB body', 401, 'reused', () => ['POST', '/analytics/export', { headers: asJson, body: jsonBody(900_000) }]],
-    ['405 on a 900 KB body', 405, 'reused', () => ['PUT', '/analytics/export', { headers: { ...auth, ...asJson }, body: jsonBody(900_000) }]],
-    ['415 on a 900 KB body', 415, 'reused', () => ['POST', '/analytics/export', { headers: { ...auth, 'content-type': 'text/plain' }, body: jsonBody(900_000) }]],
+    [
+      '405 on a 900 KB body',
+      405,
+      'reused',
+      () => ['PUT', '/analytics/export', { headers: { ...auth, ...asJson }, body: jsonBody(900_000) }],
+    ],
+    [
+      '415 on a 900 KB body',
+      415,
+      'reused',
+      () => ['POST', '/analytics/export', { headers: { ...auth, 'content-type': 'text/plain' }, body: jsonBody(900_000) }],
+    ],
   ];
   for (const [what, status, connection, request] of cases) {
     test(what, async () => {
@@ -85,7 +122,10 @@ describe('a response sent before the body was read keeps the client working', ()
           assert.equal(next.status, 200);
           if (connection === 'reused') assert.equal(next.socket, first.socket, 'the same connection');
         }
-        const created = await send(agent, 'POST', '/analytics/export', { headers: { ...auth, ...asJson }, body: Buffer.from(JSON.stringify({ name: 'after', query: queryId })) });
+        const created = await send(agent, 'POST', '/analytics/export', {
+          headers: { ...auth, ...asJson },
+          body: Buffer.from(JSON.stringify({ name: 'after', query: queryId })),
+        });
         assert.equal(created.status, 201);
       } finally {
         agent.destroy();
@@ -98,7 +138,17 @@ describe('a response sent before the body was read keeps the client working', ()
     try {
       // A client that declares 64 MB, sends 1 MB and waits for the answer.
       const first = await new Promise<http.IncomingMessage>((resolve, reject) => {
-        const request = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/analytics/export', agent, headers: { ...auth, ...asJson, 'content-length': String(64 * 1024 * 1024) } }, resolve);
+        const request = http.request(
+          {
+            host: '127.0.0.1',
+            port,
+            method: 'POST',
+            path: '/analytics/export',
+            agent,
+            headers: { ...auth, ...asJson, 'content-length': String(64 * 1024 * 1024) },
+          },
+          resolve,
+        );
         request.on('error', reject);
         request.write(Buffer.alloc(1024 * 1024, 'x'));
       });
@@ -122,7 +172,10 @@ describe('a response sent before the body was read keeps the client working', ()
       assert.equal(next.status, 200);
       assert.equal(next.socket, first.socket, 'the same connection');
       // A body the API read keeps the connection as well.
-      const created = await send(agent, 'POST', '/analytics/export', { headers: { ...auth, ...asJson }, body: Buffer.from(JSON.stringify({ name: 'kept', query: queryId })) });
+      const created = await send(agent, 'POST', '/analytics/export', {
+        headers: { ...auth, ...asJson },
+        body: Buffer.from(JSON.stringify({ name: 'kept', query: queryId })),
+      });
       assert.equal(created.status, 201);
       assert.notEqual(created.headers.connection, 'close');
       assert.equal((await send(agent, 'GET', '/analytics/exports/', { headers: auth })).socket, first.socket, 'still the same connection');

@@ -39,7 +39,20 @@ describe('GET /openapi.json', () => {
     assert.equal(create.properties.tags.items.maxLength, 50);
     assert.equal(create.properties.query.format, 'uuid');
     const resource = doc.components.schemas.AnalyticsExport;
-    for (const field of ['id', 'created', 'modified', 'created_by', 'name', 'notes', 'query', 'status', 'errors', 'number_of_rows', 'total_bytes', 'tags']) {
+    for (const field of [
+      'id',
+      'created',
+      'modified',
+      'created_by',
+      'name',
+      'notes',
+      'query',
+      'status',
+      'errors',
+      'number_of_rows',
+      'total_bytes',
+      'tags',
+    ]) {
       assert.ok(resource.required.includes(field), `${field} is always in the resource`);
     }
     assert.equal(resource.required.includes('url'), false);

@@ -32,8 +32,23 @@ describe('POST /analytics/queries/', () => {
     assert.equal(response.status, 201);
     const q = v.parse(QueryResource, response.body);
     assert.deepEqual(Object.keys(response.body), [
-      'id', 'created', 'modified', 'created_by', 'name', 'notes', 'tags', 'customer_scopes', 'partner_scopes',
-      'metrics', 'devices', 'spaces', 'start', 'end', 'interval', 'aggregation', 'timezone',
+      'id',
+      'created',
+      'modified',
+      'created_by',
+      'name',
+      'notes',
+      'tags',
+      'customer_scopes',
+      'partner_scopes',
+      'metrics',
+      'devices',
+      'spaces',
+      'start',
+      'end',
+      'interval',
+      'aggregation',
+      'timezone',
     ]);
     assert.equal(q.created_by, user.id);
     assert.equal(q.name, 'Power by hour');
@@ -53,7 +68,11 @@ describe('POST /analytics/queries/', () => {
 
   test('raw needs no aggregation; a timezone is kept', async () => {
     const response = await call('POST', '/analytics/queries', {
-      name: 'raw', metrics: ['temperature'], start: '2026-01-01T00:00:00Z', end: '2026-01-02T00:00:00Z', timezone: 'Europe/Berlin',
+      name: 'raw',
+      metrics: ['temperature'],
+      start: '2026-01-01T00:00:00Z',
+      end: '2026-01-02T00:00:00Z',
+      timezone: 'Europe/Berlin',
     });
     assert.equal(response.status, 201);
     assert.equal(response.body.interval, 'raw');
@@ -100,7 +119,12 @@ describe('GET, PUT, PATCH, DELETE /analytics/queries/{id}/', () => {
     assert.equal(got.status, 200);
     assert.deepEqual(got.body, created);
 
-    const put = await call('PUT', `/analytics/queries/${created.id}/`, { name: 'Replaced', metrics: ['temperature'], start: definition.start, end: definition.end });
+    const put = await call('PUT', `/analytics/queries/${created.id}/`, {
+      name: 'Replaced',
+      metrics: ['temperature'],
+      start: definition.start,
+      end: definition.end,
+    });
     assert.equal(put.status, 200, put.text);
     assert.equal(put.body.name, 'Replaced');
     assert.deepEqual(put.body.metrics, ['temperature']);
@@ -159,12 +183,21 @@ describe('GET, PUT, PATCH, DELETE /analytics/queries/{id}/', () => {
       ids.push(response.body.id);
     }
     const page = await api.request('GET', '/analytics/queries/?limit=2&offset=2', { key: lister.apiKey });
-    assert.deepEqual(page.body.map((q: { id: string }) => q.id), [ids[2], ids[1]]);
+    assert.deepEqual(
+      page.body.map((q: { id: string }) => q.id),
+      [ids[2], ids[1]],
+    );
     assert.match(page.headers.get('link')!, /rel="next"/);
     assert.match(page.headers.get('link')!, /rel="prev"/);
     const odd = await api.request('GET', '/analytics/queries/?name__contains=ODD', { key: lister.apiKey });
-    assert.deepEqual(odd.body.map((q: { id: string }) => q.id), [ids[3], ids[1]]);
+    assert.deepEqual(
+      odd.body.map((q: { id: string }) => q.id),
+      [ids[3], ids[1]],
+    );
     const tagged = await api.request('GET', '/analytics/queries/?tags=first', { key: lister.apiKey });
-    assert.deepEqual(tagged.body.map((q: { id: string }) => q.id), [ids[1], ids[0]]);
+    assert.deepEqual(
+      tagged.body.map((q: { id: string }) => q.id),
+      [ids[1], ids[0]],
+    );
   });
 });

@@ -84,7 +84,7 @@ describe('exports', () => {
     });
   }
 
-  test("a foreign export cannot be deleted or cancelled: 404, and it stays, download and all", async () => {
+  test('a foreign export cannot be deleted or cancelled: 404, and it stays, download and all', async () => {
     await markComplete(sql, api.bucket, e1, 'a\n1\n');
     for (const user of [bob, otherPartner, carol]) {
       assert.equal((await as(user).delete(`/analytics/exports/${e1}/`)).status, 404);
@@ -96,7 +96,12 @@ describe('exports', () => {
   });
 
   test('a query the caller cannot see cannot be exported (400 on query)', async () => {
-    for (const [user, query] of [[bob, q1], [alice, qp], [otherPartner, q1], [carol, q2]] as const) {
+    for (const [user, query] of [
+      [bob, q1],
+      [alice, qp],
+      [otherPartner, q1],
+      [carol, q2],
+    ] as const) {
       const before = (await sql`SELECT count(*)::int AS n FROM analytics_exports`)[0]!.n;
       const response = await as(user).post('/analytics/export', { name: 'steal', query });
       assert.equal(response.status, 400);
@@ -153,7 +158,7 @@ describe('setting scopes', () => {
 });
 
 describe('queries', () => {
-  test("a foreign query is 404 to get, change or delete, and missing from the list", async () => {
+  test('a foreign query is 404 to get, change or delete, and missing from the list', async () => {
     for (const user of [bob, otherPartner, carol]) {
       assert.equal((await as(user).get(`/analytics/queries/${q1}/`)).status, 404);
       assert.equal((await as(user).patch(`/analytics/queries/${q1}/`, { name: 'mine now' })).status, 404);
@@ -189,7 +194,7 @@ describe('queries', () => {
     await newQuery(admin, { devices: [d1, d2, d3] });
   });
 
-  test("an update keeps devices someone else gave the query, but checks what the caller adds", async () => {
+  test('an update keeps devices someone else gave the query, but checks what the caller adds', async () => {
     // Shared by an admin with both of the partner's customers: the partner reaches every scope.
     const shared = await newQuery(admin, { devices: [d1, d3], customer_scopes: [c1, c2] });
     const renamed = await as(partner).patch(`/analytics/queries/${shared}/`, { name: 'renamed by the partner' });

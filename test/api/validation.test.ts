@@ -95,7 +95,10 @@ describe('malformed bodies: 400 {"detail": ...}, 415, 413', () => {
     }
     const noType = await refused(() => api.request('POST', '/analytics/export', { key: user.apiKey, body: undefined }), 415);
     assert.match(noType.detail, /Content-Type/);
-    assert.equal((await post(JSON.stringify({ name: 'charset', query: queryId }), { 'content-type': 'application/json; charset=utf-8' })).status, 201);
+    assert.equal(
+      (await post(JSON.stringify({ name: 'charset', query: queryId }), { 'content-type': 'application/json; charset=utf-8' })).status,
+      201,
+    );
   });
 
   test('a body over 1 MiB is 413, with or without a Content-Length', async () => {
@@ -121,7 +124,10 @@ describe('auth', () => {
         ['DELETE', `/analytics/exports/00000000-0000-4000-8000-000000000000/`],
       ] as const) {
         const headers: Record<string, string> = authorization ? { authorization } : {};
-        const errors = await refused(() => api.request(method, path, { headers, body: method === 'POST' ? { name: 'x', query: queryId } : undefined }), 401);
+        const errors = await refused(
+          () => api.request(method, path, { headers, body: method === 'POST' ? { name: 'x', query: queryId } : undefined }),
+          401,
+        );
         assert.equal(typeof errors.detail, 'string');
       }
     }
@@ -176,7 +182,11 @@ describe('everything else', () => {
     const responses = await Promise.all(
       hostile.flatMap((h) => [
         post({ name: h, query: h, tags: [h] }),
-        api.request('GET', `/analytics/exports/?name__contains=${encodeURIComponent(h)}&tags=${encodeURIComponent(h)}&status=${encodeURIComponent(h)}`, { key: user.apiKey }),
+        api.request(
+          'GET',
+          `/analytics/exports/?name__contains=${encodeURIComponent(h)}&tags=${encodeURIComponent(h)}&status=${encodeURIComponent(h)}`,
+          { key: user.apiKey },
+        ),
         api.request('GET', `/analytics/exports/${encodeURIComponent(h)}/`, { key: user.apiKey }),
       ]),
     );

@@ -42,18 +42,24 @@ describe('partners, customers and users', () => {
     assert.deepEqual(Object.keys(partner), ['id']);
     const customer = json(await cli(['customers', 'create', '--partner', partner.id, '--name', 'Acme Customer']));
     assert.deepEqual(Object.keys(customer), ['id']);
-    const [row] = await sql`SELECT c.name, c.partner_id, p.name AS partner FROM customers c JOIN partners p ON p.id = c.partner_id WHERE c.id = ${customer.id}`;
+    const [row] =
+      await sql`SELECT c.name, c.partner_id, p.name AS partner FROM customers c JOIN partners p ON p.id = c.partner_id WHERE c.id = ${customer.id}`;
     assert.deepEqual({ ...row }, { name: 'Acme Customer', partner_id: partner.id, partner: 'Acme Partner' });
 
-    const user = json(await cli(['users', 'create', '--email', 'ops@acme.example', '--account-type', 'customer', '--customer', customer.id]));
+    const user = json(
+      await cli(['users', 'create', '--email', 'ops@acme.example', '--account-type', 'customer', '--customer', customer.id]),
+    );
     assert.deepEqual(Object.keys(user), ['id', 'api_key']);
-    const [stored] = await sql`SELECT account_type, customer_id, (SELECT key_hash FROM api_keys WHERE user_id = users.id) AS key_hash FROM users WHERE id = ${user.id}`;
+    const [stored] =
+      await sql`SELECT account_type, customer_id, (SELECT key_hash FROM api_keys WHERE user_id = users.id) AS key_hash FROM users WHERE id = ${user.id}`;
     assert.equal(stored!.account_type, 'customer');
     assert.equal(stored!.customer_id, customer.id);
     assert.notEqual(stored!.key_hash, user.api_key, 'the key is stored hashed');
     assert.equal((await api.request('GET', '/analytics/exports/', { key: user.api_key })).status, 200);
 
-    const partnerUser = json(await cli(['users', 'create', '--email', 'p@acme.example', '--account-type', 'partner', '--partner', partner.id]));
+    const partnerUser = json(
+      await cli(['users', 'create', '--email', 'p@acme.example', '--account-type', 'partner', '--partner', partner.id]),
+    );
     const admin = json(await cli(['users', 'create', '--email', 'root@acme.example', '--account-type', 'admin']));
     for (const key of [partnerUser.api_key, admin.api_key]) {
       assert.equal((await api.request('GET', '/analytics/queries/', { key })).status, 200);
@@ -72,7 +78,10 @@ describe('partners, customers and users', () => {
       [['customers', 'create', '--partner', 'nope', '--name', 'x'], /--partner must be a uuid/],
       [['users', 'create', '--email', 'a@b.c', '--account-type', 'wizard'], /--account-type must be one of/],
       [['users', 'create', '--email', 'a@b.c', '--account-type', 'partner'], /needs --partner/],
-      [['users', 'create', '--email', 'a@b.c', '--account-type', 'admin', '--customer', someone], /an admin belongs to no partner or customer/],
+      [
+        ['users', 'create', '--email', 'a@b.c', '--account-type', 'admin', '--customer', someone],
+        /an admin belongs to no partner or customer/,
+      ],
       [['users', 'create', '--email', 'not-an-email', '--account-type', 'admin'], /--email/],
       [['demo-data'], /--customer is required/],
       [['demo-data', '--customer', someone, '--step', '2m'], /--step must be one of/],
@@ -154,7 +163,10 @@ describe('users list, rotate-key and revoke-key', () => {
 
   test('an unknown user exits 1 with a message; a missing or malformed --user exits 2', async () => {
     const nobody = '00000000-0000-4000-8000-000000000000';
-    for (const words of [['users', 'rotate-key'], ['users', 'revoke-key']]) {
+    for (const words of [
+      ['users', 'rotate-key'],
+      ['users', 'revoke-key'],
+    ]) {
       const missing = await cli([...words, '--user', nobody]);
       assert.equal(missing.code, 1);
       assert.equal(missing.stdout, '');
@@ -172,7 +184,19 @@ describe('demo-data', () => {
     const partner = json(await cli(['partners', 'create', '--name', 'Demo P']));
     const customer = json(await cli(['customers', 'create', '--partner', partner.id, '--name', 'Demo C']));
     const result = json(
-      await cli(['demo-data', '--customer', customer.id, '--devices', '3', '--days', '2', '--step', '1h', '--metrics', 'temperature,energy']),
+      await cli([
+        'demo-data',
+        '--customer',
+        customer.id,
+        '--devices',
+        '3',
+        '--days',
+        '2',
+        '--step',
+        '1h',
+        '--metrics',
+        'temperature,energy',
+      ]),
     );
     assert.deepEqual(Object.keys(result), ['devices', 'metrics', 'readings', 'start', 'end']);
     assert.equal(result.devices.length, 3);
@@ -188,7 +212,8 @@ describe('demo-data', () => {
     assert.equal(counts!.devices, 3);
     assert.equal(new Date(counts!.first).getTime(), Date.parse(result.start));
     assert.equal(new Date(counts!.last).getTime(), Date.parse(result.end) - 3_600_000, 'end is exclusive');
-    const [owned] = await sql`SELECT count(*)::int AS n FROM devices WHERE id = ANY (${result.devices}::uuid[]) AND customer_id = ${customer.id}`;
+    const [owned] =
+      await sql`SELECT count(*)::int AS n FROM devices WHERE id = ANY (${result.devices}::uuid[]) AND customer_id = ${customer.id}`;
     assert.equal(owned!.n, 3);
 
     const unknown = await cli(['demo-data', '--customer', customer.id, '--metrics', 'temperature,flux']);
@@ -227,9 +252,18 @@ describe('exports sql', () => {
   test('prints the exact SELECT the worker runs, which runs and yields the export’s rows', async () => {
     const partner = json(await cli(['partners', 'create', '--name', 'SQL P']));
     const customer = json(await cli(['customers', 'create', '--partner', partner.id, '--name', 'SQL C']));
-    const user = json(await cli(['users', 'create', '--email', 'sql@acme.example', '--account-type', 'customer', '--customer', customer.id]));
-    const data = json(await cli(['demo-data', '--customer', customer.id, '--devices', '2', '--days', '1', '--step', '1h', '--metrics', 'temperature']));
-    const queryId = await createQuery(sql, user.id, { metrics: ['temperature'], start: data.start, end: data.end }, { customerScopes: [customer.id] });
+    const user = json(
+      await cli(['users', 'create', '--email', 'sql@acme.example', '--account-type', 'customer', '--customer', customer.id]),
+    );
+    const data = json(
+      await cli(['demo-data', '--customer', customer.id, '--devices', '2', '--days', '1', '--step', '1h', '--metrics', 'temperature']),
+    );
+    const queryId = await createQuery(
+      sql,
+      user.id,
+      { metrics: ['temperature'], start: data.start, end: data.end },
+      { customerScopes: [customer.id] },
+    );
     const exportId = await insertExport(sql, user.id, queryId, { customerScopes: [customer.id] });
 
     const run = await cli(['exports', 'sql', exportId]);
@@ -255,7 +289,11 @@ describe('exports list, cancel and retry', () => {
   test('list reads the analytics_export_jobs view, newest first, filtered by status and limited', async () => {
     const customerId = await createCustomer(sql, await createPartner(sql));
     const owner = await createUser(sql, 'customer', { customerId });
-    const queryId = await createQuery(sql, owner.id, { metrics: ['temperature'], start: '2026-01-01T00:00:00Z', end: '2026-01-02T00:00:00Z' });
+    const queryId = await createQuery(sql, owner.id, {
+      metrics: ['temperature'],
+      start: '2026-01-01T00:00:00Z',
+      end: '2026-01-02T00:00:00Z',
+    });
     const failed = await insertExport(sql, owner.id, queryId, { name: 'broken one' });
     await markFailed(sql, failed, { code: 'query_error', message: 'division by zero' });
     const running = await insertExport(sql, owner.id, queryId);
@@ -284,14 +322,20 @@ describe('exports list, cancel and retry', () => {
   test('cancel fails a queued export, asks a running one to stop, and names the status; retry makes a new export of a failed one', async () => {
     const customerId = await createCustomer(sql, await createPartner(sql));
     const owner = await createUser(sql, 'customer', { customerId });
-    const queryId = await createQuery(sql, owner.id, { metrics: ['temperature'], start: '2026-01-01T00:00:00Z', end: '2026-01-02T00:00:00Z' });
+    const queryId = await createQuery(sql, owner.id, {
+      metrics: ['temperature'],
+      start: '2026-01-01T00:00:00Z',
+      end: '2026-01-02T00:00:00Z',
+    });
     const queued = await insertExport(sql, owner.id, queryId, { name: 'to cancel', tags: ['ops'] });
     const running = await insertExport(sql, owner.id, queryId);
     await markRunning(sql, running);
 
     assert.deepEqual(json(await cli(['exports', 'cancel', queued])), { id: queued, status: 'failed' });
     assert.deepEqual(json(await cli(['exports', 'cancel', running])), { id: running, status: 'running' });
-    const [held] = await sql<{ cancel_requested_at: string | null }[]>`SELECT cancel_requested_at FROM analytics_exports WHERE id = ${running}`;
+    const [held] = await sql<
+      { cancel_requested_at: string | null }[]
+    >`SELECT cancel_requested_at FROM analytics_exports WHERE id = ${running}`;
     assert.notEqual(held!.cancel_requested_at, null);
 
     const retried = json(await cli(['exports', 'retry', queued]));

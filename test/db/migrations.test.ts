@@ -85,7 +85,10 @@ test('databases of one cluster migrating at once share one reader role for expor
   // The role exists already in this cluster: run the migration's own SQL for a role of this
   // test's in the three databases at once, so that they race to create it.
   const role = `export_reader_${randomBytes(4).toString('hex')}`;
-  const migration = readFileSync(path.join(MIGRATIONS_FOLDER, '0011_export_reader_role.sql'), 'utf8').replaceAll('analytics_export_reader', role);
+  const migration = readFileSync(path.join(MIGRATIONS_FOLDER, '0011_export_reader_role.sql'), 'utf8').replaceAll(
+    'analytics_export_reader',
+    role,
+  );
   const sessions = urls.map((url) => postgres(url, { max: 1, onnotice: () => {} }));
   try {
     await Promise.all(sessions.map((sql) => sql.unsafe(migration)));

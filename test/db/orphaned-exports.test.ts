@@ -36,7 +36,8 @@ test('a job held by a dead worker since before the limit is replaced by a new on
   const id = await dueExport();
   await sql`UPDATE graphile_worker._private_jobs SET locked_at = now() - interval '1 minute', locked_by = 'dead-worker' WHERE key = ${key(id)}`;
   assert.deepEqual(await requeue(), [id]);
-  const [fresh] = await sql`SELECT count(*)::int AS n FROM graphile_worker.jobs WHERE key = ${key(id)} AND locked_at IS NULL AND attempts = 0`;
+  const [fresh] =
+    await sql`SELECT count(*)::int AS n FROM graphile_worker.jobs WHERE key = ${key(id)} AND locked_at IS NULL AND attempts = 0`;
   assert.equal(fresh!.n, 1);
 });
 

@@ -42,7 +42,8 @@ test('migration 0009 gives existing exports their query’s definition, which th
   try {
     await graphileMigrate({ connectionString: url, logger: new Logger(() => () => {}) });
     await drizzleMigrate(drizzle(sql), { migrationsFolder: before0009 });
-    const [column] = await sql`SELECT 1 FROM information_schema.columns WHERE table_name = 'analytics_exports' AND column_name = 'query_definition'`;
+    const [column] =
+      await sql`SELECT 1 FROM information_schema.columns WHERE table_name = 'analytics_exports' AND column_name = 'query_definition'`;
     assert.equal(column, undefined, 'not there before 0009');
 
     const customerId = await createCustomer(sql, await createPartner(sql));
@@ -59,7 +60,9 @@ test('migration 0009 gives existing exports their query’s definition, which th
     const exportId = await insertExport(sql, user.id, queryId, { customerScopes: [customerId] });
 
     await migrate(url);
-    const [row] = await sql<{ definition: Record<string, unknown> }[]>`SELECT query_definition AS definition FROM analytics_exports WHERE id = ${exportId}`;
+    const [row] = await sql<
+      { definition: Record<string, unknown> }[]
+    >`SELECT query_definition AS definition FROM analytics_exports WHERE id = ${exportId}`;
     assert.deepEqual(
       { ...row!.definition, start: Date.parse(row!.definition.start as string), end: Date.parse(row!.definition.end as string) },
       {

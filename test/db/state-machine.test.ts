@@ -123,7 +123,8 @@ describe('status transitions in plain SQL', () => {
     assert.equal((await jobs())[0]!.n, 1);
     await sql.unsafe(`UPDATE analytics_exports SET ${setClauseFor('running')} WHERE id = $1`, [id]);
     await sql`UPDATE analytics_exports SET status = 'queued', run_at = now() + interval '1 minute' WHERE id = ${id}`;
-    const [job] = await sql`SELECT count(*)::int AS n, max(run_at) AS run_at FROM graphile_worker.jobs WHERE key = ${`analytics_export:${id}`}`;
+    const [job] =
+      await sql`SELECT count(*)::int AS n, max(run_at) AS run_at FROM graphile_worker.jobs WHERE key = ${`analytics_export:${id}`}`;
     assert.equal(job!.n, 1);
     assert.ok(new Date(job!.run_at).getTime() > Date.now() + 30_000, 'the job waits for the export’s run_at');
   });
@@ -140,10 +141,13 @@ async function refusedByTrigger(statement: Promise<unknown>, message: RegExp): P
 
 describe('CHECK constraints', () => {
   const refuses = async (id: string, set: string, constraint: string) => {
-    await assert.rejects(sql.unsafe(`UPDATE analytics_exports SET ${set} WHERE id = $1`, [id]), (error: Error & { constraint_name?: string }) => {
-      assert.equal(error.constraint_name, constraint);
-      return true;
-    });
+    await assert.rejects(
+      sql.unsafe(`UPDATE analytics_exports SET ${set} WHERE id = $1`, [id]),
+      (error: Error & { constraint_name?: string }) => {
+        assert.equal(error.constraint_name, constraint);
+        return true;
+      },
+    );
   };
 
   test('complete needs row count, byte count and object key', async () => {
@@ -172,7 +176,11 @@ describe('CHECK constraints', () => {
   test('row and byte counts only when complete, never negative', async () => {
     const id = await exportIn('running');
     await refuses(id, `number_of_rows = 5, total_bytes = 10`, 'analytics_exports_results_only_when_complete');
-    await refuses(id, `status = 'complete', number_of_rows = -1, total_bytes = 10, object_key = ${OWN_KEY}`, 'analytics_exports_counts_not_negative');
+    await refuses(
+      id,
+      `status = 'complete', number_of_rows = -1, total_bytes = 10, object_key = ${OWN_KEY}`,
+      'analytics_exports_counts_not_negative',
+    );
   });
 
   test('final states carry a finish time, and only they do: the trigger sets it, no writer does', async () => {
@@ -181,7 +189,10 @@ describe('CHECK constraints', () => {
     const queued = await exportIn('queued');
     await refusedByTrigger(sql.unsafe(`UPDATE analytics_exports SET finished = now() WHERE id = $1`, [queued]), /finished/);
     await refusedByTrigger(
-      sql.unsafe(`UPDATE analytics_exports SET status = 'failed', errors = '{"code": "x", "message": "y"}', finished = now() - interval '1 day' WHERE id = $1`, [queued]),
+      sql.unsafe(
+        `UPDATE analytics_exports SET status = 'failed', errors = '{"code": "x", "message": "y"}', finished = now() - interval '1 day' WHERE id = $1`,
+        [queued],
+      ),
       /finished/,
     );
   });
@@ -316,7 +327,11 @@ describe('impossible rows are refused, not only impossible transitions', () => {
       test(`${column} is refused`, async () => {
         const name = `preset ${column}`;
         await refusedByTrigger(
-          sql.unsafe(`INSERT INTO analytics_exports (created_by, name, query_id, ${column}) VALUES ($1, $2, $3, ${value})`, [userId, name, queryId]),
+          sql.unsafe(`INSERT INTO analytics_exports (created_by, name, query_id, ${column}) VALUES ($1, $2, $3, ${value})`, [
+            userId,
+            name,
+            queryId,
+          ]),
           new RegExp(`cannot carry ${column}`),
         );
         const [stored] = await sql`SELECT count(*)::int AS n FROM analytics_exports WHERE name = ${name}`;
@@ -354,9 +369,11 @@ describe('impossible rows are refused, not only impossible transitions', () => {
       const id = await exportIn('queued');
       await refusedByTrigger(update(id, `status = 'running', worker_id = 'w', heartbeat_at = now() - interval '1 hour'`), /heartbeat_at/);
       await refusedByTrigger(update(id, `status = 'running', worker_id = 'w', started = now() - interval '1 hour'`), /started/);
-      const [claimed] = await sql.begin((tx) => tx`
+      const [claimed] = await sql.begin(
+        (tx) => tx`
         UPDATE analytics_exports SET status = 'running', worker_id = 'w' WHERE id = ${id}
-        RETURNING heartbeat_at = now() AS fresh_heartbeat, started = now() AS fresh_start, attempts`);
+        RETURNING heartbeat_at = now() AS fresh_heartbeat, started = now() AS fresh_start, attempts`,
+      );
       assert.deepEqual({ ...claimed }, { fresh_heartbeat: true, fresh_start: true, attempts: 1 });
     });
 
@@ -396,7 +413,8 @@ describe('impossible rows are refused, not only impossible transitions', () => {
       await refuses(id, `status = 'queued'`, 'analytics_exports_queued_has_an_attempt_left');
       // Handing the attempt back (a shutdown) is allowed, and the next claim is attempt 1 again.
       await update(id, `status = 'queued', attempts = attempts - 1`);
-      const [row] = await sql`UPDATE analytics_exports SET status = 'running', worker_id = 'w2' WHERE id = ${id} RETURNING attempts, max_attempts`;
+      const [row] =
+        await sql`UPDATE analytics_exports SET status = 'running', worker_id = 'w2' WHERE id = ${id} RETURNING attempts, max_attempts`;
       assert.deepEqual({ ...row }, { attempts: 1, max_attempts: 1 });
     });
 
@@ -430,8 +448,14 @@ describe('the operators’ actions pass the guards', () => {
     const rows = await sql`SELECT id, status, attempts, worker_id, errors ->> 'code' AS code, last_error ->> 'code' AS last_code
                              FROM analytics_exports WHERE id IN ${sql([spare, last, alive])}`;
     const byId = new Map(rows.map((row) => [row.id, row]));
-    assert.deepEqual({ ...byId.get(spare) }, { id: spare, status: 'queued', attempts: 1, worker_id: null, code: null, last_code: 'worker_lost' });
-    assert.deepEqual({ ...byId.get(last) }, { id: last, status: 'failed', attempts: 1, worker_id: null, code: 'worker_lost', last_code: null });
+    assert.deepEqual(
+      { ...byId.get(spare) },
+      { id: spare, status: 'queued', attempts: 1, worker_id: null, code: null, last_code: 'worker_lost' },
+    );
+    assert.deepEqual(
+      { ...byId.get(last) },
+      { id: last, status: 'failed', attempts: 1, worker_id: null, code: 'worker_lost', last_code: null },
+    );
     assert.equal(byId.get(alive)!.status, 'running');
   });
 

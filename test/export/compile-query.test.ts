@@ -30,13 +30,37 @@ async function exportRows(definition: Parameters<typeof createQuery>[2], created
   return parseCsv(csv.toString('utf8')).slice(1);
 }
 
-const HOSTILE_UNITS = ["'", "''", '\\', '$', '$$', ';', '"', ',', '\n', '\r', '\t', ' ', '-', '--', '/*', 'E', 'a', 'é', '☃', '🚀', '电', '\u2028', '\u00a0'];
+const HOSTILE_UNITS = [
+  "'",
+  "''",
+  '\\',
+  '$',
+  '$$',
+  ';',
+  '"',
+  ',',
+  '\n',
+  '\r',
+  '\t',
+  ' ',
+  '-',
+  '--',
+  '/*',
+  'E',
+  'a',
+  'é',
+  '☃',
+  '🚀',
+  '电',
+  '\u2028',
+  '\u00a0',
+];
 /** Strings a careless compiler would break on; never NUL (Postgres text cannot hold it). */
 const hostile = fc
   .oneof(
     fc.string({ unit: fc.constantFrom(...HOSTILE_UNITS), minLength: 1, maxLength: 20 }),
     fc.string({ unit: 'grapheme', minLength: 1, maxLength: 20 }),
-    fc.constantFrom("'; DROP TABLE device_readings; --", "$$; SELECT pg_sleep(10); $$", "\\'); --", "E'\\\\x27'", '"""'),
+    fc.constantFrom("'; DROP TABLE device_readings; --", '$$; SELECT pg_sleep(10); $$', "\\'); --", "E'\\\\x27'", '"""'),
   )
   .filter((s) => !s.includes('\0') && [...s].length <= 64 && s.trim().length > 0);
 
@@ -54,19 +78,24 @@ describe('hostile strings', () => {
   test('metric names from the catalogue and device and space names survive compilation, COPY and CSV', async () => {
     let run = 0;
     await fc.assert(
-      fc.asyncProperty(fc.uniqueArray(hostile, { minLength: 1, maxLength: 3 }), hostile, hostile, async (metrics, deviceName, spaceName) => {
-        run++;
-        const names = metrics.map((m) => `${m}#${run}`.slice(-64));
-        await sql`INSERT INTO metrics (name) SELECT unnest(${names}::text[]) ON CONFLICT DO NOTHING`;
-        const space = await createSpace(sql, customerId, { name: spaceName });
-        const device = await createDevice(sql, customerId, { spaceId: space, name: deviceName });
-        await sql`
+      fc.asyncProperty(
+        fc.uniqueArray(hostile, { minLength: 1, maxLength: 3 }),
+        hostile,
+        hostile,
+        async (metrics, deviceName, spaceName) => {
+          run++;
+          const names = metrics.map((m) => `${m}#${run}`.slice(-64));
+          await sql`INSERT INTO metrics (name) SELECT unnest(${names}::text[]) ON CONFLICT DO NOTHING`;
+          const space = await createSpace(sql, customerId, { name: spaceName });
+          const device = await createDevice(sql, customerId, { spaceId: space, name: deviceName });
+          await sql`
           INSERT INTO device_readings (device_id, metric, ts, value)
           SELECT ${device}, m, '2026-05-01T00:00:00Z'::timestamptz, 1.5 FROM unnest(${names}::text[]) AS m`;
-        const rows = await exportRows({ metrics: names, devices: [device], start: '2026-05-01T00:00:00Z', end: '2026-05-02T00:00:00Z' });
-        assert.deepEqual(rows.map((r) => r[5]).sort(), [...names].sort());
-        for (const r of rows) assert.deepEqual(r.slice(1, 5), [device, deviceName, space, spaceName]);
-      }),
+          const rows = await exportRows({ metrics: names, devices: [device], start: '2026-05-01T00:00:00Z', end: '2026-05-02T00:00:00Z' });
+          assert.deepEqual(rows.map((r) => r[5]).sort(), [...names].sort());
+          for (const r of rows) assert.deepEqual(r.slice(1, 5), [device, deviceName, space, spaceName]);
+        },
+      ),
       { numRuns: 30 },
     );
     const [tables] = await sql`SELECT count(*)::int AS n FROM pg_tables WHERE tablename IN ('device_readings', 'devices')`;
@@ -94,7 +123,10 @@ describe('hostile strings', () => {
   });
 
   test('an export that does not exist, or an id that is not one, is a clear error', async () => {
-    await assert.rejects(compileExportQuery(sql, '00000000-0000-4000-8000-000000000000'), /analytics export 00000000-0000-4000-8000-000000000000 does not exist/);
+    await assert.rejects(
+      compileExportQuery(sql, '00000000-0000-4000-8000-000000000000'),
+      /analytics export 00000000-0000-4000-8000-000000000000 does not exist/,
+    );
     await assert.rejects(compileExportQuery(sql, "x'; DROP TABLE devices; --"), /does not exist/);
   });
 });
@@ -115,7 +147,10 @@ describe('devices', () => {
 
     const queryId = await createQuery(sql, user.id, { ...definition, spaces: [floor], devices: [loose] });
     const id = await insertExport(sql, user.id, queryId);
-    const run = async () => parseCsv((await directCopy(database.url, await compileExportQuery(sql, id))).toString('utf8')).slice(1).map((r) => r[1]);
+    const run = async () =>
+      parseCsv((await directCopy(database.url, await compileExportQuery(sql, id))).toString('utf8'))
+        .slice(1)
+        .map((r) => r[1]);
     assert.deepEqual(new Set(await run()), new Set([inRoom, onFloor, loose]));
 
     // The device moves to another customer after the export was created: it is no longer exported.
@@ -151,31 +186,64 @@ describe('aggregation', async () => {
       ],
     );
     const utc = await exportRows({ ...base, interval: '1d', aggregation: 'sum' });
-    assert.deepEqual(utc.map((r) => [r[0], r[6]]), [
-      ['2026-03-07T00:00:00.000000Z', String((24 * 25) / 2)],
-      ['2026-03-08T00:00:00.000000Z', String((48 * 49) / 2 - (24 * 25) / 2)],
-      ['2026-03-09T00:00:00.000000Z', String((72 * 73) / 2 - (48 * 49) / 2)],
-    ]);
+    assert.deepEqual(
+      utc.map((r) => [r[0], r[6]]),
+      [
+        ['2026-03-07T00:00:00.000000Z', String((24 * 25) / 2)],
+        ['2026-03-08T00:00:00.000000Z', String((48 * 49) / 2 - (24 * 25) / 2)],
+        ['2026-03-09T00:00:00.000000Z', String((72 * 73) / 2 - (48 * 49) / 2)],
+      ],
+    );
   });
 
   test('sub-day buckets are aligned on UTC and each aggregation is applied', async () => {
     const hours = await exportRows({ ...base, end: '2026-03-07T03:00:00Z', interval: '1h', aggregation: 'max' });
-    assert.deepEqual(hours.map((r) => [r[0], r[6]]), [
-      ['2026-03-07T00:00:00.000000Z', '1'],
-      ['2026-03-07T01:00:00.000000Z', '2'],
-      ['2026-03-07T02:00:00.000000Z', '3'],
-    ]);
-    const avg = await exportRows({ ...base, start: '2026-03-07T00:00:00Z', end: '2026-03-07T04:00:00Z', interval: '1d', aggregation: 'avg' });
-    assert.deepEqual(avg.map((r) => r[6]), ['2.5']);
-    const min = await exportRows({ ...base, interval: '15m', aggregation: 'min', start: '2026-03-07T05:00:00Z', end: '2026-03-07T05:30:00Z' });
-    assert.deepEqual(min.map((r) => [r[0], r[6]]), [['2026-03-07T05:00:00.000000Z', '6']]);
+    assert.deepEqual(
+      hours.map((r) => [r[0], r[6]]),
+      [
+        ['2026-03-07T00:00:00.000000Z', '1'],
+        ['2026-03-07T01:00:00.000000Z', '2'],
+        ['2026-03-07T02:00:00.000000Z', '3'],
+      ],
+    );
+    const avg = await exportRows({
+      ...base,
+      start: '2026-03-07T00:00:00Z',
+      end: '2026-03-07T04:00:00Z',
+      interval: '1d',
+      aggregation: 'avg',
+    });
+    assert.deepEqual(
+      avg.map((r) => r[6]),
+      ['2.5'],
+    );
+    const min = await exportRows({
+      ...base,
+      interval: '15m',
+      aggregation: 'min',
+      start: '2026-03-07T05:00:00Z',
+      end: '2026-03-07T05:30:00Z',
+    });
+    assert.deepEqual(
+      min.map((r) => [r[0], r[6]]),
+      [['2026-03-07T05:00:00.000000Z', '6']],
+    );
   });
 });
 
 describe('creating an export', () => {
   test('the export and its job commit or roll back together', async () => {
     const queryId = await createQuery(sql, user.id, { metrics: ['energy'], start: '2026-03-07T00:00:00Z', end: '2026-03-08T00:00:00Z' });
-    const input = { createdBy: user.id, name: 'together', notes: '', queryId, tags: [], customerScopes: [], partnerScopes: [], maxAttempts: 3 };
+    const input = {
+      createdBy: user.id,
+      name: 'together',
+      notes: '',
+      queryId,
+      tags: [],
+      customerScopes: [],
+      partnerScopes: [],
+      maxAttempts: 3,
+    };
     const jobs = async (id: string) =>
       (await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM graphile_worker.jobs WHERE key = ${`analytics_export:${id}`}`)[0]!.n;
 

@@ -31,7 +31,11 @@ async function runExport(db: TestDatabase) {
   const devices = [await createDevice(db.sql, customerId), await createDevice(db.sql, customerId)];
   const day = { start: new Date('2026-03-01T00:00:00Z'), end: new Date('2026-03-02T00:00:00Z') };
   await generateReadings(db.sql, { deviceIds: devices, metrics: ['temperature'], ...day, step: '1h' });
-  const queryId = await createQuery(db.sql, user.id, { metrics: ['temperature'], start: day.start.toISOString(), end: day.end.toISOString() });
+  const queryId = await createQuery(db.sql, user.id, {
+    metrics: ['temperature'],
+    start: day.start.toISOString(),
+    end: day.end.toISOString(),
+  });
   return waitForFinalExport(db.sql, await insertExport(db.sql, user.id, queryId));
 }
 
@@ -45,16 +49,28 @@ describe('COPY sessions run as the reader role', () => {
              has_table_privilege(${EXPORT_READER_ROLE}, 'api_keys', 'SELECT') AS reads_keys,
              has_schema_privilege(${EXPORT_READER_ROLE}, 'public', 'CREATE') AS creates
         FROM pg_roles WHERE rolname = ${EXPORT_READER_ROLE}`;
-    assert.deepEqual({ ...role }, {
-      rolcanlogin: false, rolsuper: false, rolcreaterole: false, rolcreatedb: false,
-      reads_readings: true, writes_readings: false, reads_exports: false, reads_keys: false, creates: false,
-    });
+    assert.deepEqual(
+      { ...role },
+      {
+        rolcanlogin: false,
+        rolsuper: false,
+        rolcreaterole: false,
+        rolcreatedb: false,
+        reads_readings: true,
+        writes_readings: false,
+        reads_exports: false,
+        reads_keys: false,
+        creates: false,
+      },
+    );
   });
 
   test('a session of the COPY pool cannot write, even after turning read-only off', async () => {
     const client = await worker.copyPool.connect();
     try {
-      const { rows } = await client.query<{ user: string; read_only: string }>(`SELECT current_user AS user, current_setting('transaction_read_only') AS read_only`);
+      const { rows } = await client.query<{ user: string; read_only: string }>(
+        `SELECT current_user AS user, current_setting('transaction_read_only') AS read_only`,
+      );
       assert.deepEqual(rows[0], { user: EXPORT_READER_ROLE, read_only: 'on' });
       await client.query('SET default_transaction_read_only = off');
       for (const statement of [

@@ -42,7 +42,12 @@ const dev1b = await createDevice(sql, c1b, { name: 'dev1b' });
 const dev2 = await createDevice(sql, c2, { name: 'dev2' });
 // Belongs to C1b when the exports are created, to C1 when they run.
 const mover = await createDevice(sql, c1b, { name: 'mover' });
-const DEVICE_NAMES = new Map([[dev1, 'dev1'], [dev1b, 'dev1b'], [dev2, 'dev2'], [mover, 'mover']]);
+const DEVICE_NAMES = new Map([
+  [dev1, 'dev1'],
+  [dev1b, 'dev1b'],
+  [dev2, 'dev2'],
+  [mover, 'mover'],
+]);
 await generateReadings(sql, {
   deviceIds: [dev1, dev1b, dev2, mover],
   metrics: ['temperature', 'energy'],
@@ -83,22 +88,101 @@ const adminNamingAll = await newQuery(admin, { devices: [dev1, dev1b, dev2, move
 
 /** Each export: who made it, how it is scoped, and the devices it must hold when it runs (mover then in C1). */
 const CASES: Array<{ name: string; id: string; devices: string[]; readers: string[]; notReaders: string[] }> = [];
-async function exportCase(name: string, creator: keyof typeof byCreator, scopes: Record<string, unknown>, devices: string[], readers: string[], notReaders: string[], query = byCreator[creator]) {
+async function exportCase(
+  name: string,
+  creator: keyof typeof byCreator,
+  scopes: Record<string, unknown>,
+  devices: string[],
+  readers: string[],
+  notReaders: string[],
+  query = byCreator[creator],
+) {
   CASES.push({ name, id: await newExport(USERS[creator]!, query, scopes), devices, readers, notReaders });
 }
-await exportCase('partner user, customer_scopes [C1b], partner_scopes [] (the leak of issue 10)', 'partner1', { customer_scopes: [c1b], partner_scopes: [] }, [dev1b], ['user1b', 'partner1'], ['user1']);
+await exportCase(
+  'partner user, customer_scopes [C1b], partner_scopes [] (the leak of issue 10)',
+  'partner1',
+  { customer_scopes: [c1b], partner_scopes: [] },
+  [dev1b],
+  ['user1b', 'partner1'],
+  ['user1'],
+);
 await exportCase('admin, scoped to customer C2', 'admin', { customer_scopes: [c2] }, [dev2], ['user2', 'partner2'], ['user1', 'partner1']);
-await exportCase('admin, query naming every device, scoped to customer C1b', 'admin', { customer_scopes: [c1b] }, [dev1b], ['user1b'], ['user1', 'user2'], adminNamingAll);
-await exportCase('admin, partner_scopes [P1]', 'admin', { partner_scopes: [p1] }, [dev1, dev1b, mover], ['partner1'], ['partner2', 'user1']);
-await exportCase('admin, customer_scopes [C1] and partner_scopes [P1]', 'admin', { customer_scopes: [c1], partner_scopes: [p1] }, [dev1, mover], ['user1', 'partner1'], ['user1b']);
+await exportCase(
+  'admin, query naming every device, scoped to customer C1b',
+  'admin',
+  { customer_scopes: [c1b] },
+  [dev1b],
+  ['user1b'],
+  ['user1', 'user2'],
+  adminNamingAll,
+);
+await exportCase(
+  'admin, partner_scopes [P1]',
+  'admin',
+  { partner_scopes: [p1] },
+  [dev1, dev1b, mover],
+  ['partner1'],
+  ['partner2', 'user1'],
+);
+await exportCase(
+  'admin, customer_scopes [C1] and partner_scopes [P1]',
+  'admin',
+  { customer_scopes: [c1], partner_scopes: [p1] },
+  [dev1, mover],
+  ['user1', 'partner1'],
+  ['user1b'],
+);
 await exportCase('admin, no scopes (admins only): every device', 'admin', {}, [dev1, dev1b, dev2, mover], ['admin'], ['partner1', 'user1']);
-await exportCase('partner user, default scopes (partner_scopes [P1])', 'partner1', {}, [dev1, dev1b, mover], ['partner1'], ['user1', 'partner2']);
-await exportCase('partner user, customer_scopes [C1] and partner_scopes [P1]', 'partner1', { customer_scopes: [c1], partner_scopes: [p1] }, [dev1, mover], ['user1', 'partner1'], ['user1b']);
-await exportCase('other partner user, customer_scopes [C2]', 'partner2', { customer_scopes: [c2], partner_scopes: [] }, [dev2], ['user2'], ['partner1']);
-await exportCase('customer user, default scopes: the device that moved in is theirs now', 'user1', {}, [dev1, mover], ['user1'], ['user1b']);
-await exportCase('customer user, default scopes: the device that moved away is no longer theirs', 'user1b', {}, [dev1b], ['user1b'], ['user1']);
+await exportCase(
+  'partner user, default scopes (partner_scopes [P1])',
+  'partner1',
+  {},
+  [dev1, dev1b, mover],
+  ['partner1'],
+  ['user1', 'partner2'],
+);
+await exportCase(
+  'partner user, customer_scopes [C1] and partner_scopes [P1]',
+  'partner1',
+  { customer_scopes: [c1], partner_scopes: [p1] },
+  [dev1, mover],
+  ['user1', 'partner1'],
+  ['user1b'],
+);
+await exportCase(
+  'other partner user, customer_scopes [C2]',
+  'partner2',
+  { customer_scopes: [c2], partner_scopes: [] },
+  [dev2],
+  ['user2'],
+  ['partner1'],
+);
+await exportCase(
+  'customer user, default scopes: the device that moved in is theirs now',
+  'user1',
+  {},
+  [dev1, mover],
+  ['user1'],
+  ['user1b'],
+);
+await exportCase(
+  'customer user, default scopes: the device that moved away is no longer theirs',
+  'user1b',
+  {},
+  [dev1b],
+  ['user1b'],
+  ['user1'],
+);
 // Created scoped to C1b while the mover was there: its audience is C1b's, so it runs without it.
-await exportCase('partner user, customer_scopes [C1b], device moved away before the run', 'partner1', { customer_scopes: [c1b], partner_scopes: [] }, [dev1b], ['user1b'], ['user1']);
+await exportCase(
+  'partner user, customer_scopes [C1b], device moved away before the run',
+  'partner1',
+  { customer_scopes: [c1b], partner_scopes: [] },
+  [dev1b],
+  ['user1b'],
+  ['user1'],
+);
 
 // Failed before it ran, retried after the move: the retry keeps the creator and the scopes.
 const toRetry = await newExport(partner1, byCreator.partner1, { customer_scopes: [c1b], partner_scopes: [] });
@@ -134,7 +218,13 @@ assert.equal(patched.status, 200, patched.text);
 const afterChange = await newExport(user1, changing);
 const retried = (await sql<{ id: string }[]>`SELECT retry_export(${toRetry}) AS id`)[0]!.id;
 const retriedBeforeChange = (await sql<{ id: string }[]>`SELECT retry_export(${beforeChangeToRetry}) AS id`)[0]!.id;
-CASES.push({ name: 'retry_export of a partner export scoped to C1b, after the move', id: retried, devices: [dev1b], readers: ['user1b', 'partner1'], notReaders: ['user1'] });
+CASES.push({
+  name: 'retry_export of a partner export scoped to C1b, after the move',
+  id: retried,
+  devices: [dev1b],
+  readers: ['user1b', 'partner1'],
+  notReaders: ['user1'],
+});
 
 await startTestWorker(api.db, api.bucket);
 
@@ -194,7 +284,9 @@ describe('the run-time restriction in SQL, over every combination of scopes', ()
         const partnerScopes = ps.map(([, id]) => id);
         const label = `customer_scopes [${cs.map(([n]) => n)}], partner_scopes [${ps.map(([n]) => n)}]`;
         const readable = new Set(
-          (await sql<{ id: string }[]>`SELECT id FROM devices_readable_by_scopes(${customerScopes}::uuid[], ${partnerScopes}::uuid[])`).map((r) => r.id),
+          (await sql<{ id: string }[]>`SELECT id FROM devices_readable_by_scopes(${customerScopes}::uuid[], ${partnerScopes}::uuid[])`).map(
+            (r) => r.id,
+          ),
         );
         const conflicts = await sql`SELECT field FROM export_scope_conflicts(${customerScopes}::uuid[], ${partnerScopes}::uuid[])`;
         if (conflicts.length > 0) {
@@ -204,7 +296,9 @@ describe('the run-time restriction in SQL, over every combination of scopes', ()
         accepted++;
         assert.ok(readable.size > 0, `${label}: accepted scopes share devices (every customer here has one)`);
         for (const [who, user] of Object.entries(USERS)) {
-          const [sees] = await sql<{ sees: boolean }[]>`SELECT user_sees_scopes(${user.id}, ${customerScopes}::uuid[], ${partnerScopes}::uuid[]) AS sees`;
+          const [sees] = await sql<
+            { sees: boolean }[]
+          >`SELECT user_sees_scopes(${user.id}, ${customerScopes}::uuid[], ${partnerScopes}::uuid[]) AS sees`;
           if (!sees!.sees) continue;
           const visible = await visibleDevices(user);
           const foreign = [...readable].filter((id) => !visible.has(id));
@@ -223,7 +317,12 @@ describe('scopes whose readers share no device are refused at create', () => {
       [admin, { customer_scopes: [c1, c2] }, 'customer_scopes', /one customer at most/],
       [partner1, { customer_scopes: [c1, c1b], partner_scopes: [] }, 'customer_scopes', /one customer at most/],
       [admin, { partner_scopes: [p1, p2] }, 'partner_scopes', /one partner at most/],
-      [admin, { customer_scopes: [c2], partner_scopes: [p1] }, 'customer_scopes', new RegExp(`Customer "${c2}" does not belong to partner "${p1}"`)],
+      [
+        admin,
+        { customer_scopes: [c2], partner_scopes: [p1] },
+        'customer_scopes',
+        new RegExp(`Customer "${c2}" does not belong to partner "${p1}"`),
+      ],
     ];
     for (const [user, scopes, field, message] of cases) {
       const before = (await sql`SELECT count(*)::int AS n FROM analytics_exports`)[0]!.n;
@@ -238,7 +337,13 @@ describe('scopes whose readers share no device are refused at create', () => {
   });
 
   test('queries are definitions, not data: their scopes are not restricted this way', async () => {
-    const response = await as(admin).post('/analytics/queries/', { name: 'shared', metrics: ['temperature'], ...MORNING, customer_scopes: [c1, c2], partner_scopes: [p1, p2] });
+    const response = await as(admin).post('/analytics/queries/', {
+      name: 'shared',
+      metrics: ['temperature'],
+      ...MORNING,
+      customer_scopes: [c1, c2],
+      partner_scopes: [p1, p2],
+    });
     assert.equal(response.status, 201, response.text);
   });
 });
@@ -293,7 +398,9 @@ describe('an export runs the query as it was when the export was created', () =>
         (error: { code?: string }) => error.code === 'AE009',
       );
     }
-    const [row] = await sql<{ metrics: string[] }[]>`SELECT query_definition -> 'metrics' AS metrics FROM analytics_exports WHERE id = ${beforeChange}`;
+    const [row] = await sql<
+      { metrics: string[] }[]
+    >`SELECT query_definition -> 'metrics' AS metrics FROM analytics_exports WHERE id = ${beforeChange}`;
     assert.deepEqual(row!.metrics, ['temperature']);
   });
 });

@@ -5,7 +5,16 @@ import { createExport } from '../../src/exports/create-export';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { createQuery, insertExport, seedCustomerReadings } from '../support/fixtures';
 import { createTestBucket, paceUploadParts, startPrivateS3, startRefusingS3 } from '../support/s3';
-import { copyBackends, objectExists, objectsOf, readExport, startTestWorker, waitFor, waitForExport, waitForFinalExport } from '../support/worker';
+import {
+  copyBackends,
+  objectExists,
+  objectsOf,
+  readExport,
+  startTestWorker,
+  waitFor,
+  waitForExport,
+  waitForFinalExport,
+} from '../support/worker';
 
 /**
  * Each way an export can fail, with a real Postgres and a real s3rver: what state it ends in,
@@ -17,7 +26,6 @@ const month = { start: new Date('2026-01-01T00:00:00Z'), end: new Date('2026-01-
 
 /** A customer with devices and `days` of 1-minute readings of two metrics each. */
 const seed = seedCustomerReadings;
-
 
 // One database per worker configuration, all made at the top level (see test/support/worker.ts).
 const queries = await createTestDatabase();
@@ -34,7 +42,11 @@ const unreachable = await createTestDatabase();
 const throttling = await startRefusingS3(503, 'SlowDown');
 after(() => throttling.close());
 // S3_MAX_ATTEMPTS=1: each attempt fails at the first refusal, so that the attempts show.
-await startTestWorker(unreachable, { ...queriesBucket, config: { ...queriesBucket.config, endpoint: throttling.endpoint } }, { EXPORT_RETRY_DELAY_S: '1', S3_MAX_ATTEMPTS: '1' });
+await startTestWorker(
+  unreachable,
+  { ...queriesBucket, config: { ...queriesBucket.config, endpoint: throttling.endpoint } },
+  { EXPORT_RETRY_DELAY_S: '1', S3_MAX_ATTEMPTS: '1' },
+);
 const stopped = await createTestDatabase();
 const privateS3 = await startPrivateS3();
 const stoppedBucket = await createTestBucket(privateS3.endpoint);
@@ -96,7 +108,11 @@ describe('query failures are final at once', async () => {
   });
 
   test('a definition that cannot be compiled fails with query_error before any SQL runs', async () => {
-    const badMetric = await createQuery(sql, user.id, { metrics: ['no_such_metric'], start: month.start.toISOString(), end: month.end.toISOString() });
+    const badMetric = await createQuery(sql, user.id, {
+      metrics: ['no_such_metric'],
+      start: month.start.toISOString(),
+      end: month.end.toISOString(),
+    });
     const badZone = await createQuery(sql, user.id, {
       metrics: ['temperature'],
       start: month.start.toISOString(),
@@ -172,10 +188,14 @@ describe('cancellation', async () => {
     const row = await readExport(sql, id);
     assert.equal(row!.status, 'failed');
     assert.equal(row!.errors!.code, 'cancelled');
-    await waitFor(async () => {
-      const [job] = await sql`SELECT count(*)::int AS n FROM graphile_worker.jobs WHERE key = ${`analytics_export:${id}`}`;
-      return job!.n === 0 ? true : undefined;
-    }, 10_000, 'the job to be done');
+    await waitFor(
+      async () => {
+        const [job] = await sql`SELECT count(*)::int AS n FROM graphile_worker.jobs WHERE key = ${`analytics_export:${id}`}`;
+        return job!.n === 0 ? true : undefined;
+      },
+      10_000,
+      'the job to be done',
+    );
     assert.equal((await readExport(sql, id))!.attempts, 0, 'never claimed');
   });
 });

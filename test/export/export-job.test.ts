@@ -28,7 +28,13 @@ const customerId = await createCustomer(sql, partnerId);
 const otherCustomerId = await createCustomer(sql, await createPartner(sql));
 const user = await createUser(sql, 'customer', { customerId });
 
-const HOSTILE_NAMES = ['Meter, "north" wing', 'line one\nline two', 'Ünïcødé ☃ 电表 🚀', "quote ' back\\slash $$ ; DROP TABLE devices; --", '"'];
+const HOSTILE_NAMES = [
+  'Meter, "north" wing',
+  'line one\nline two',
+  'Ünïcødé ☃ 电表 🚀',
+  "quote ' back\\slash $$ ; DROP TABLE devices; --",
+  '"',
+];
 const building = await createSpace(sql, customerId, { name: 'HQ, "main" building' });
 const floor = await createSpace(sql, customerId, { parentId: building, name: 'Floor\n1' });
 const room = await createSpace(sql, customerId, { parentId: floor, name: 'Room ☃' });
@@ -77,11 +83,21 @@ describe('a complete export', () => {
   test('is byte for byte a direct COPY of its SELECT, with exact counts, headers and only visible devices', async () => {
     const name = 'Export, "quoted"\nand ☃';
     const { id, final } = await exportOf(
-      { metrics: ['temperature', 'energy'], spaces: [building], devices: [devices[4]!, invisible], start: day.start.toISOString(), end: day.end.toISOString() },
+      {
+        metrics: ['temperature', 'energy'],
+        spaces: [building],
+        devices: [devices[4]!, invisible],
+        start: day.start.toISOString(),
+        end: day.end.toISOString(),
+      },
       name,
     );
     assert.equal(final.status, 'complete', JSON.stringify(final.errors));
-    assert.match(final.object_key!, new RegExp(`^anx_export_${id}/1-[0-9a-f]{8}/user_${user.id}\\.csv$`), 'the key of the attempt that completed it');
+    assert.match(
+      final.object_key!,
+      new RegExp(`^anx_export_${id}/1-[0-9a-f]{8}/user_${user.id}\\.csv$`),
+      'the key of the attempt that completed it',
+    );
     const object = await getObject(bucket.client, bucket.config.bucket, final.object_key!);
     const expected = await directCopy(database.url, await compileExportQuery(sql, id));
     assert.ok(object.body.equals(expected), 'the object equals a direct COPY of the same SELECT');
@@ -119,10 +135,19 @@ describe('a complete export', () => {
     const big = [await createDevice(sql, customerId), await createDevice(sql, customerId), await createDevice(sql, customerId)];
     const month = { start: new Date('2026-01-01T00:00:00Z'), end: new Date('2026-01-31T00:00:00Z') };
     const inserted = await generateReadings(sql, { deviceIds: big, metrics: ['active_power', 'illuminance'], ...month, step: '1m' });
-    const queryId = await createQuery(sql, user.id, { metrics: ['active_power', 'illuminance'], devices: big, start: month.start.toISOString(), end: month.end.toISOString() });
+    const queryId = await createQuery(sql, user.id, {
+      metrics: ['active_power', 'illuminance'],
+      devices: big,
+      start: month.start.toISOString(),
+      end: month.end.toISOString(),
+    });
     const id = await insertExport(sql, user.id, queryId);
 
-    const running = await waitForExport(sql, id, (row) => row.status !== 'queued' && (row.status !== 'running' || (row.bytes_written ?? 0) > 0));
+    const running = await waitForExport(
+      sql,
+      id,
+      (row) => row.status !== 'queued' && (row.status !== 'running' || (row.bytes_written ?? 0) > 0),
+    );
     if (running.status === 'running') {
       assert.ok(running.heartbeat_at, 'a running export has a heartbeat');
       // On a loaded machine the first progress seen may already count every row (the upload finishing).

@@ -2,7 +2,14 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { contentDisposition, downloadFileName, EXPORT_PREFIX, exportObjectKey, exportPrefix, parseExportObjectKey } from '../../src/exports/naming';
+import {
+  contentDisposition,
+  downloadFileName,
+  EXPORT_PREFIX,
+  exportObjectKey,
+  exportPrefix,
+  parseExportObjectKey,
+} from '../../src/exports/naming';
 
 /** Unit tests, no database: the names an export's file gets in the bucket and in a download. */
 

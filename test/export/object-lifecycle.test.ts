@@ -29,7 +29,11 @@ async function seed(sql: Queryable, devices: number, days: number) {
   for (let i = 0; i < devices; i++) deviceIds.push(await createDevice(sql, customerId));
   const end = new Date(start.getTime() + days * 86_400_000);
   await generateReadings(sql, { deviceIds, metrics: ['active_power', 'temperature'], start, end, step: '1m' });
-  const queryId = await createQuery(sql, user.id, { metrics: ['active_power', 'temperature'], start: start.toISOString(), end: end.toISOString() });
+  const queryId = await createQuery(sql, user.id, {
+    metrics: ['active_power', 'temperature'],
+    start: start.toISOString(),
+    end: end.toISOString(),
+  });
   return { user, queryId, deviceIds, end };
 }
 
@@ -149,7 +153,11 @@ describe('each attempt writes its own object', () => {
     assert.equal(final.status, 'complete', JSON.stringify(final));
     assert.equal(final.attempts, 2);
     await landed;
-    await waitFor(async () => ((await objectsOf(lateBucket.client, lateBucket.config.bucket, id)).length === 1 ? true : undefined), 10_000, 'attempt 1 to remove its object');
+    await waitFor(
+      async () => ((await objectsOf(lateBucket.client, lateBucket.config.bucket, id)).length === 1 ? true : undefined),
+      10_000,
+      'attempt 1 to remove its object',
+    );
     assert.deepEqual(await objectsOf(lateBucket.client, lateBucket.config.bucket, id), [final.object_key]);
     const object = await getObject(lateBucket.client, lateBucket.config.bucket, final.object_key!);
     assert.equal(object.body.length, final.total_bytes, 'total_bytes describes the object the export owns');
@@ -174,7 +182,11 @@ describe('a cancel that lands between the end of the upload and the completing U
     assert.equal(final.status, 'failed', JSON.stringify(final));
     assert.equal(final.errors!.code, 'cancelled');
     assert.equal(final.object_key, null);
-    await waitFor(async () => ((await objectsOf(cancelledBucket.client, cancelledBucket.config.bucket, id)).length === 0 ? true : undefined), 10_000, 'the object to be removed');
+    await waitFor(
+      async () => ((await objectsOf(cancelledBucket.client, cancelledBucket.config.bucket, id)).length === 0 ? true : undefined),
+      10_000,
+      'the object to be removed',
+    );
   });
 });
 
@@ -182,7 +194,16 @@ describe('a shutdown does not count as an attempt', () => {
   test('stopped by a shutdown on its only attempt, the export is re-queued with its attempt handed back and runs to completion within max_attempts', async () => {
     const { sql } = shutdown;
     const { user, queryId } = await seed(sql, 1, 1);
-    const { id } = await createExport(sql, { createdBy: user.id, name: 'one attempt', notes: '', queryId, tags: [], customerScopes: [], partnerScopes: [], maxAttempts: 1 });
+    const { id } = await createExport(sql, {
+      createdBy: user.id,
+      name: 'one attempt',
+      notes: '',
+      queryId,
+      tags: [],
+      customerScopes: [],
+      partnerScopes: [],
+      maxAttempts: 1,
+    });
     let putStarted!: () => void;
     const putStartedPromise = new Promise<void>((resolve) => (putStarted = resolve));
     onPutObject(shutdownWorker.context.s3, {
@@ -197,7 +218,11 @@ describe('a shutdown does not count as an attempt', () => {
     assert.equal(requeued!.status, 'queued', JSON.stringify(requeued));
     assert.equal(requeued!.attempts, 0, 'the attempt was handed back');
     assert.equal(requeued!.last_error!.code, 'shutdown');
-    assert.deepEqual(await objectsOf(shutdownBucket.client, shutdownBucket.config.bucket, id), [], 'the stopped attempt removed its object');
+    assert.deepEqual(
+      await objectsOf(shutdownBucket.client, shutdownBucket.config.bucket, id),
+      [],
+      'the stopped attempt removed its object',
+    );
 
     await startTestWorker(shutdown, shutdownBucket);
     const final = await waitForExport(sql, id, (row) => row.status === 'complete' || row.status === 'failed', 60_000);

@@ -39,7 +39,11 @@ await startTestWorker(refused, { ...bucket, config: { ...bucket.config, endpoint
 
 const shared = await createTestDatabase();
 const sharedSeed = await seed(shared.sql, 1, 1);
-const dead = await startTestWorker(shared, { ...bucket, config: { ...bucket.config, endpoint: 'http://127.0.0.1:9' } }, { WORKER_CONCURRENCY: '4' });
+const dead = await startTestWorker(
+  shared,
+  { ...bucket, config: { ...bucket.config, endpoint: 'http://127.0.0.1:9' } },
+  { WORKER_CONCURRENCY: '4' },
+);
 const healthy = await startTestWorker(shared, bucket, { WORKER_CONCURRENCY: '1' });
 
 const outage = await createTestDatabase();
@@ -98,12 +102,15 @@ describe('storage errors are classified: refusals are final, the rest is retried
       const peer = await startRefusingS3(status, code);
       try {
         const failure = classifyFailure(await copyFails(peer.endpoint, 'exports'));
-        assert.deepEqual({ retry: failure.retry, code: failure.errors.code, http_status: failure.errors.http_status, error: failure.errors.error }, {
-          retry: false,
-          code: expected,
-          http_status: status,
-          error: code,
-        });
+        assert.deepEqual(
+          { retry: failure.retry, code: failure.errors.code, http_status: failure.errors.http_status, error: failure.errors.error },
+          {
+            retry: false,
+            code: expected,
+            http_status: status,
+            error: code,
+          },
+        );
       } finally {
         await peer.close();
       }
@@ -215,7 +222,11 @@ describe('a worker that cannot reach storage takes no export', () => {
     assert.equal(dead.health().status, 'failed');
     assert.match(dead.health().error!, /storage unreachable .*not taking jobs/);
     // What its /readyz says (service.ts hands the worker's health to the HTTP side), to the loopback.
-    const ready = await createOpsApp({ ...dead.context, workerHealth: dead.health }).request('/readyz', {}, { incoming: { socket: { remoteAddress: '127.0.0.1' } } });
+    const ready = await createOpsApp({ ...dead.context, workerHealth: dead.health }).request(
+      '/readyz',
+      {},
+      { incoming: { socket: { remoteAddress: '127.0.0.1' } } },
+    );
     assert.equal(ready.status, 503);
     const body = (await ready.json()) as { checks: { worker: { status: string; error: string } } };
     assert.equal(body.checks.worker.status, 'failed');

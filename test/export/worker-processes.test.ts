@@ -6,7 +6,16 @@ import { generateReadings } from '../../src/demo/readings';
 import { createTestDatabase } from '../support/database';
 import { createCustomer, createDevice, createPartner, createQuery, createUser, insertExport } from '../support/fixtures';
 import { createTestBucket } from '../support/s3';
-import { copyBackends, readExport, spawnWorker, waitFor, waitForExport, waitForFinalExport, waitForLog, workerEnvironment } from '../support/worker';
+import {
+  copyBackends,
+  readExport,
+  spawnWorker,
+  waitFor,
+  waitForExport,
+  waitForFinalExport,
+  waitForLog,
+  workerEnvironment,
+} from '../support/worker';
 
 /**
  * Real worker processes (bin/service with ROLE=worker) on one database:
@@ -25,9 +34,12 @@ const start = new Date('2026-01-01T00:00:00Z');
 const end = new Date('2026-02-15T00:00:00Z');
 // Long enough to kill mid-way: 4 devices x 2 metrics x 45 days of minutes = 518,400 rows (~50 MB).
 const bigRows = await generateReadings(sql, { deviceIds, metrics: ['active_power', 'temperature'], start, end, step: '1m' });
-const bigQuery = await createQuery(sql, user.id, { metrics: ['active_power', 'temperature'], start: start.toISOString(), end: end.toISOString() });
+const bigQuery = await createQuery(sql, user.id, {
+  metrics: ['active_power', 'temperature'],
+  start: start.toISOString(),
+  end: end.toISOString(),
+});
 const environment = (overrides: Record<string, string> = {}) => workerEnvironment(database, bucket, { LOG_LEVEL: 'info', ...overrides });
-
 
 async function objectsOf(exportId: string): Promise<string[]> {
   const listed = await bucket.client.send(new ListObjectsV2Command({ Bucket: bucket.config.bucket, Prefix: `anx_export_${exportId}/` }));
@@ -136,7 +148,9 @@ describe('many workers', () => {
     });
     await waitFor(
       async () => {
-        const [row] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM analytics_exports WHERE id = ANY (${ids}::uuid[]) AND status IN ('complete', 'failed')`;
+        const [row] = await sql<
+          { n: number }[]
+        >`SELECT count(*)::int AS n FROM analytics_exports WHERE id = ANY (${ids}::uuid[]) AND status IN ('complete', 'failed')`;
         return row!.n === ids.length ? true : undefined;
       },
       120_000,
@@ -149,7 +163,9 @@ describe('many workers', () => {
     // Stopped first, so that every line they logged has been read.
     for (const worker of workers) worker.kill('SIGTERM');
     for (const worker of workers) assert.deepEqual(await worker.exited, { code: 0, signal: null });
-    const runs = workers.flatMap((worker) => worker.logs.filter((line) => line.msg === 'export complete').map((line) => String(line.export_id)));
+    const runs = workers.flatMap((worker) =>
+      worker.logs.filter((line) => line.msg === 'export complete').map((line) => String(line.export_id)),
+    );
     assert.equal(runs.length, 200, 'one run per export across all workers');
     assert.deepEqual(new Set(runs), new Set(ids));
     assert.ok(workers.filter((worker) => worker.logs.some((line) => line.msg === 'export complete')).length >= 2, 'the work was shared');

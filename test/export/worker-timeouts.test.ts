@@ -26,7 +26,11 @@ for (let i = 0; i < 2; i++) deviceIds.push(await createDevice(sql, customerId));
 const start = new Date('2026-01-01T00:00:00Z');
 const end = new Date('2026-01-03T00:00:00Z');
 const rows = await generateReadings(sql, { deviceIds, metrics: ['active_power', 'temperature'], start, end, step: '1m' });
-const queryId = await createQuery(sql, user.id, { metrics: ['active_power', 'temperature'], start: start.toISOString(), end: end.toISOString() });
+const queryId = await createQuery(sql, user.id, {
+  metrics: ['active_power', 'temperature'],
+  start: start.toISOString(),
+  end: end.toISOString(),
+});
 
 test('the control pool sessions carry a statement timeout and a lock timeout', async () => {
   const { rows: settings } = await worker.pool.query<{ statement_timeout: string; lock_timeout: string }>(
@@ -60,7 +64,12 @@ test('a row lock held by an operator: the heartbeat gives the export up (COPY st
   try {
     await row.isLocked;
     const lockedAt = Date.now();
-    await waitFor(async () => ((await copyBackends(database)) === 0 ? true : undefined), 10_000, 'the COPY to stop while the lock is held', 50);
+    await waitFor(
+      async () => ((await copyBackends(database)) === 0 ? true : undefined),
+      10_000,
+      'the COPY to stop while the lock is held',
+      50,
+    );
     t.diagnostic(`COPY stopped ${Date.now() - lockedAt} ms after the lock was taken`);
     // Nothing could be written meanwhile: the attempt was given up, not completed.
     const during = await readExport(sql, id);

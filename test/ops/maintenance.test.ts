@@ -43,7 +43,13 @@ describe('the crontab', () => {
       }
       assert.equal(item.options.maxAttempts, 3);
     }
-    const tasks = createTaskList({ context: api.context, pool: undefined as never, copyPool: undefined as never, workerId: 'test', running: new RunningExports() });
+    const tasks = createTaskList({
+      context: api.context,
+      pool: undefined as never,
+      copyPool: undefined as never,
+      workerId: 'test',
+      running: new RunningExports(),
+    });
     for (const item of items) assert.equal(typeof tasks[item.task], 'function', item.task);
   });
 });
@@ -84,9 +90,13 @@ describe('expire_exports', () => {
     const id = await insertExport(sql, user.id, queryId);
     await markFailed(sql, id);
     await age(id, 3);
-    await run(expireExportsTask({ ...api.context, config: { ...api.context.config, export: { ...api.context.config.export, retentionDays: 30 } } }));
+    await run(
+      expireExportsTask({ ...api.context, config: { ...api.context.config, export: { ...api.context.config.export, retentionDays: 30 } } }),
+    );
     assert.equal((await sql`SELECT 1 FROM analytics_exports WHERE id = ${id}`).length, 1);
-    await run(expireExportsTask({ ...api.context, config: { ...api.context.config, export: { ...api.context.config.export, retentionDays: 2 } } }));
+    await run(
+      expireExportsTask({ ...api.context, config: { ...api.context.config, export: { ...api.context.config.export, retentionDays: 2 } } }),
+    );
     assert.equal((await sql`SELECT 1 FROM analytics_exports WHERE id = ${id}`).length, 0);
   });
 });
@@ -100,6 +110,9 @@ describe('abort_stale_uploads', () => {
     logLines.length = 0;
     await run(abortStaleUploadsTask(api.context));
     assert.equal(await objectExists(bucket.client, bucket.config.bucket, key), true);
-    assert.ok(logLines.some((line) => /does not list multipart uploads/.test(String(line.msg))), 'says why nothing was cleaned');
+    assert.ok(
+      logLines.some((line) => /does not list multipart uploads/.test(String(line.msg))),
+      'says why nothing was cleaned',
+    );
   });
 });

@@ -32,7 +32,13 @@ const { sql } = api.db;
 const customerId = await createCustomer(sql, await createPartner(sql));
 const user = await createUser(sql, 'customer', { customerId });
 const deviceId = await createDevice(sql, customerId);
-await generateReadings(sql, { deviceIds: [deviceId], metrics: ['temperature'], start: new Date('2026-01-01T00:00:00Z'), end: new Date('2026-01-01T02:00:00Z'), step: '1m' });
+await generateReadings(sql, {
+  deviceIds: [deviceId],
+  metrics: ['temperature'],
+  start: new Date('2026-01-01T00:00:00Z'),
+  end: new Date('2026-01-01T02:00:00Z'),
+  step: '1m',
+});
 const queryId = await createQuery(sql, user.id, { metrics: ['temperature'], start: '2026-01-01T00:00:00Z', end: '2026-01-01T02:00:00Z' });
 const admin = await createUser(sql, 'admin');
 /** /readyz's messages are for an admin's key (or the loopback): the tests of messages send one. */
@@ -86,9 +92,18 @@ describe('GET /metrics on the API', () => {
     assert.equal(sample(text, 'analytics_exports', 'status="running"'), 0);
     assert.equal(sample(text, 'analytics_export_queue_depth'), counts!.due, 'due exports only, not those waiting for a retry');
     assert.ok(sample(text, 'analytics_export_oldest_queued_seconds')! >= 0);
-    assert.ok(sample(text, 'http_request_duration_seconds_count', 'method="GET",route="/analytics/exports",status="200"')! >= 1, text.match(/http_request_duration_seconds_count.*/g)?.join('\n'));
+    assert.ok(
+      sample(text, 'http_request_duration_seconds_count', 'method="GET",route="/analytics/exports",status="200"')! >= 1,
+      text.match(/http_request_duration_seconds_count.*/g)?.join('\n'),
+    );
     assert.equal(sample(text, 'analytics_export_attempts_total', 'outcome="complete"'), 0, 'reported from the start');
-    for (const name of ['analytics_export_duration_seconds', 'analytics_export_size_bytes', 'analytics_export_queue_wait_seconds', 'analytics_export_rows_total', 'analytics_export_bytes_total']) {
+    for (const name of [
+      'analytics_export_duration_seconds',
+      'analytics_export_size_bytes',
+      'analytics_export_queue_wait_seconds',
+      'analytics_export_rows_total',
+      'analytics_export_bytes_total',
+    ]) {
       assert.match(text, new RegExp(`# TYPE ${name} `), name);
     }
   });
@@ -187,7 +202,11 @@ describe('GET /readyz', () => {
 
   test('through a real server on 127.0.0.1 the caller is on the loopback and gets the message', async () => {
     const config = { ...api.context.config.s3, bucket: 'no-such-bucket-here' };
-    const server = serve({ fetch: createApp({ ...api.context, config: { ...api.context.config, s3: config } }).fetch, hostname: '127.0.0.1', port: 0 });
+    const server = serve({
+      fetch: createApp({ ...api.context, config: { ...api.context.config, s3: config } }).fetch,
+      hostname: '127.0.0.1',
+      port: 0,
+    });
     try {
       await once(server, 'listening');
       const { port } = server.address() as AddressInfo;

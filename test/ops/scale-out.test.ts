@@ -26,7 +26,13 @@ const bucket = await createTestBucket();
 const customerId = await createCustomer(sql, await createPartner(sql));
 const user = await createUser(sql, 'customer', { customerId });
 const deviceId = await createDevice(sql, customerId);
-await generateReadings(sql, { deviceIds: [deviceId], metrics: ['temperature'], start: new Date('2026-01-01T00:00:00Z'), end: new Date('2026-01-01T01:00:00Z'), step: '1m' });
+await generateReadings(sql, {
+  deviceIds: [deviceId],
+  metrics: ['temperature'],
+  start: new Date('2026-01-01T00:00:00Z'),
+  end: new Date('2026-01-01T01:00:00Z'),
+  step: '1m',
+});
 const queryId = await createQuery(
   sql,
   user.id,
@@ -87,19 +93,32 @@ test(`one API and three workers run ${EXPORTS} exports posted over HTTP exactly 
   const survivors = workers.slice(1);
 
   // A test of correctness, not speed: on a loaded two-core machine 300 exports can take minutes.
-  await waitFor(async () => ((await countWhere('complete')) + (await countWhere('failed')) === EXPORTS ? true : undefined), 360_000, 'every export to finish', 200).catch(
-    async (error: Error) => {
-      // What an operator would look at: the unfinished exports and their jobs.
-      const unfinished = await sql`
+  await waitFor(
+    async () => ((await countWhere('complete')) + (await countWhere('failed')) === EXPORTS ? true : undefined),
+    360_000,
+    'every export to finish',
+    200,
+  ).catch(async (error: Error) => {
+    // What an operator would look at: the unfinished exports and their jobs.
+    const unfinished = await sql`
         SELECT e.id, e.status, e.attempts, e.worker_id, e.heartbeat_age, e.run_at, e.error_code,
                j.locked_by, j.attempts AS job_attempts, j.last_error AS job_error
           FROM analytics_export_jobs e LEFT JOIN graphile_worker.jobs j ON j.key = 'analytics_export:' || e.id
          WHERE e.status IN ('queued', 'running')`;
-      throw new Error(`${error.message}: ${JSON.stringify(unfinished)}`);
-    },
-  );
+    throw new Error(`${error.message}: ${JSON.stringify(unfinished)}`);
+  });
 
-  const rows = await sql<{ id: string; status: string; attempts: number; number_of_rows: number; total_bytes: number; object_key: string; last_error: { code: string; worker_id?: string } | null }[]>`
+  const rows = await sql<
+    {
+      id: string;
+      status: string;
+      attempts: number;
+      number_of_rows: number;
+      total_bytes: number;
+      object_key: string;
+      last_error: { code: string; worker_id?: string } | null;
+    }[]
+  >`
     SELECT id, status, attempts, number_of_rows::float8 AS number_of_rows, total_bytes::float8 AS total_bytes, object_key, last_error
       FROM analytics_exports`;
   assert.equal(rows.length, EXPORTS);
@@ -110,7 +129,10 @@ test(`one API and three workers run ${EXPORTS} exports posted over HTTP exactly 
   // Exports run more than once only because a worker was lost: the killed one (and, on a machine
   // too busy to send a heartbeat in time, a live one whose late attempt then stands down).
   const rescued = rows.filter((row) => row.attempts > 1);
-  assert.ok(rescued.some((row) => row.last_error?.worker_id === doomedId), 'the killed worker held exports, and they were rescued');
+  assert.ok(
+    rescued.some((row) => row.last_error?.worker_id === doomedId),
+    'the killed worker held exports, and they were rescued',
+  );
   for (const row of rescued) assert.equal(row.last_error?.code, 'worker_lost', JSON.stringify(row));
 
   // Each export owns one object, of the size it reports. The killed worker's attempts may have
@@ -130,18 +152,26 @@ test(`one API and three workers run ${EXPORTS} exports posted over HTTP exactly 
   const rescuedIds = new Set(rescued.map((row) => row.id));
   const leftovers = [...(await listObjects()).keys()].filter((key) => !rows.some((row) => row.object_key === key));
   for (const key of leftovers) assert.ok(rescuedIds.has(parseExportObjectKey(key)?.exportId ?? ''), `${key} is a lost attempt's`);
-  const swept = await sweepOrphanedObjects({ database, s3: bucket.client, logger: pino({ level: 'silent' }), config: { s3: bucket.config } }, 0);
+  const swept = await sweepOrphanedObjects(
+    { database, s3: bucket.client, logger: pino({ level: 'silent' }), config: { s3: bucket.config } },
+    0,
+  );
   assert.equal(swept.deleted, leftovers.length);
   const objects = await listObjects();
   assert.equal(objects.size, EXPORTS);
   for (const row of rows) assert.equal(objects.get(row.object_key), row.total_bytes, row.id);
 
   // No export was completed twice, and the survivors finished every rescued one.
-  const completions = workers.flatMap((worker) => worker.logs.filter((line) => line.msg === 'export complete').map((line) => String(line.export_id)));
+  const completions = workers.flatMap((worker) =>
+    worker.logs.filter((line) => line.msg === 'export complete').map((line) => String(line.export_id)),
+  );
   assert.equal(new Set(completions).size, completions.length, 'no export completed twice');
-  const bySurvivors = new Set(survivors.flatMap((worker) => worker.logs.filter((line) => line.msg === 'export complete').map((line) => String(line.export_id))));
+  const bySurvivors = new Set(
+    survivors.flatMap((worker) => worker.logs.filter((line) => line.msg === 'export complete').map((line) => String(line.export_id))),
+  );
   for (const row of rescued) assert.ok(bySurvivors.has(row.id), `rescued ${row.id} finished by a survivor`);
-  for (const worker of survivors) assert.ok(bySurvivors.size > 0 && worker.logs.some((line) => line.msg === 'export complete'), 'every survivor took part');
+  for (const worker of survivors)
+    assert.ok(bySurvivors.size > 0 && worker.logs.some((line) => line.msg === 'export complete'), 'every survivor took part');
 
   for (const process of [...survivors, apiProcess]) process.kill('SIGTERM');
   for (const process of [...survivors, apiProcess]) assert.deepEqual(await process.exited, { code: 0, signal: null });

@@ -137,14 +137,31 @@ describe('analytics_export_jobs', () => {
 });
 
 describe('retry_export', () => {
-  test('makes a new queued export with the failed one\'s definition and a job; the failed one stays failed', async () => {
-    const failed = await insertExport(sql, user.id, queryId, { name: 'nightly', tags: ['a', 'b'], customerScopes: [customerId], partnerScopes: [partnerId] });
+  test("makes a new queued export with the failed one's definition and a job; the failed one stays failed", async () => {
+    const failed = await insertExport(sql, user.id, queryId, {
+      name: 'nightly',
+      tags: ['a', 'b'],
+      customerScopes: [customerId],
+      partnerScopes: [partnerId],
+    });
     await markFailed(sql, failed, { code: 'storage_error', message: 'bucket gone' });
     const retried = await retry(failed);
     assert.notEqual(retried, failed);
 
     const [original, copy] = await sql<
-      { id: string; status: string; name: string; query_id: string; created_by: string; tags: string[]; customer_scopes: string[]; partner_scopes: string[]; attempts: number; errors: unknown; retry_of: string | null }[]
+      {
+        id: string;
+        status: string;
+        name: string;
+        query_id: string;
+        created_by: string;
+        tags: string[];
+        customer_scopes: string[];
+        partner_scopes: string[];
+        attempts: number;
+        errors: unknown;
+        retry_of: string | null;
+      }[]
     >`SELECT id, status, name, query_id, created_by, tags, customer_scopes, partner_scopes, attempts, errors, retry_of
         FROM analytics_exports WHERE id IN (${failed}, ${retried}) ORDER BY id = ${failed} DESC`;
     assert.equal(original!.status, 'failed', 'final states stay final');
@@ -165,7 +182,11 @@ describe('retry_export', () => {
     await markRunning(sql, running);
     const complete = await insertExport(sql, user.id, queryId);
     await markComplete(sql, bucket, complete, 'a\n1\n');
-    for (const [id, status] of [[queued, 'queued'], [running, 'running'], [complete, 'complete']] as const) {
+    for (const [id, status] of [
+      [queued, 'queued'],
+      [running, 'running'],
+      [complete, 'complete'],
+    ] as const) {
       const error = await sqlState(sql`SELECT retry_export(${id})`);
       assert.equal(error.code, 'AE002');
       assert.match(error.message, new RegExp(`is ${status}`));

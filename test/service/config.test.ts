@@ -46,25 +46,35 @@ describe('loadConfig', () => {
   ];
   for (const [env, message] of bad) {
     test(`refuses ${JSON.stringify(env)}`, () => {
-      assert.throws(() => loadConfig(env), (error: unknown) => {
-        assert.ok(error instanceof ConfigError);
-        assert.match(error.message, message);
-        return true;
-      });
+      assert.throws(
+        () => loadConfig(env),
+        (error: unknown) => {
+          assert.ok(error instanceof ConfigError);
+          assert.match(error.message, message);
+          return true;
+        },
+      );
     });
   }
 
   test('names every bad variable at once', () => {
-    assert.throws(() => loadConfig({ PORT: 'x', ROLE: 'y' }), (error: unknown) => {
-      assert.ok(error instanceof ConfigError);
-      assert.equal(error.problems.length, 2);
-      return true;
-    });
+    assert.throws(
+      () => loadConfig({ PORT: 'x', ROLE: 'y' }),
+      (error: unknown) => {
+        assert.ok(error instanceof ConfigError);
+        assert.equal(error.problems.length, 2);
+        return true;
+      },
+    );
   });
 });
 
 describe('npm start with a bad configuration', () => {
-  for (const [name, value] of [['PORT', 'not-a-port'], ['ROLE', 'scheduler'], ['WORKER_CONCURRENCY', '-3']] as const) {
+  for (const [name, value] of [
+    ['PORT', 'not-a-port'],
+    ['ROLE', 'scheduler'],
+    ['WORKER_CONCURRENCY', '-3'],
+  ] as const) {
     test(`${name}=${value} exits non-zero naming ${name}, before starting anything`, async () => {
       const service = startServiceProcess({ [name]: value, DATA_DIR: '/nonexistent/should-not-be-created' });
       assert.equal(await service.exited, 1);

@@ -82,7 +82,10 @@ describe('the service on an empty DATA_DIR', { concurrency: false }, () => {
     assert.equal(dev.api_key, firstKey);
     await withDatabase(dev.database_url, async (sql) => {
       const rows = await sql`SELECT name FROM partners ORDER BY name`;
-      assert.deepEqual(rows.map((r) => r.name), ['Demo Partner', 'Written before the restart']);
+      assert.deepEqual(
+        rows.map((r) => r.name),
+        ['Demo Partner', 'Written before the restart'],
+      );
       const [keys] = await sql`SELECT count(*)::int AS n FROM api_keys`;
       assert.equal(keys!.n, 1, 'no new key minted while the recorded one works');
     });

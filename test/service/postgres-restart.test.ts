@@ -47,8 +47,17 @@ const deviceIds = [await createDevice(sql, customerId), await createDevice(sql, 
 const start = new Date('2026-01-01T00:00:00Z');
 const end = new Date('2026-01-31T00:00:00Z');
 await generateReadings(sql, { deviceIds, metrics: ['active_power', 'temperature'], start, end, step: '1m' });
-const bigQuery = await createQuery(sql, user.id, { metrics: ['active_power', 'temperature'], start: start.toISOString(), end: end.toISOString() });
-const smallQuery = await createQuery(sql, user.id, { metrics: ['temperature'], start: start.toISOString(), end: '2026-01-01T06:00:00Z' }, { customerScopes: [customerId] });
+const bigQuery = await createQuery(sql, user.id, {
+  metrics: ['active_power', 'temperature'],
+  start: start.toISOString(),
+  end: end.toISOString(),
+});
+const smallQuery = await createQuery(
+  sql,
+  user.id,
+  { metrics: ['temperature'], start: start.toISOString(), end: '2026-01-01T06:00:00Z' },
+  { customerScopes: [customerId] },
+);
 
 const worker = await startTestWorker(database, bucket, { WORKER_CONCURRENCY: '2' });
 

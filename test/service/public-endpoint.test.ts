@@ -64,6 +64,9 @@ describe('S3_PUBLIC_ENDPOINT', () => {
   });
 
   test('must be an http(s) URL', () => {
-    assert.throws(() => loadConfig({ S3_ENDPOINT: 'http://127.0.0.1:9000', S3_BUCKET: 'b-x', S3_PUBLIC_ENDPOINT: 'minio:9000' }), /S3_PUBLIC_ENDPOINT/);
+    assert.throws(
+      () => loadConfig({ S3_ENDPOINT: 'http://127.0.0.1:9000', S3_BUCKET: 'b-x', S3_PUBLIC_ENDPOINT: 'minio:9000' }),
+      /S3_PUBLIC_ENDPOINT/,
+    );
   });
 });

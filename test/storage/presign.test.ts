@@ -20,7 +20,10 @@ const clients = {
     forcePathStyle: true,
   }),
   'AWS, virtual-hosted': new S3Client({ region: 'eu-west-1', credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' } }),
-  'AWS, bucket with dots (path-style by the SDK)': new S3Client({ region: 'eu-central-1', credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' } }),
+  'AWS, bucket with dots (path-style by the SDK)': new S3Client({
+    region: 'eu-central-1',
+    credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' },
+  }),
 };
 const buckets: Record<string, string> = { 'AWS, bucket with dots (path-style by the SDK)': 'exports.example.com' };
 

@@ -1,7 +1,14 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import pg from 'pg';
 import type { Queryable, Sql } from '../../src/db/client';
-import { claimExport, completeExport, failExport, recordProgress, type Claim, type ExportErrors } from '../../src/db/statements/export-attempts';
+import {
+  claimExport,
+  completeExport,
+  failExport,
+  recordProgress,
+  type Claim,
+  type ExportErrors,
+} from '../../src/db/statements/export-attempts';
 import { exportObjectKey } from '../../src/exports/naming';
 import type { TestBucket } from './s3';
 

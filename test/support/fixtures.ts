@@ -44,11 +44,7 @@ export async function createUser(
   return { id, apiKey, accountType, partnerId, customerId };
 }
 
-export async function createSpace(
-  sql: Queryable,
-  customerId: string,
-  options: { parentId?: string; name?: string } = {},
-): Promise<string> {
+export async function createSpace(sql: Queryable, customerId: string, options: { parentId?: string; name?: string } = {}): Promise<string> {
   const [row] = await sql<{ id: string }[]>`
     INSERT INTO spaces (customer_id, parent_id, name) VALUES (${customerId}, ${options.parentId ?? null}, ${options.name ?? unique('Space')})
     RETURNING id`;
@@ -125,7 +121,9 @@ export async function insertExport(
  * The usual cast of an API test: a partner, its customer, a customer user with an API key, and
  * a one-day temperature query scoped to that customer.
  */
-export async function createCustomerWithQuery(sql: Queryable): Promise<{ partnerId: string; customerId: string; user: TestUser; queryId: string }> {
+export async function createCustomerWithQuery(
+  sql: Queryable,
+): Promise<{ partnerId: string; customerId: string; user: TestUser; queryId: string }> {
   const partnerId = await createPartner(sql);
   const customerId = await createCustomer(sql, partnerId);
   const user = await createUser(sql, 'customer', { customerId });

@@ -54,7 +54,10 @@ export async function startPrivateS3(): Promise<RunningS3 & { directory: string;
  * `code`, after reading the request's body. For the error classes s3rver never
  * produces; a fake network peer, not a mock of the SDK.
  */
-export async function startRefusingS3(status: number, code: string): Promise<{ endpoint: string; requests: string[]; close(): Promise<void> }> {
+export async function startRefusingS3(
+  status: number,
+  code: string,
+): Promise<{ endpoint: string; requests: string[]; close(): Promise<void> }> {
   const requests: string[] = [];
   const server = http.createServer((request, response) => {
     requests.push(`${request.method} ${request.url}`);

@@ -4,7 +4,6 @@ import { ROOT as root, SERVICE_COMMAND } from './built';
 
 /** `npm start` as a child process (bin/service, without npm in between so signals reach it). */
 
-
 export interface ServiceProcess {
   child: ChildProcess;
   stdout: () => string;

@@ -33,7 +33,11 @@ after(async () => {
 const LOG_LEVEL = process.env.TEST_LOG_LEVEL ?? 'silent';
 
 /** The worker's environment for a test database and bucket; `overrides` are more variables. */
-export function workerEnvironment(database: TestDatabase, bucket: TestBucket, overrides: Record<string, string> = {}): Record<string, string> {
+export function workerEnvironment(
+  database: TestDatabase,
+  bucket: TestBucket,
+  overrides: Record<string, string> = {},
+): Record<string, string> {
   return {
     ROLE: 'worker',
     // Each worker process serves /healthz, /readyz and /metrics: on a free port, so many can run.
@@ -133,12 +137,21 @@ export function spawnWorker(environment: Record<string, string>): WorkerProcess 
 }
 
 /** Resolves when the process has logged a line for which `match` is true. */
-export async function waitForLog(worker: WorkerProcess, match: (line: Record<string, unknown>) => boolean, timeoutMs = 30_000): Promise<Record<string, unknown>> {
+export async function waitForLog(
+  worker: WorkerProcess,
+  match: (line: Record<string, unknown>) => boolean,
+  timeoutMs = 30_000,
+): Promise<Record<string, unknown>> {
   return waitFor(() => worker.logs.find(match), timeoutMs, 'worker log line');
 }
 
 /** Polls `probe` until it returns something other than undefined. */
-export async function waitFor<T>(probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 30_000, what = 'condition', everyMs = 50): Promise<T> {
+export async function waitFor<T>(
+  probe: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 30_000,
+  what = 'condition',
+  everyMs = 50,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
@@ -214,7 +227,11 @@ export async function directCopy(databaseUrl: string, select: string): Promise<B
   }
 }
 
-export async function getObject(client: S3Client, bucket: string, key: string): Promise<{ body: Buffer; contentType?: string; contentDisposition?: string }> {
+export async function getObject(
+  client: S3Client,
+  bucket: string,
+  key: string,
+): Promise<{ body: Buffer; contentType?: string; contentDisposition?: string }> {
   const response = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
   const body = Buffer.from(await response.Body!.transformToByteArray());
   return { body, contentType: response.ContentType, contentDisposition: response.ContentDisposition };

@@ -25,7 +25,14 @@ const skeleton = (sql: string) => sql.replace(LITERAL, '$literal');
 
 const uuid = fc.uuid();
 const metric = fc
-  .string({ unit: fc.oneof(fc.constantFrom("'", "''", '\\', '$$', ';', '"', '--', '/*', '\n', 'E', ' '), fc.string({ unit: 'grapheme', minLength: 1, maxLength: 1 })), minLength: 1, maxLength: 20 })
+  .string({
+    unit: fc.oneof(
+      fc.constantFrom("'", "''", '\\', '$$', ';', '"', '--', '/*', '\n', 'E', ' '),
+      fc.string({ unit: 'grapheme', minLength: 1, maxLength: 1 }),
+    ),
+    minLength: 1,
+    maxLength: 20,
+  })
   .filter((s) => !s.includes('\0') && s.length <= 64);
 const interval = fc.constantFrom<ExportQuery['interval']>('raw', '1m', '5m', '15m', '1h', '1d');
 const query = fc
@@ -40,12 +47,14 @@ const query = fc
     aggregation: fc.constantFrom<NonNullable<ExportQuery['aggregation']>>('avg', 'min', 'max', 'sum', 'count'),
     timezone: fc.constantFrom('UTC', 'Europe/Berlin', 'America/St_Johns'),
   })
-  .map((q): ExportQuery => ({
-    ...q,
-    aggregation: q.interval === 'raw' ? null : q.aggregation,
-    start: '2026-01-01T00:00:00+00:00',
-    end: '2026-01-02T00:00:00+00:00',
-  }));
+  .map(
+    (q): ExportQuery => ({
+      ...q,
+      aggregation: q.interval === 'raw' ? null : q.aggregation,
+      start: '2026-01-01T00:00:00+00:00',
+      end: '2026-01-02T00:00:00+00:00',
+    }),
+  );
 
 describe('compileAnalyticsSelect', () => {
   test('values change only the literals: the SELECT around them is the same as for plain values', () => {
@@ -62,7 +71,16 @@ describe('compileAnalyticsSelect', () => {
     fc.assert(
       fc.property(query, (q) => {
         const found = literals(compileAnalyticsSelect(q));
-        for (const value of [...q.metrics, q.createdBy, ...q.customerScopes, ...q.partnerScopes, ...q.devices, ...q.spaces, q.start, q.end]) {
+        for (const value of [
+          ...q.metrics,
+          q.createdBy,
+          ...q.customerScopes,
+          ...q.partnerScopes,
+          ...q.devices,
+          ...q.spaces,
+          q.start,
+          q.end,
+        ]) {
           assert.ok(found.includes(value), `${JSON.stringify(value)} is one of the literals`);
         }
       }),

@@ -43,10 +43,16 @@ describe('loadConfig', () => {
   test('a whole number out of range names the variable and its range', () => {
     fc.assert(
       fc.property(fc.integer({ min: 65_536, max: 10 ** 9 }), (port) => {
-        assert.deepEqual(problemsOf(() => loadConfig({ PORT: String(port) })), ['PORT must be a whole number from 0 to 65535']);
+        assert.deepEqual(
+          problemsOf(() => loadConfig({ PORT: String(port) })),
+          ['PORT must be a whole number from 0 to 65535'],
+        );
       }),
     );
-    assert.deepEqual(problemsOf(() => loadConfig({ WORKER_CONCURRENCY: '65' })), ['WORKER_CONCURRENCY must be a whole number from 1 to 64']);
+    assert.deepEqual(
+      problemsOf(() => loadConfig({ WORKER_CONCURRENCY: '65' })),
+      ['WORKER_CONCURRENCY must be a whole number from 1 to 64'],
+    );
   });
 
   test('an empty variable counts as unset', () => {
@@ -65,7 +71,13 @@ describe('loadDatabaseConfig', () => {
 
   test('reads only DATA_DIR and DATABASE_URL: the service-only variables may be anything', () => {
     assert.deepEqual(loadDatabaseConfig({ PORT: 'abc', ROLE: 'both' }), { dataDir: path.resolve('.data'), databaseUrl: undefined });
-    assert.deepEqual(problemsOf(() => loadDatabaseConfig({ DATABASE_URL: 'mysql://x' })), ['DATABASE_URL must be a URL starting with postgres:// or postgresql://']);
-    assert.deepEqual(problemsOf(() => loadDatabaseConfig({ DATA_DIR: ' ' })), ['DATA_DIR must not be empty']);
+    assert.deepEqual(
+      problemsOf(() => loadDatabaseConfig({ DATABASE_URL: 'mysql://x' })),
+      ['DATABASE_URL must be a URL starting with postgres:// or postgresql://'],
+    );
+    assert.deepEqual(
+      problemsOf(() => loadDatabaseConfig({ DATA_DIR: ' ' })),
+      ['DATA_DIR must not be empty'],
+    );
   });
 });

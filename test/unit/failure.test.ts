@@ -37,8 +37,18 @@ const cases: Array<[string, unknown, ExportErrorCode, boolean]> = [
   ['throttled (429)', new StorageError(sdkError('TooManyRequests', 429)), 'storage_error', true],
   ['a request timeout (408)', new StorageError(sdkError('RequestTimeout', 408)), 'storage_error', true],
   ['a clock skew (403 RequestTimeTooSkewed)', new StorageError(sdkError('RequestTimeTooSkewed', 403)), 'storage_error', true],
-  ['unreachable (no answer)', new StorageError(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })), 'storage_error', true],
-  ['more than 10,000 parts', new StorageError(new Error('Exceeded 10000 parts in multipart upload to Bucket: b Key: k.')), 'too_large', false],
+  [
+    'unreachable (no answer)',
+    new StorageError(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })),
+    'storage_error',
+    true,
+  ],
+  [
+    'more than 10,000 parts',
+    new StorageError(new Error('Exceeded 10000 parts in multipart upload to Bucket: b Key: k.')),
+    'too_large',
+    false,
+  ],
   ['anything else', new Error('a bug'), 'internal', true],
   ['a thrown string', 'not even an Error', 'internal', true],
 ];

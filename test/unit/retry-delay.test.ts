@@ -13,7 +13,10 @@ import { retryDelayMs as exportRetryDelayMs } from '../../src/worker/export-job'
 const attempt = fc.integer({ min: 1, max: 1000 });
 
 test('an export waits EXPORT_RETRY_DELAY_S after its first attempt, doubling, at most an hour', () => {
-  assert.deepEqual([1, 2, 3, 4].map((n) => exportRetryDelayMs(10_000, n)), [10_000, 20_000, 40_000, 80_000]);
+  assert.deepEqual(
+    [1, 2, 3, 4].map((n) => exportRetryDelayMs(10_000, n)),
+    [10_000, 20_000, 40_000, 80_000],
+  );
   assert.equal(exportRetryDelayMs(10_000, 100), 3_600_000);
   assert.equal(exportRetryDelayMs(0, 7), 0);
   fc.assert(

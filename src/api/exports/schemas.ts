@@ -16,8 +16,14 @@ export const CreateExportBody = v.object({
   notes: v.pipe(notes(), v.description('Free text.')),
   query: v.pipe(uuid(), v.description('The Analytics Query to export; the caller must be able to see it.')),
   tags: v.pipe(tags(), v.description(`At most ${MAX_TAGS} tags, each 1 to 50 characters.`)),
-  customer_scopes: v.pipe(scopeFields.customer_scopes, v.description(`At most ${MAX_SCOPES}; defaults to the creator's customer (customer users).`)),
-  partner_scopes: v.pipe(scopeFields.partner_scopes, v.description(`At most ${MAX_SCOPES}; defaults to the creator's partner (partner users).`)),
+  customer_scopes: v.pipe(
+    scopeFields.customer_scopes,
+    v.description(`At most ${MAX_SCOPES}; defaults to the creator's customer (customer users).`),
+  ),
+  partner_scopes: v.pipe(
+    scopeFields.partner_scopes,
+    v.description(`At most ${MAX_SCOPES}; defaults to the creator's partner (partner users).`),
+  ),
 });
 export type CreateExportInput = v.InferOutput<typeof CreateExportBody>;
 
@@ -33,7 +39,10 @@ const timestamp = (description: string) => v.pipe(v.string(), v.isoTimestamp(), 
 const nullableCount = v.nullable(v.pipe(v.number(), v.integer()));
 
 export const ExportErrors = v.object({
-  code: v.pipe(v.string(), v.description('query_error, timeout, too_large, storage_denied, storage_misconfigured, storage_error, cancelled, internal, ...')),
+  code: v.pipe(
+    v.string(),
+    v.description('query_error, timeout, too_large, storage_denied, storage_misconfigured, storage_error, cancelled, internal, ...'),
+  ),
   message: v.string(),
 });
 

@@ -69,21 +69,26 @@ async function update(sql: Queryable, c: C, input: QueryPatchInput) {
   const interval = input.interval ?? row.interval;
   // Switching to raw drops the stored aggregation unless the body names one (which is then refused).
   const aggregation = input.aggregation !== undefined ? input.aggregation : input.interval === 'raw' ? null : row.aggregation;
-  const values = await validated(sql, caller, {
-    name: input.name ?? row.name,
-    notes: input.notes ?? row.notes,
-    tags: input.tags ?? row.tags,
-    customerScopes: distinctIds(input.customer_scopes ?? row.customer_scopes),
-    partnerScopes: distinctIds(input.partner_scopes ?? row.partner_scopes),
-    metrics: unique(input.metrics ?? row.metrics),
-    devices: distinctIds(input.devices ?? row.devices),
-    spaces: distinctIds(input.spaces ?? row.spaces),
-    start: input.start ?? row.start,
-    end: input.end ?? row.end,
-    interval,
-    aggregation,
-    timezone: input.timezone ?? row.timezone,
-  }, row);
+  const values = await validated(
+    sql,
+    caller,
+    {
+      name: input.name ?? row.name,
+      notes: input.notes ?? row.notes,
+      tags: input.tags ?? row.tags,
+      customerScopes: distinctIds(input.customer_scopes ?? row.customer_scopes),
+      partnerScopes: distinctIds(input.partner_scopes ?? row.partner_scopes),
+      metrics: unique(input.metrics ?? row.metrics),
+      devices: distinctIds(input.devices ?? row.devices),
+      spaces: distinctIds(input.spaces ?? row.spaces),
+      start: input.start ?? row.start,
+      end: input.end ?? row.end,
+      interval,
+      aggregation,
+      timezone: input.timezone ?? row.timezone,
+    },
+    row,
+  );
   await store.updateQuery(sql, row.id, values);
   return c.json(queryResource((await store.findVisibleQuery(sql, caller.id, row.id))!));
 }

@@ -25,7 +25,11 @@ export async function insertDemoFloors(sql: Queryable, customerId: string, build
 }
 
 /** A meeting room and an open office on every floor. */
-export async function insertDemoRooms(sql: Queryable, customerId: string, floors: { id: string; name: string }[]): Promise<{ id: string }[]> {
+export async function insertDemoRooms(
+  sql: Queryable,
+  customerId: string,
+  floors: { id: string; name: string }[],
+): Promise<{ id: string }[]> {
   return sql<{ id: string }[]>`
     INSERT INTO spaces (customer_id, parent_id, name)
     SELECT ${customerId}, f.id, f.name || ', ' || r.name

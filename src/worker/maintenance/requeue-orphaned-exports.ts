@@ -20,7 +20,9 @@ export function requeueOrphanedExportsConfig(heartbeatTimeoutMs: number): Requeu
   return { staleAfterMs: heartbeatTimeoutMs, intervalMs: Math.max(500, Math.floor(heartbeatTimeoutMs / 3)) };
 }
 
-export function startOrphanedExportRequeuer(options: RequeueOrphanedExportsConfig & { pool: pg.Pool; logger: Logger }): { stop(): Promise<void> } {
+export function startOrphanedExportRequeuer(options: RequeueOrphanedExportsConfig & { pool: pg.Pool; logger: Logger }): {
+  stop(): Promise<void>;
+} {
   const { logger } = options;
   return repeatEvery(options.intervalMs, async () => {
     try {
