@@ -2,6 +2,7 @@ import type { Task } from 'graphile-worker';
 import type { ServiceContext } from '../src/context';
 import { EXPORT_PREFIX, parseExportObjectKey } from '../src/exports/naming';
 import { deleteObjects, listObjectPages } from '../src/storage/objects';
+import { ownedObjectKeys, runningAttempts } from '../src/db/statements/exports';
 
 /**
  * The orphan sweep (crontab, hourly): nothing in the bucket outlives its export. It lists every
@@ -53,14 +54,8 @@ export async function sweepOrphanedObjects(context: SweepContext, graceMs: numbe
     const parsed = keys.map((key) => parseExportObjectKey(key));
     const exportIds = [...new Set(parsed.flatMap((p) => (p ? [p.exportId] : [])))];
     // Read after the listing: an object listed here was already written by its attempt.
-    const kept = await sql<{ key: string }[]>`
-      SELECT object_key AS key FROM analytics_exports
-       WHERE status = 'complete' AND object_key = ANY (${keys}::text[])`;
-    const running = await sql<{ id: string; attempts: number }[]>`
-      SELECT id::text, attempts FROM analytics_exports
-       WHERE status = 'running' AND id = ANY (${exportIds}::uuid[])`;
-    const owned = new Set(kept.map((row) => row.key));
-    const runningAttempt = new Map(running.map((row) => [row.id, row.attempts]));
+    const owned = new Set(await ownedObjectKeys(sql, keys));
+    const runningAttempt = await runningAttempts(sql, exportIds);
     const orphans = keys.filter((key, i) => {
       if (owned.has(key)) return false;
       const p = parsed[i];

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Sql } from '../db/client';
+import { countExportsByStatus, dueQueue } from '../db/statements/exports';
 
 /**
  * Prometheus metrics. Two kinds:
@@ -49,11 +50,7 @@ function registerExportGauges(registry: Registry, sql: Sql): void {
     labelNames: ['status'],
     registers: [registry],
     async collect() {
-      const rows = await sql<{ status: string; n: number }[]>`
-        SELECT s.status::text AS status, count(e.id)::int AS n
-          FROM unnest(enum_range(NULL::export_status)) AS s(status)
-          LEFT JOIN analytics_exports e ON e.status = s.status
-         GROUP BY s.status`;
+      const rows = await countExportsByStatus(sql);
       this.reset();
       for (const row of rows) this.set({ status: row.status }, row.n);
     },
@@ -63,9 +60,7 @@ function registerExportGauges(registry: Registry, sql: Sql): void {
     help: 'Queued exports whose run_at has come (waiting for a worker)',
     registers: [registry],
     async collect() {
-      const [row] = await sql<{ n: number }[]>`
-        SELECT count(*)::int AS n FROM analytics_exports WHERE status = 'queued' AND run_at <= now()`;
-      this.set(row!.n);
+      this.set((await dueQueue(sql)).depth);
     },
   });
   new Gauge({
@@ -73,10 +68,7 @@ function registerExportGauges(registry: Registry, sql: Sql): void {
     help: 'How long the longest-waiting due export has waited, in seconds (0 when none)',
     registers: [registry],
     async collect() {
-      const [row] = await sql<{ s: number }[]>`
-        SELECT coalesce(extract(epoch FROM now() - min(run_at)), 0)::float8 AS s
-          FROM analytics_exports WHERE status = 'queued' AND run_at <= now()`;
-      this.set(row!.s);
+      this.set((await dueQueue(sql)).oldestSeconds);
     },
   });
 }

@@ -169,3 +169,34 @@ export async function listExportJobs(sql: Queryable, filter: { status?: string |
      LIMIT ${filter.limit}`;
   return [...rows];
 }
+
+/** How many exports there are in each status (every status named, zeros included): GET /metrics. */
+export async function countExportsByStatus(sql: Queryable): Promise<Array<{ status: ExportStatus; n: number }>> {
+  return sql<{ status: ExportStatus; n: number }[]>`
+    SELECT s.status::text AS status, count(e.id)::int AS n
+      FROM unnest(enum_range(NULL::export_status)) AS s(status)
+      LEFT JOIN analytics_exports e ON e.status = s.status
+     GROUP BY s.status`;
+}
+
+/** Queued exports whose run_at has come, and how long the longest-waiting one has waited (0 when none). */
+export async function dueQueue(sql: Queryable): Promise<{ depth: number; oldestSeconds: number }> {
+  const [row] = await sql<{ depth: number; oldest_seconds: number }[]>`
+    SELECT count(*)::int AS depth, coalesce(extract(epoch FROM now() - min(run_at)), 0)::float8 AS oldest_seconds
+      FROM analytics_exports WHERE status = 'queued' AND run_at <= now()`;
+  return { depth: row!.depth, oldestSeconds: row!.oldest_seconds };
+}
+
+/** Which of these object keys a complete export owns (the orphan sweep keeps those). */
+export async function ownedObjectKeys(sql: Queryable, keys: string[]): Promise<string[]> {
+  const rows = await sql<{ key: string }[]>`
+    SELECT object_key AS key FROM analytics_exports WHERE status = 'complete' AND object_key = ANY (${keys}::text[])`;
+  return rows.map((row) => row.key);
+}
+
+/** The attempt each of these exports is running now, by export id (exports not running are absent). */
+export async function runningAttempts(sql: Queryable, exportIds: string[]): Promise<Map<string, number>> {
+  const rows = await sql<{ id: string; attempts: number }[]>`
+    SELECT id::text, attempts FROM analytics_exports WHERE status = 'running' AND id = ANY (${exportIds}::uuid[])`;
+  return new Map(rows.map((row) => [row.id, row.attempts]));
+}
