@@ -7,7 +7,7 @@ import { expireExportsTask } from '../../tasks/expire-exports';
 import { createTestApi } from '../support/api';
 import { markComplete, markFailed } from '../support/exports';
 import { createCustomerWithQuery, insertExport } from '../support/fixtures';
-import { objectsOf } from '../support/worker';
+import { objectsOf } from '../support/objects';
 
 /**
  * Deleting an export and its files (DELETE /analytics/exports/{id}/ and retention share one

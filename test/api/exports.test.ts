@@ -4,7 +4,7 @@ import * as v from 'valibot';
 import { ExportResource } from '../../src/api/exports/schemas';
 import { createTestApi } from '../support/api';
 import { markComplete, markFailed, markRunning } from '../support/exports';
-import { waitFor } from '../support/worker';
+import { waitFor } from '../support/wait';
 import { createCustomer, createCustomerWithQuery, createQuery, createUser } from '../support/fixtures';
 
 /**

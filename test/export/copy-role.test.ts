@@ -10,7 +10,9 @@ import type { ServiceContext } from '../../src/context';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { createCustomer, createDevice, createPartner, createQuery, createUser, insertExport } from '../support/fixtures';
 import { createTestBucket, type TestBucket } from '../support/s3';
-import { getObject, startTestWorker, testConfig, waitForFinalExport } from '../support/worker';
+import { getObject } from '../support/objects';
+import { startTestWorker, testConfig } from '../support/worker';
+import { waitForFinalExport } from '../support/export-rows';
 
 /**
  * The COPY sessions run as the reader role the migration made, which can only read: even a

@@ -7,7 +7,9 @@ import { createTestApi } from '../support/api';
 import { runCli } from '../support/cli';
 import { parseCsv } from '../support/csv';
 import { createCustomer, createDevice, createPartner, createUser, type TestUser } from '../support/fixtures';
-import { directCopy, getObject, startTestWorker, waitForFinalExport } from '../support/worker';
+import { directCopy, waitForFinalExport } from '../support/export-rows';
+import { getObject } from '../support/objects';
+import { startTestWorker } from '../support/worker';
 
 /**
  * Who an export's rows are for, through the API and a real worker: every export below is

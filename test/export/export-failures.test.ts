@@ -5,16 +5,10 @@ import { createExport } from '../../src/exports/create-export';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { createQuery, insertExport, seedCustomerReadings } from '../support/fixtures';
 import { createTestBucket, paceUploadParts, startPrivateS3, startRefusingS3 } from '../support/s3';
-import {
-  copyBackends,
-  objectExists,
-  objectsOf,
-  readExport,
-  startTestWorker,
-  waitFor,
-  waitForExport,
-  waitForFinalExport,
-} from '../support/worker';
+import { copyBackends, readExport, waitForExport, waitForFinalExport } from '../support/export-rows';
+import { objectExists, objectsOf } from '../support/objects';
+import { startTestWorker } from '../support/worker';
+import { waitFor } from '../support/wait';
 
 /**
  * Each way an export can fail, with a real Postgres and a real s3rver: what state it ends in,

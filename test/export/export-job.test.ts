@@ -10,7 +10,9 @@ import { parseCsv } from '../support/csv';
 import { createTestDatabase } from '../support/database';
 import { createCustomer, createDevice, createPartner, createQuery, createSpace, createUser, insertExport } from '../support/fixtures';
 import { createTestBucket } from '../support/s3';
-import { directCopy, getObject, startTestWorker, waitForExport, waitForFinalExport } from '../support/worker';
+import { directCopy, waitForExport, waitForFinalExport } from '../support/export-rows';
+import { getObject } from '../support/objects';
+import { startTestWorker } from '../support/worker';
 
 /**
  * The export job end to end, in this process: a worker runs real exports from a real Postgres

@@ -10,7 +10,10 @@ import { listObjectPages } from '../../src/storage/objects';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { createCustomer, createDevice, createPartner, createQuery, createUser, insertExport } from '../support/fixtures';
 import { createTestBucket } from '../support/s3';
-import { getObject, objectsOf, readExport, startTestWorker, waitFor, waitForExport, waitForFinalExport } from '../support/worker';
+import { getObject, objectsOf } from '../support/objects';
+import { readExport, waitForExport, waitForFinalExport } from '../support/export-rows';
+import { startTestWorker } from '../support/worker';
+import { waitFor } from '../support/wait';
 
 /**
  * Nothing an export writes outlives it, through a running worker, a real Postgres and a real

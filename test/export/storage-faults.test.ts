@@ -11,7 +11,9 @@ import { classifyFailure } from '../../src/worker/failure';
 import { createTestDatabase } from '../support/database';
 import { insertExport, seedCustomerReadings } from '../support/fixtures';
 import { createTestBucket, paceUploadParts, startCuttableRelay, startPrivateS3, startRefusingS3 } from '../support/s3';
-import { objectExists, startTestWorker, waitForExport, waitForFinalExport } from '../support/worker';
+import { objectExists } from '../support/objects';
+import { startTestWorker } from '../support/worker';
+import { waitForExport, waitForFinalExport } from '../support/export-rows';
 
 /**
  * Storage faults, against the real Postgres and s3rver (and, for the answers s3rver never gives,

@@ -6,16 +6,9 @@ import { generateReadings } from '../../src/demo/readings';
 import { createTestDatabase } from '../support/database';
 import { createCustomer, createDevice, createPartner, createQuery, createUser, insertExport } from '../support/fixtures';
 import { createTestBucket } from '../support/s3';
-import {
-  copyBackends,
-  readExport,
-  spawnWorker,
-  waitFor,
-  waitForExport,
-  waitForFinalExport,
-  waitForLog,
-  workerEnvironment,
-} from '../support/worker';
+import { copyBackends, readExport, waitForExport, waitForFinalExport } from '../support/export-rows';
+import { spawnWorker, waitForLog, workerEnvironment } from '../support/worker';
+import { waitFor } from '../support/wait';
 
 /**
  * Real worker processes (bin/service with ROLE=worker) on one database:

@@ -5,7 +5,9 @@ import { generateReadings } from '../../src/demo/readings';
 import { createTestDatabase } from '../support/database';
 import { createCustomer, createDevice, createPartner, createQuery, createUser, insertExport } from '../support/fixtures';
 import { createTestBucket } from '../support/s3';
-import { copyBackends, readExport, startTestWorker, waitFor, waitForExport, waitForFinalExport } from '../support/worker';
+import { copyBackends, readExport, waitForExport, waitForFinalExport } from '../support/export-rows';
+import { startTestWorker } from '../support/worker';
+import { waitFor } from '../support/wait';
 
 /**
  * The worker's control connections (claims, heartbeats, completions) cannot be held for ever by

@@ -10,7 +10,7 @@ import { RunningExports } from '../../src/worker/running-exports';
 import { createTestApi } from '../support/api';
 import { markComplete, markFailed } from '../support/exports';
 import { createCustomer, createPartner, createQuery, createUser, insertExport } from '../support/fixtures';
-import { objectExists } from '../support/worker';
+import { objectExists } from '../support/objects';
 
 /**
  * Retention and hygiene, run hourly from graphile-worker's crontab: exports older than

@@ -8,7 +8,8 @@ import { sweepOrphanedObjects } from '../../tasks/sweep-orphaned-objects';
 import { createTestDatabase } from '../support/database';
 import { createCustomer, createDevice, createPartner, createQuery, createUser } from '../support/fixtures';
 import { createTestBucket } from '../support/s3';
-import { spawnWorker, waitFor, waitForLog, workerEnvironment, type WorkerProcess } from '../support/worker';
+import { spawnWorker, waitForLog, workerEnvironment, type WorkerProcess } from '../support/worker';
+import { waitFor } from '../support/wait';
 
 /**
  * Scaled out as compose's "scaled" profile runs it: one API process (ROLE=api) and three worker

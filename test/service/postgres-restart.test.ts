@@ -15,7 +15,9 @@ import type { TestDatabase } from '../support/database';
 import { testEnvironment } from '../support/environment';
 import { createCustomer, createDevice, createPartner, createQuery, createUser, insertExport } from '../support/fixtures';
 import { createTestBucket } from '../support/s3';
-import { startTestWorker, waitFor, waitForExport, waitForFinalExport } from '../support/worker';
+import { startTestWorker } from '../support/worker';
+import { waitFor } from '../support/wait';
+import { waitForExport, waitForFinalExport } from '../support/export-rows';
 
 /**
  * A Postgres restart (fast shutdown, then start) under a running worker and API, on a cluster of

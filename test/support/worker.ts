@@ -1,21 +1,16 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { after } from 'node:test';
-import pg from 'pg';
-import { to as copyTo } from 'pg-copy-streams';
 import { loadConfig, type Config } from '../../src/config';
 import type { ServiceContext } from '../../src/context';
-import type { Queryable } from '../../src/db/client';
 import { createLogger } from '../../src/logger';
 import { createMetrics } from '../../src/observability/metrics';
-import { exportPrefix } from '../../src/exports/naming';
-import { listObjectPages } from '../../src/storage/objects';
 import { createS3Client } from '../../src/storage/s3-client';
 import { ROOT as root, SERVICE_COMMAND } from './built';
 import { startWorker } from '../../src/service';
 import type { RunningWorker } from '../../src/worker/runner';
 import type { TestDatabase } from './database';
 import type { TestBucket } from './s3';
+import { waitFor } from './wait';
 
 /**
  * Workers for tests: in this process (startTestWorker) or as real child processes (spawnWorker).
@@ -143,113 +138,4 @@ export async function waitForLog(
   timeoutMs = 30_000,
 ): Promise<Record<string, unknown>> {
   return waitFor(() => worker.logs.find(match), timeoutMs, 'worker log line');
-}
-
-/** Polls `probe` until it returns something other than undefined. */
-export async function waitFor<T>(
-  probe: () => T | undefined | Promise<T | undefined>,
-  timeoutMs = 30_000,
-  what = 'condition',
-  everyMs = 50,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, everyMs));
-  }
-}
-
-export interface ExportRow {
-  id: string;
-  status: 'queued' | 'running' | 'complete' | 'failed';
-  errors: { code: string; message: string; [key: string]: unknown } | null;
-  last_error: { code: string; message: string; [key: string]: unknown } | null;
-  number_of_rows: number | null;
-  total_bytes: number | null;
-  rows_written: number | null;
-  bytes_written: number | null;
-  object_key: string | null;
-  attempts: number;
-  worker_id: string | null;
-  heartbeat_at: string | null;
-  cancel_requested_at: string | null;
-}
-
-/**
- * The backends of this database still running an export's COPY. An idle connection of a worker's
- * COPY pool shows its last COPY in pg_stat_activity too: it is not counted.
- */
-export async function copyBackends(database: TestDatabase): Promise<number> {
-  const [row] = await database.sql<{ n: number }[]>`
-    SELECT count(*)::int AS n FROM pg_stat_activity
-     WHERE datname = ${database.name} AND query LIKE 'COPY (%' AND state <> 'idle' AND pid <> pg_backend_pid()`;
-  return row!.n;
-}
-
-export async function readExport(sql: Queryable, id: string): Promise<ExportRow | undefined> {
-  const [row] = await sql<ExportRow[]>`
-    SELECT id, status, errors, last_error, number_of_rows::float8 AS number_of_rows, total_bytes::float8 AS total_bytes,
-           rows_written::float8 AS rows_written, bytes_written::float8 AS bytes_written, object_key, attempts, worker_id,
-           heartbeat_at, cancel_requested_at
-      FROM analytics_exports WHERE id = ${id}`;
-  return row;
-}
-
-/** Waits until the export is complete or failed and returns it. */
-export function waitForFinalExport(sql: Queryable, id: string, timeoutMs = 60_000): Promise<ExportRow> {
-  return waitForExport(sql, id, (row) => row.status === 'complete' || row.status === 'failed', timeoutMs);
-}
-
-export function waitForExport(sql: Queryable, id: string, predicate: (row: ExportRow) => boolean, timeoutMs = 60_000): Promise<ExportRow> {
-  return waitFor(
-    async () => {
-      const row = await readExport(sql, id);
-      return row && predicate(row) ? row : undefined;
-    },
-    timeoutMs,
-    `export ${id}`,
-  );
-}
-
-/** The same SELECT run through a plain COPY on a connection of its own: what the export must equal. */
-export async function directCopy(databaseUrl: string, select: string): Promise<Buffer> {
-  const client = new pg.Client({ connectionString: databaseUrl });
-  await client.connect();
-  try {
-    const chunks: Buffer[] = [];
-    const stream = client.query(copyTo(`COPY (${select}) TO STDOUT WITH (FORMAT csv, HEADER)`));
-    for await (const chunk of stream) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks);
-  } finally {
-    await client.end();
-  }
-}
-
-export async function getObject(
-  client: S3Client,
-  bucket: string,
-  key: string,
-): Promise<{ body: Buffer; contentType?: string; contentDisposition?: string }> {
-  const response = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-  const body = Buffer.from(await response.Body!.transformToByteArray());
-  return { body, contentType: response.ContentType, contentDisposition: response.ContentDisposition };
-}
-
-/** The keys of every object under the export's prefix, sorted. */
-export async function objectsOf(client: S3Client, bucket: string, exportId: string): Promise<string[]> {
-  const keys: string[] = [];
-  for await (const page of listObjectPages(client, bucket, exportPrefix(exportId))) keys.push(...page.map((object) => object.key));
-  return keys.sort();
-}
-
-export async function objectExists(client: S3Client, bucket: string, key: string): Promise<boolean> {
-  try {
-    await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
-    return true;
-  } catch (error) {
-    if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return false;
-    throw error;
-  }
 }
