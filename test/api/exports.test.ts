@@ -6,6 +6,7 @@ import { createTestApi } from '../support/api';
 import { markComplete, markFailed, markRunning } from '../support/exports';
 import { waitFor } from '../support/wait';
 import { createCustomer, createCustomerWithQuery, createQuery, createUser } from '../support/fixtures';
+import { EXPORT_SPEC_FIELDS } from '../support/spec';
 
 /**
  * The Analytics Export resource against the spec: its example request and both example
@@ -16,20 +17,7 @@ const api = await createTestApi();
 const { sql } = api.db;
 const { partnerId, customerId, user, queryId } = await createCustomerWithQuery(sql);
 
-const SPEC_FIELDS = [
-  'id',
-  'created',
-  'modified',
-  'created_by',
-  'name',
-  'notes',
-  'query',
-  'status',
-  'errors',
-  'number_of_rows',
-  'total_bytes',
-  'tags',
-];
+const SPEC_FIELDS: readonly string[] = EXPORT_SPEC_FIELDS;
 const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
