@@ -1,6 +1,7 @@
 import type { Task } from 'graphile-worker';
 import * as v from 'valibot';
-import { runExport, type ExportWorker } from '../src/worker/export-job';
+import { runExport } from '../src/worker/export-job';
+import type { WorkerResources } from '../src/worker/resources';
 
 /**
  * `analytics_export`: runs one export (src/worker/export-job.ts). The job is only a wake-up call
@@ -11,11 +12,9 @@ import { runExport, type ExportWorker } from '../src/worker/export-job';
 
 export const ANALYTICS_EXPORT_TASK = 'analytics_export';
 
-export type { ExportWorker };
-
 const Payload = v.object({ export_id: v.pipe(v.string(), v.uuid()) });
 
-export function createAnalyticsExportTask(worker: ExportWorker): Task {
+export function createAnalyticsExportTask(worker: WorkerResources): Task {
   return async (payload, helpers) => {
     const { export_id: exportId } = v.parse(Payload, payload);
     await runExport(worker, exportId, helpers.abortSignal);

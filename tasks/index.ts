@@ -1,11 +1,12 @@
 import type { TaskList } from 'graphile-worker';
 import { ABORT_STALE_UPLOADS_TASK, abortStaleUploadsTask } from './abort-stale-uploads';
-import { ANALYTICS_EXPORT_TASK, createAnalyticsExportTask, type ExportWorker } from './analytics-export';
+import type { WorkerResources } from '../src/worker/resources';
+import { ANALYTICS_EXPORT_TASK, createAnalyticsExportTask } from './analytics-export';
 import { EXPIRE_EXPORTS_TASK, expireExportsTask } from './expire-exports';
 import { SWEEP_ORPHANED_OBJECTS_TASK, sweepOrphanedObjectsTask } from './sweep-orphaned-objects';
 
 /** graphile-worker tasks by identifier; each task is one file in this folder. */
-export function createTaskList(worker: ExportWorker): TaskList {
+export function createTaskList(worker: WorkerResources): TaskList {
   return {
     [ANALYTICS_EXPORT_TASK]: createAnalyticsExportTask(worker),
     [EXPIRE_EXPORTS_TASK]: expireExportsTask(worker.context),

@@ -1,4 +1,3 @@
-import type pg from 'pg';
 import type { ServiceContext } from '../context';
 import {
   claimExport,
@@ -18,7 +17,8 @@ import { copyToObject } from './copy-to-object';
 import { CsvProgress } from './csv-progress';
 import { classifyFailure } from './failure';
 import { startHeartbeat } from './heartbeat';
-import { ExportStopped, type RunningExports, type StopReason } from './running-exports';
+import { ExportStopped, type StopReason } from './running-exports';
+import type { WorkerResources } from './resources';
 
 /**
  * One attempt at an export, from claim to a final (or re-queued) state, in three steps:
@@ -32,16 +32,6 @@ import { ExportStopped, type RunningExports, type StopReason } from './running-e
  * An export's own failure is written to the export, not thrown.
  */
 
-/** What an export attempt needs besides the service context: the worker's pools, name and running exports. */
-export interface ExportWorker {
-  context: ServiceContext;
-  pool: pg.Pool;
-  /** The COPY connections (copySessionOptions): one per running export. */
-  copyPool: pg.Pool;
-  workerId: string;
-  running: RunningExports;
-}
-
 type Outcome = (kind: ExportOutcome['outcome'], fields: Record<string, unknown>, message: string) => void;
 
 /** At most this long between two retries after storage faults, however many attempts. */
@@ -51,7 +41,7 @@ export function retryDelayMs(baseMs: number, attempt: number): number {
   return Math.min(MAX_RETRY_DELAY_MS, baseMs * 2 ** Math.max(0, attempt - 1));
 }
 
-export async function runExport(worker: ExportWorker, exportId: string, shutdownSignal?: AbortSignal): Promise<void> {
+export async function runExport(worker: WorkerResources, exportId: string, shutdownSignal?: AbortSignal): Promise<void> {
   const logger = worker.context.logger.child({ export_id: exportId });
   const claim = await claimExport(worker.pool, exportId, worker.workerId);
   if (!claim) {
@@ -109,7 +99,7 @@ function attemptOutcome(context: ServiceContext, claim: Claim, progress: CsvProg
  * stops it), stopped by the shutdown signal, and kept alive by the heartbeat. `signal` aborts
  * with ExportStopped; release() undoes the registrations.
  */
-function watchAttempt(worker: ExportWorker, claim: Claim, progress: CsvProgress, logger: Logger, shutdownSignal?: AbortSignal) {
+function watchAttempt(worker: WorkerResources, claim: Claim, progress: CsvProgress, logger: Logger, shutdownSignal?: AbortSignal) {
   const { config } = worker.context;
   const stopper = new AbortController();
   const stop = (reason: StopReason) => {
@@ -139,7 +129,14 @@ function watchAttempt(worker: ExportWorker, claim: Claim, progress: CsvProgress,
 }
 
 /** The SELECT compiled from the definition the claim read, copied into the attempt's object. */
-async function runCopy(worker: ExportWorker, claim: Claim, objectKey: string, signal: AbortSignal, progress: CsvProgress, logger: Logger) {
+async function runCopy(
+  worker: WorkerResources,
+  claim: Claim,
+  objectKey: string,
+  signal: AbortSignal,
+  progress: CsvProgress,
+  logger: Logger,
+) {
   const { context } = worker;
   const select = compileAnalyticsSelect(parseExportDefinition(claim.definition));
   return copyToObject({
@@ -159,7 +156,7 @@ async function runCopy(worker: ExportWorker, claim: Claim, objectKey: string, si
 
 /** The object is written: the export completes, unless it was cancelled or this attempt lost it. */
 async function settleCopied(
-  worker: ExportWorker,
+  worker: WorkerResources,
   claim: Claim,
   objectKey: string,
   result: { rows: number; bytes: number },
@@ -182,7 +179,7 @@ async function settleCopied(
 }
 
 /** The upload finished but the export will not own it: the object must not outlive the attempt. */
-async function discardObject(worker: ExportWorker, claim: Claim, objectKey: string): Promise<void> {
+async function discardObject(worker: WorkerResources, claim: Claim, objectKey: string): Promise<void> {
   const { context } = worker;
   const logger = context.logger.child({ export_id: claim.exportId, object_key: objectKey });
   try {
@@ -194,7 +191,7 @@ async function discardObject(worker: ExportWorker, claim: Claim, objectKey: stri
 }
 
 /** copyToObject has removed what the attempt wrote before it threw: only the row is left to settle. */
-async function recordFailure(worker: ExportWorker, claim: Claim, error: unknown, outcome: Outcome): Promise<void> {
+async function recordFailure(worker: WorkerResources, claim: Claim, error: unknown, outcome: Outcome): Promise<void> {
   const { context, pool } = worker;
   if (error instanceof ExportStopped) {
     if (error.reason === 'cancelled') {

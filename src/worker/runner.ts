@@ -13,6 +13,7 @@ import { requeueOrphanedExportsConfig, startOrphanedExportRequeuer } from './mai
 import { rescueStaleExportsConfig, startStaleExportRescuer } from './maintenance/rescue-stale-exports';
 import { RunningExports } from './running-exports';
 import { superviseRunner } from './supervisor';
+import type { WorkerResources } from './resources';
 
 export interface RunningWorker {
   /** Whether the job runner is taking jobs: `failed` with the reason while it is not (GET /readyz). */
@@ -32,15 +33,6 @@ export interface RunningWorker {
 }
 
 /** What the worker's tasks are given: the service context with the worker's S3 client, and its connections. */
-export interface WorkerResources {
-  context: ServiceContext;
-  pool: pg.Pool;
-  /** The COPY connections (copySessionOptions): one per running export. */
-  copyPool: pg.Pool;
-  workerId: string;
-  running: RunningExports;
-}
-
 /** The jobs a worker runs, given by the service wiring (tasks/): the runtime knows none of them. */
 export interface WorkerTasks {
   createTaskList(worker: WorkerResources): TaskList;
