@@ -1,6 +1,7 @@
 import type { CheckResult } from './check-result';
 import type { ServiceContext } from '../context';
 import { headBucket } from '../storage/bucket';
+import { pingDatabase } from '../db/statements/server';
 
 /**
  * GET /readyz: can this process do its work right now? The database answers `SELECT 1` and the
@@ -19,9 +20,7 @@ export const READINESS_TIMEOUT_MS = 2000;
 export async function checkReadiness(context: ServiceContext, timeoutMs = READINESS_TIMEOUT_MS): Promise<Readiness> {
   const { database } = context;
   const [databaseCheck, storageCheck] = await Promise.all([
-    check(timeoutMs, async () => {
-      await database.sql`SELECT 1`;
-    }),
+    check(timeoutMs, () => pingDatabase(database.sql)),
     checkStorage(context, timeoutMs),
   ]);
   const workerCheck = context.workerHealth?.();

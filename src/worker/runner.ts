@@ -14,6 +14,7 @@ import { rescueStaleExportsConfig, startStaleExportRescuer } from './maintenance
 import { RunningExports } from './running-exports';
 import { superviseRunner } from './supervisor';
 import type { WorkerResources } from './resources';
+import { readerRoleUsable } from '../db/statements/server';
 
 export interface RunningWorker {
   /** Whether the job runner is taking jobs: `failed` with the reason while it is not (GET /readyz). */
@@ -74,8 +75,7 @@ export async function startWorkerRuntime(context: ServiceContext, tasks: WorkerT
       await stop().catch((error: unknown) => logger.error({ err: error }, 'error while stopping the worker'));
   };
   try {
-    const { rows } = await pool.query<{ version: number; reader: boolean }>(READER_ROLE_CHECK, [EXPORT_READER_ROLE, EXPORT_TABLES]);
-    const { version, reader } = rows[0]!;
+    const { version, usable: reader } = await readerRoleUsable(pool, EXPORT_READER_ROLE, EXPORT_TABLES);
     if (!reader) {
       logger.warn(
         { role: EXPORT_READER_ROLE },
@@ -129,20 +129,6 @@ export async function startWorkerRuntime(context: ServiceContext, tasks: WorkerT
 
 /** The tables an export's SELECT reads; the reader role must be able to read each. */
 const EXPORT_TABLES = ['devices', 'device_readings', 'spaces', 'customers', 'users', 'partners', 'metrics'];
-
-/**
- * The server's version, and whether COPY sessions can run as the reader role: it exists, this
- * user may SET ROLE to it (Postgres 16 tells SET apart from membership), and in this database it
- * may read every table an export reads (a role made by another database's migration has no
- * grants here until this one's migration ran).
- */
-const READER_ROLE_CHECK = `
-  SELECT current_setting('server_version_num')::int AS version,
-         CASE WHEN to_regrole($1) IS NULL THEN false
-              ELSE pg_has_role($1::name, CASE WHEN current_setting('server_version_num')::int >= 160000 THEN 'SET' ELSE 'MEMBER' END)
-                   AND (SELECT bool_and(CASE WHEN to_regclass(t) IS NULL THEN false ELSE has_table_privilege($1::name, t::regclass, 'SELECT') END)
-                          FROM unnest($2::text[]) AS t)
-         END AS reader`;
 
 /** Session settings of the control pool: statements end after the heartbeat timeout, lock waits after half of it. */
 function controlSessionOptions(heartbeatTimeoutMs: number): string {
