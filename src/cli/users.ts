@@ -41,36 +41,33 @@ function userOption(values: Record<string, string | undefined>): string {
   return uuidOption(values, 'user')!;
 }
 
-/** Locks the user's row, so that a rotation and a revocation of one user run one after the other. */
-async function lockExistingUser(tx: Queryable, userId: string): Promise<void> {
-  if (!(await lockUser(tx, userId))) throw new CommandError(`no user with id ${userId}`);
+/**
+ * A command on one user's keys: `--user ID`, then, in one transaction holding the user's row (so
+ * that a rotation and a revocation of one user run one after the other), every key of theirs
+ * revoked and `then` run. An unknown user is an error.
+ */
+function keyCommand<T>(usage: string, then: (tx: Queryable, userId: string) => Promise<T>) {
+  return command({
+    usage,
+    options: { user: { type: 'string' } },
+    parse: ({ values }) => ({ userId: userOption(values) }),
+    run: ({ userId }, sql) =>
+      sql.begin(async (tx) => {
+        if (!(await lockUser(tx, userId))) throw new CommandError(`no user with id ${userId}`);
+        await revokeApiKeys(tx, userId);
+        return then(tx, userId);
+      }),
+  });
 }
 
 /** Revokes every key of the user and issues a new one, printed once: the old keys answer 401 at once. */
-export const usersRotateKey = command({
-  usage: 'users rotate-key --user ID',
-  options: { user: { type: 'string' } },
-  parse: ({ values }) => ({ userId: userOption(values) }),
-  run: ({ userId }, sql) =>
-    sql.begin(async (tx) => {
-      await lockExistingUser(tx, userId);
-      await revokeApiKeys(tx, userId);
-      return { id: userId, api_key: await issueApiKey(tx, userId, 'cli') };
-    }),
-});
+export const usersRotateKey = keyCommand('users rotate-key --user ID', async (tx, userId) => ({
+  id: userId,
+  api_key: await issueApiKey(tx, userId, 'cli'),
+}));
 
 /** Revokes every key of the user: they cannot use the API until a key is rotated in. */
-export const usersRevokeKey = command({
-  usage: 'users revoke-key --user ID',
-  options: { user: { type: 'string' } },
-  parse: ({ values }) => ({ userId: userOption(values) }),
-  run: ({ userId }, sql) =>
-    sql.begin(async (tx) => {
-      await lockExistingUser(tx, userId);
-      await revokeApiKeys(tx, userId);
-      return { id: userId, revoked: true };
-    }),
-});
+export const usersRevokeKey = keyCommand('users revoke-key --user ID', async (_tx, userId) => ({ id: userId, revoked: true }));
 
 /** Every user, oldest first, with when any of their keys was last used; never a key or its hash. */
 export const usersList = command({
