@@ -2,9 +2,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { generateReadings } from '../../src/demo/readings';
 import { createTestDatabase } from '../support/database';
-import { createCustomer, createDevice, createPartner, createQuery, createUser, insertExport } from '../support/fixtures';
+import { createQuery, insertExport, seedCustomerReadings } from '../support/fixtures';
 import { createTestBucket } from '../support/s3';
 import { copyBackends, readExport, waitForExport, waitForFinalExport } from '../support/export-rows';
 import { spawnWorker, waitForLog, workerEnvironment } from '../support/worker';
@@ -19,19 +18,8 @@ const database = await createTestDatabase();
 const { sql } = database;
 const bucket = await createTestBucket();
 
-const customerId = await createCustomer(sql, await createPartner(sql));
-const user = await createUser(sql, 'customer', { customerId });
-const deviceIds: string[] = [];
-for (let i = 0; i < 4; i++) deviceIds.push(await createDevice(sql, customerId));
-const start = new Date('2026-01-01T00:00:00Z');
-const end = new Date('2026-02-15T00:00:00Z');
 // Long enough to kill mid-way: 4 devices x 2 metrics x 45 days of minutes = 518,400 rows (~50 MB).
-const bigRows = await generateReadings(sql, { deviceIds, metrics: ['active_power', 'temperature'], start, end, step: '1m' });
-const bigQuery = await createQuery(sql, user.id, {
-  metrics: ['active_power', 'temperature'],
-  start: start.toISOString(),
-  end: end.toISOString(),
-});
+const { user, deviceIds, queryId: bigQuery, rows: bigRows } = await seedCustomerReadings(sql, 4, 45);
 const environment = (overrides: Record<string, string> = {}) => workerEnvironment(database, bucket, { LOG_LEVEL: 'info', ...overrides });
 
 async function objectsOf(exportId: string): Promise<string[]> {

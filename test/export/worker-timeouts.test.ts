@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type postgres from 'postgres';
-import { generateReadings } from '../../src/demo/readings';
 import { createTestDatabase } from '../support/database';
-import { createCustomer, createDevice, createPartner, createQuery, createUser, insertExport } from '../support/fixtures';
+import { insertExport, seedCustomerReadings } from '../support/fixtures';
 import { createTestBucket } from '../support/s3';
 import { copyBackends, readExport, waitForExport, waitForFinalExport } from '../support/export-rows';
 import { startTestWorker } from '../support/worker';
@@ -21,18 +20,7 @@ const { sql } = database;
 // EXPORT_HEARTBEAT_TIMEOUT_S=2 (the test default): statements end after 2 s, lock waits after 1 s.
 const worker = await startTestWorker(database, bucket);
 
-const customerId = await createCustomer(sql, await createPartner(sql));
-const user = await createUser(sql, 'customer', { customerId });
-const deviceIds: string[] = [];
-for (let i = 0; i < 2; i++) deviceIds.push(await createDevice(sql, customerId));
-const start = new Date('2026-01-01T00:00:00Z');
-const end = new Date('2026-01-03T00:00:00Z');
-const rows = await generateReadings(sql, { deviceIds, metrics: ['active_power', 'temperature'], start, end, step: '1m' });
-const queryId = await createQuery(sql, user.id, {
-  metrics: ['active_power', 'temperature'],
-  start: start.toISOString(),
-  end: end.toISOString(),
-});
+const { user, queryId, rows } = await seedCustomerReadings(sql, 2, 2);
 
 test('the control pool sessions carry a statement timeout and a lock timeout', async () => {
   const { rows: settings } = await worker.pool.query<{ statement_timeout: string; lock_timeout: string }>(

@@ -153,5 +153,5 @@ export async function seedCustomerReadings(sql: Queryable, devices: number, days
   const metrics = ['active_power', 'temperature'];
   const rows = await generateReadings(sql, { deviceIds, metrics, start: READINGS_START, end, step: '1m' });
   const queryId = await createQuery(sql, user.id, { metrics, start: READINGS_START.toISOString(), end: end.toISOString() });
-  return { user, queryId, rows };
+  return { customerId, user, deviceIds, queryId, rows };
 }
