@@ -161,3 +161,27 @@ describe('links in the README and docs/', () => {
     );
   });
 });
+
+describe("the README's folder table", () => {
+  test('names every folder of the repository (two levels deep) and no folder it does not have', () => {
+    // The folders `git ls-files | cut -d/ -f1-2` shows: a file's first folder, or its first two.
+    const folders = new Set(
+      files
+        .map((file) => file.split('/'))
+        .filter((parts) => parts.length >= 2)
+        .map((parts) => parts.slice(0, Math.min(2, parts.length - 1)).join('/')),
+    );
+    const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    const table = readme.slice(readme.indexOf('## Folders'), readme.indexOf('\n## ', readme.indexOf('## Folders') + 1));
+    const listed = new Set([...table.matchAll(/^\| `([^`]+)\/`/gm)].map((match) => match[1]!));
+    assert.ok(listed.size >= 10, 'the table was found');
+    // A folder whose files all sit in listed subfolders needs no row of its own.
+    const unlisted = [...folders].filter((folder) => !listed.has(folder) && ![...listed].some((name) => name.startsWith(`${folder}/`)));
+    assert.deepEqual(unlisted.sort(), [], 'folders missing from the table');
+    assert.deepEqual(
+      [...listed].filter((name) => !folders.has(name)),
+      [],
+      'rows for folders the repository does not have',
+    );
+  });
+});

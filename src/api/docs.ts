@@ -84,7 +84,7 @@ interface Asset {
 }
 
 function asset(body: Uint8Array<ArrayBuffer>, contentType: string): Asset {
-  return { body, contentType, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"` };
+  return { body, contentType, etag: `"${createHash('sha256').update(body).digest('base64url')}"` };
 }
 
 /** Read once, on the first request for the docs: the bundle is 1.7 MB that most processes never serve. */
