@@ -29,7 +29,7 @@ CREATE TRIGGER devices_modified BEFORE UPDATE ON devices FOR EACH ROW EXECUTE FU
 CREATE TRIGGER analytics_queries_modified BEFORE UPDATE ON analytics_queries FOR EACH ROW EXECUTE FUNCTION set_modified();
 --> statement-breakpoint
 
--- Tags: at most 50 characters each, none empty (the spec's max_length=50 per tag).
+-- Tags: at most 50 characters each, none empty (the API contract's limit, docs/api.md).
 CREATE FUNCTION tags_are_valid(tags text[]) RETURNS boolean LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   SELECT coalesce(bool_and(t IS NOT NULL AND char_length(t) BETWEEN 1 AND 50), true) FROM unnest(tags) AS t
 $$;

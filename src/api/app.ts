@@ -3,7 +3,7 @@ import { methodNotAllowed } from 'hono/method-not-allowed';
 import { requestId } from 'hono/request-id';
 import type { ServiceContext } from '../context';
 import { opsRoutes } from '../observability/ops-routes';
-import { docsPage } from './docs';
+import { docsRoutes } from './docs';
 import type { ApiEnv } from '../http/env';
 import { errorHandler } from '../http/errors';
 import { logRequests } from '../http/request-log';
@@ -37,7 +37,7 @@ export function createApp(context: ServiceContext): Hono<ApiEnv> {
   app.route('/', opsRoutes(context));
   const document = openApiDocument();
   app.get('/openapi.json', (c) => c.json(document));
-  app.get('/docs', (c) => c.html(docsPage));
+  app.route('/', docsRoutes());
 
   app.route('/', exportRoutes(context));
   app.route('/', queryRoutes(context));

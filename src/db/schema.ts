@@ -18,7 +18,7 @@ import {
 } from 'drizzle-orm/pg-core';
 
 /**
- * The domain model (DESIGN.md): Partner -> Customer -> Space (nested) -> Device -> readings,
+ * The domain model: Partner -> Customer -> Space (nested) -> Device -> readings,
  * and the analytics queries and exports defined over them. The export state machine's trigger,
  * its CHECK constraints and the SQL functions live in hand-written migrations under drizzle/.
  */
@@ -28,7 +28,7 @@ const timestamps = {
   modified: timestamp('modified', { withTimezone: true, precision: 6 }).notNull().defaultNow(),
 };
 
-/** Scope columns shared by every scoped object (see "general scope" in DESIGN.md). */
+/** Scope columns shared by every scoped object (who sees an object: docs/api.md, "Scopes"). */
 const scopes = {
   customerScopes: uuid('customer_scopes').array().notNull().default(sql`'{}'::uuid[]`),
   partnerScopes: uuid('partner_scopes').array().notNull().default(sql`'{}'::uuid[]`),

@@ -1,5 +1,5 @@
 /**
- * Timestamps leave the API as the spec writes them: ISO 8601 in UTC with microseconds and a Z,
+ * Timestamps leave the API as the contract writes them (docs/api.md): ISO 8601 in UTC with microseconds and a Z,
  * e.g. "2020-08-13T19:37:21.755074Z". Postgres formats the stored ones (isoTimestamp in
  * src/db/statements/fragments.ts), so the microseconds it stores are kept exactly.
  */

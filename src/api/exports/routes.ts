@@ -4,7 +4,7 @@ import type { ApiEnv } from '../../http/env';
 import { exportHandlers } from './handlers';
 
 /**
- * The Analytics Export paths, exactly as the spec writes them (with or without the trailing
+ * The Analytics Export paths, exactly as the contract writes them (with or without the trailing
  * slash: the app is not strict). PUT and PATCH are answered 405 by the app's method check.
  */
 export function exportRoutes(context: ServiceContext): Hono<ApiEnv> {

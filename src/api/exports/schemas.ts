@@ -46,7 +46,7 @@ export const ExportErrors = v.object({
   message: v.string(),
 });
 
-/** The resource as GET returns it: the spec's fields, then the documented extensions. */
+/** The resource as GET returns it: the contract's fields, then the documented extensions. */
 export const ExportResource = v.object({
   id: v.pipe(v.string(), v.uuid()),
   created: timestamp('ISO 8601 UTC with microseconds.'),

@@ -13,7 +13,7 @@ function errorsOf(value: unknown): ExportResourceBody['errors'] {
 }
 
 /**
- * The resource: the spec's fields in the spec's order (url after tags, on GET of one complete
+ * The resource: the contract's fields in the contract's order (url after tags, on GET of one complete
  * export), then the scopes and the documented extensions.
  */
 export function exportResource(row: ExportRow, download?: { url: string; expires: Date }): ExportResourceBody {

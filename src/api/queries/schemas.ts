@@ -19,7 +19,7 @@ import {
 } from '../validation';
 
 /**
- * The Analytics Query resource (DESIGN.md): the common fields plus a structured definition,
+ * The Analytics Query resource (docs/api.md): the common fields plus a structured definition,
  * never raw SQL. Rules that need more than one field (end after start, aggregation with the
  * interval) or the database (metric catalogue, visible devices, time zones) are checked by the
  * handlers after these schemas.
