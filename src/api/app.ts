@@ -21,7 +21,7 @@ export function createApp(context: ServiceContext): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>({ strict: false });
   app.use(settleUnreadBody);
   app.use(requestId());
-  app.use(logRequests(context));
+  app.use(logRequests(context, () => app.routes));
   app.use(
     methodNotAllowed({
       app,

@@ -187,6 +187,15 @@ export async function dueQueue(sql: Queryable): Promise<{ depth: number; oldestS
   return { depth: row!.depth, oldestSeconds: row!.oldest_seconds };
 }
 
+/** Running exports' heartbeats: the oldest one's age (0 when none runs) and how many workers hold them. */
+export async function runningHeartbeats(sql: Queryable): Promise<{ oldestAgeSeconds: number; workers: number }> {
+  const [row] = await sql<{ oldest_age_seconds: number; workers: number }[]>`
+    SELECT coalesce(extract(epoch FROM now() - min(heartbeat_at)), 0)::float8 AS oldest_age_seconds,
+           count(DISTINCT worker_id)::int AS workers
+      FROM analytics_exports WHERE status = 'running'`;
+  return { oldestAgeSeconds: row!.oldest_age_seconds, workers: row!.workers };
+}
+
 /** Which of these object keys a complete export owns (the orphan sweep keeps those). */
 export async function ownedObjectKeys(sql: Queryable, keys: string[]): Promise<string[]> {
   const rows = await sql<{ key: string }[]>`
