@@ -158,11 +158,13 @@ export async function listExpiredExports(sql: Queryable, retentionDays: number, 
 /** The newest exports from the analytics_export_jobs view (docs/operations.md); intervals in seconds, counts as numbers. */
 export async function listExportJobs(sql: Queryable, filter: { status?: string | undefined; limit: number }) {
   const rows = await sql`
-    SELECT id, status, attempts, max_attempts, last_error, error_code, worker_id, held_since,
+    SELECT id, status, attempts, max_attempts, last_error, error_code, worker_id, ${isoTimestamp(sql, 'held_since')} AS held_since,
            extract(epoch FROM heartbeat_age)::float8 AS heartbeat_age_seconds,
            rows_written::float8 AS rows_written, bytes_written::float8 AS bytes_written,
-           run_at, created, started, finished, extract(epoch FROM duration)::float8 AS duration_seconds,
-           query_id, created_by, name, cancel_requested_at, retry_of
+           ${isoTimestamp(sql, 'run_at')} AS run_at, ${isoTimestamp(sql, 'created')} AS created,
+           ${isoTimestamp(sql, 'started')} AS started, ${isoTimestamp(sql, 'finished')} AS finished,
+           extract(epoch FROM duration)::float8 AS duration_seconds,
+           query_id, created_by, name, ${isoTimestamp(sql, 'cancel_requested_at')} AS cancel_requested_at, retry_of
       FROM analytics_export_jobs
      WHERE ${filter.status === undefined ? sql`true` : sql`status = ${filter.status}`}
      ORDER BY created DESC, id DESC
