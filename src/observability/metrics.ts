@@ -22,7 +22,7 @@ export interface ExportOutcome {
   bytes: number;
   /** From the export's run_at to this attempt's claim. */
   queuedSeconds: number;
-  /** The code of the error that failed or re-queued the attempt (failed and retry outcomes). */
+  /** The code of the error the attempt ended with (failed, cancelled and retry outcomes). */
   errorCode?: ExportErrorCode | undefined;
 }
 
