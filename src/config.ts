@@ -45,6 +45,7 @@ const url = (name: string, protocols: string[]) =>
 
 export const ROLES = ['all', 'api', 'worker'] as const;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export const LOG_FORMATS = ['json', 'pretty'] as const;
 
 /** Variable name -> schema. Exported so that deployment files can be checked against it. */
 export const environmentSchema = {
@@ -68,6 +69,10 @@ export const environmentSchema = {
   WORKER_CONCURRENCY: v.optional(integer('WORKER_CONCURRENCY', 1, 64), '4'),
   DEMO: v.optional(boolean('DEMO')),
   LOG_LEVEL: v.optional(v.picklist(LOG_LEVELS, `LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`), 'info'),
+  // Unset: pretty when stdout is a terminal, JSON otherwise (src/logger.ts).
+  LOG_FORMAT: v.optional(v.picklist(LOG_FORMATS, `LOG_FORMAT must be one of ${LOG_FORMATS.join(', ')}`)),
+  // Behind a reverse proxy: the URLs the API builds take their scheme and host from X-Forwarded-Proto and -Host.
+  TRUST_PROXY: v.optional(boolean('TRUST_PROXY')),
   EXPORT_MAX_ATTEMPTS: v.optional(integer('EXPORT_MAX_ATTEMPTS', 1, 25), '5'),
   EXPORT_STATEMENT_TIMEOUT_S: v.optional(integer('EXPORT_STATEMENT_TIMEOUT_S', 1, 86_400), '3600'),
   // A running export whose heartbeat is older than this is rescued (re-queued or failed) by any worker.
@@ -118,6 +123,10 @@ export interface Config {
   /** Seed demo data on first start: always with the embedded database, with DATABASE_URL only when DEMO=1. */
   demo: boolean;
   logLevel: (typeof LOG_LEVELS)[number];
+  /** Unset: pretty on a terminal, JSON otherwise. */
+  logFormat: (typeof LOG_FORMATS)[number] | undefined;
+  /** Build absolute URLs (Link headers) from X-Forwarded-Proto and X-Forwarded-Host (TRUST_PROXY). */
+  trustProxy: boolean;
   export: {
     maxAttempts: number;
     statementTimeoutMs: number;
@@ -205,6 +214,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     workerConcurrency: e.WORKER_CONCURRENCY,
     demo: e.DATABASE_URL === undefined ? e.DEMO !== false : e.DEMO === true,
     logLevel: e.LOG_LEVEL,
+    logFormat: e.LOG_FORMAT,
+    trustProxy: e.TRUST_PROXY ?? false,
     export: {
       maxAttempts: e.EXPORT_MAX_ATTEMPTS,
       statementTimeoutMs: e.EXPORT_STATEMENT_TIMEOUT_S * 1000,

@@ -10,6 +10,7 @@ import { logRequests } from '../http/request-log';
 import { exportRoutes } from './exports/routes';
 import { authenticate } from './middleware/auth';
 import { limitBody, settleUnreadBody } from './middleware/body';
+import { useForwardedUrl } from './middleware/forwarded';
 import { openApiDocument } from './openapi';
 import { queryRoutes } from './queries/routes';
 
@@ -21,7 +22,8 @@ export function createApp(context: ServiceContext): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>({ strict: false });
   app.use(settleUnreadBody);
   app.use(requestId());
-  app.use(logRequests(context));
+  if (context.config.trustProxy) app.use(useForwardedUrl);
+  app.use(logRequests(context, () => app.routes));
   app.use(
     methodNotAllowed({
       app,

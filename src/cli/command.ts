@@ -9,12 +9,14 @@ export interface Args {
 }
 
 /**
- * One CLI subcommand: its usage line, its options (node:util parseArgs), how it checks its
- * arguments (before any database is opened; UsageError means exit 2) and what it does. run()
- * returns what to print on stdout: a string as it is, anything else as one line of JSON.
+ * One CLI subcommand: its usage line, what it does in a sentence (both for --help), its options
+ * (node:util parseArgs), how it checks its arguments (before any database is opened; UsageError
+ * means exit 2) and what it does. run() returns what to print on stdout: a string as it is,
+ * anything else as one line of JSON.
  */
 export interface Command<Input = unknown> {
   usage: string;
+  summary: string;
   options: NonNullable<ParseArgsConfig['options']>;
   /** How many positional arguments follow the command words. */
   positionals?: number;
@@ -72,7 +74,18 @@ export class CommandError extends Error {
   override name = 'CommandError';
 }
 
-/** Looks an id up in a table, or fails with a message naming what is missing. */
+/** What a command names by id: the word its "not found" message uses. */
+export type Thing = 'partner' | 'customer' | 'user' | 'export';
+
+/** An id that names nothing: exit 3, with the one wording every command uses. */
+export class NotFoundError extends CommandError {
+  override name = 'NotFoundError';
+  constructor(thing: Thing, id: string) {
+    super(`no ${thing} with id ${id}`);
+  }
+}
+
+/** Looks an id up in a table, or fails with NotFoundError. */
 export async function assertExists(sql: Sql, table: 'partners' | 'customers', id: string): Promise<void> {
-  if (!(await tenantExists(sql, table, id))) throw new CommandError(`no ${table.slice(0, -1)} with id ${id}`);
+  if (!(await tenantExists(sql, table, id))) throw new NotFoundError(table === 'partners' ? 'partner' : 'customer', id);
 }

@@ -3,6 +3,7 @@ import { assertExists, command, required, UsageError, uuidOption } from './comma
 
 export const customersCreate = command({
   usage: 'customers create --partner ID --name NAME',
+  summary: 'Create a customer of a partner; prints its id.',
   options: { partner: { type: 'string' }, name: { type: 'string' } },
   parse({ values }) {
     const partnerId = uuidOption(values, 'partner');

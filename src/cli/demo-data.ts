@@ -12,6 +12,7 @@ export const WRITERS = 4;
 
 export const demoData = command({
   usage: 'demo-data --customer ID [--devices N] [--days D] [--step 1m|5m|15m|1h] [--metrics a,b]',
+  summary: 'Write demo devices and synthetic readings for a customer.',
   options: {
     customer: { type: 'string' },
     devices: { type: 'string' },

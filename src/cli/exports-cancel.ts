@@ -1,5 +1,5 @@
 import { cancelExportRow } from '../db/statements/exports';
-import { command, CommandError, uuidArgument } from './command';
+import { command, NotFoundError, uuidArgument } from './command';
 
 /**
  * `exports cancel ID`: cancel_export(id) (drizzle/0001): a queued export fails at once, a running
@@ -8,12 +8,13 @@ import { command, CommandError, uuidArgument } from './command';
  */
 export const exportsCancel = command({
   usage: 'exports cancel ID',
+  summary: 'Cancel an export: a queued one fails at once, a running one is asked to stop.',
   options: {},
   positionals: 1,
   parse: ({ positionals }) => uuidArgument(positionals[0]!, 'an export'),
   async run(id: string, sql) {
     const status = await cancelExportRow(sql, id);
-    if (!status) throw new CommandError(`no export with id ${id}`);
+    if (!status) throw new NotFoundError('export', id);
     return { id, status };
   },
 });

@@ -10,6 +10,7 @@ const STATUSES: readonly string[] = EXPORT_STATUSES;
  */
 export const exportsList = command({
   usage: `exports list [--status ${EXPORT_STATUSES.join('|')}] [--limit N (1-1000, default 100)]`,
+  summary: 'List the newest exports from the analytics_export_jobs view.',
   options: { status: { type: 'string' }, limit: { type: 'string' } },
   parse({ values }) {
     const status = values.status?.trim();

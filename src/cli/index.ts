@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { createDatabase } from '../db/client';
-import { UsageError, type Command } from './command';
+import { NotFoundError, UsageError, type Command } from './command';
 import { customersCreate } from './customers';
 import { cliDatabaseUrl } from './database';
 import { demoData, WRITERS } from './demo-data';
@@ -13,8 +13,9 @@ import { usersCreate, usersList, usersRevokeKey, usersRotateKey } from './users'
 
 /**
  * `npm run --silent cli -- <command> [options]`: operator commands on the service's database.
- * Results go to stdout (JSON); errors to stderr. Exit 0 on success, 2 on bad arguments (with a
- * usage line), 1 when the command itself fails. Each command is one file in this folder.
+ * Results go to stdout (JSON); errors to stderr. Exit 0 on success (and for --help, which prints
+ * on stdout), 2 on bad arguments (with a usage line), 3 when an id names nothing (`no <thing>
+ * with id <id>`), 1 when the command fails otherwise. Each command is one file in this folder.
  */
 
 const COMMANDS: Record<string, Command> = {
@@ -31,19 +32,49 @@ const COMMANDS: Record<string, Command> = {
   'exports retry': exportsRetry,
 };
 
-function usage(): string {
-  return `usage: cli <command> [options]\n${Object.values(COMMANDS)
-    .map((c) => `  ${c.usage}`)
-    .join('\n')}`;
+const HELP = new Set(['--help', '-h']);
+/** The exit code of an id that names nothing, the same for every command. */
+const NOT_FOUND = 3;
+
+/** The commands whose words start with `words` (all of them for none). */
+function commandsUnder(words: string[]): Command[] {
+  return Object.entries(COMMANDS)
+    .filter(([name]) => words.every((word, i) => name.split(' ')[i] === word))
+    .map(([, command]) => command);
+}
+
+/** The usage of the CLI: each command's usage line with its summary. */
+function usage(commands: Command[] = Object.values(COMMANDS)): string {
+  return [
+    'usage: cli <command> [options]',
+    '       cli <command> --help',
+    'commands:',
+    ...commands.map((c) => `  ${c.usage}\n      ${c.summary}`),
+  ].join('\n');
+}
+
+function commandHelp(command: Command): string {
+  return `usage: cli ${command.usage}\n${command.summary}`;
 }
 
 async function main(argv: string[]): Promise<number> {
   const name = Object.keys(COMMANDS).find((words) => words.split(' ').every((word, i) => argv[i] === word));
+  const help = argv.some((arg) => HELP.has(arg)) || (!name && argv[0] === 'help');
   if (!name) {
+    // `cli --help`, `cli help`, or `cli exports --help` (the commands of that group).
+    const group = commandsUnder(argv.filter((arg) => !HELP.has(arg) && arg !== 'help'));
+    if (help && group.length > 0) {
+      process.stdout.write(`${usage(group)}\n`);
+      return 0;
+    }
     process.stderr.write(`${argv.length ? `unknown command: ${argv.slice(0, 2).join(' ')}\n` : ''}${usage()}\n`);
     return 2;
   }
   const command = COMMANDS[name]!;
+  if (help) {
+    process.stdout.write(`${commandHelp(command)}\n`);
+    return 0;
+  }
   const fail = (message: string) => {
     process.stderr.write(`error: ${message}\nusage: cli ${command.usage}\n`);
     return 2;
@@ -81,7 +112,7 @@ async function main(argv: string[]): Promise<number> {
     if (error instanceof UsageError) return fail(error.message);
     const message = error instanceof Error ? error.message : String(error);
     process.stderr.write(`error: ${message}\n`);
-    return 1;
+    return error instanceof NotFoundError ? NOT_FOUND : 1;
   } finally {
     await database.close();
   }

@@ -3,11 +3,12 @@ import type { Queryable } from '../db/client';
 import { ACCOUNT_TYPES, type AccountType } from '../db/schema';
 import { revokeApiKeys } from '../db/statements/api-keys';
 import { findUserByEmail, insertUser, listUsers, lockUser } from '../db/statements/users';
-import { assertExists, command, CommandError, required, UsageError, uuidOption } from './command';
+import { assertExists, command, CommandError, NotFoundError, required, UsageError, uuidOption } from './command';
 
 /** Creates a user and their first API key, which is printed once and stored only hashed. */
 export const usersCreate = command({
   usage: 'users create --email EMAIL --account-type admin|partner|customer [--partner ID] [--customer ID]',
+  summary: 'Create a user and their first API key, printed this once.',
   options: { email: { type: 'string' }, 'account-type': { type: 'string' }, partner: { type: 'string' }, customer: { type: 'string' } },
   parse({ values }) {
     const email = required(values, 'email');
@@ -46,14 +47,15 @@ function userOption(values: Record<string, string | undefined>): string {
  * that a rotation and a revocation of one user run one after the other), every key of theirs
  * revoked and `then` run. An unknown user is an error.
  */
-function keyCommand<T>(usage: string, then: (tx: Queryable, userId: string) => Promise<T>) {
+function keyCommand<T>(usage: string, summary: string, then: (tx: Queryable, userId: string) => Promise<T>) {
   return command({
     usage,
+    summary,
     options: { user: { type: 'string' } },
     parse: ({ values }) => ({ userId: userOption(values) }),
     run: ({ userId }, sql) =>
       sql.begin(async (tx) => {
-        if (!(await lockUser(tx, userId))) throw new CommandError(`no user with id ${userId}`);
+        if (!(await lockUser(tx, userId))) throw new NotFoundError('user', userId);
         await revokeApiKeys(tx, userId);
         return then(tx, userId);
       }),
@@ -61,17 +63,26 @@ function keyCommand<T>(usage: string, then: (tx: Queryable, userId: string) => P
 }
 
 /** Revokes every key of the user and issues a new one, printed once: the old keys answer 401 at once. */
-export const usersRotateKey = keyCommand('users rotate-key --user ID', async (tx, userId) => ({
-  id: userId,
-  api_key: await issueApiKey(tx, userId, 'cli'),
-}));
+export const usersRotateKey = keyCommand(
+  'users rotate-key --user ID',
+  'Revoke every key of a user and issue a new one, printed this once.',
+  async (tx, userId) => ({
+    id: userId,
+    api_key: await issueApiKey(tx, userId, 'cli'),
+  }),
+);
 
 /** Revokes every key of the user: they cannot use the API until a key is rotated in. */
-export const usersRevokeKey = keyCommand('users revoke-key --user ID', async (_tx, userId) => ({ id: userId, revoked: true }));
+export const usersRevokeKey = keyCommand(
+  'users revoke-key --user ID',
+  'Revoke every key of a user, until rotate-key issues a new one.',
+  async (_tx, userId) => ({ id: userId, revoked: true }),
+);
 
 /** Every user, oldest first, with when any of their keys was last used; never a key or its hash. */
 export const usersList = command({
   usage: 'users list',
+  summary: 'List every user, oldest first, with the last use of their keys (never a key).',
   options: {},
   parse: () => ({}),
   run: (_input, sql) => listUsers(sql),

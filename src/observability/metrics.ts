@@ -1,13 +1,15 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Sql } from '../db/client';
-import { countExportsByStatus, dueQueue } from '../db/statements/exports';
+import { EXPORT_ERROR_CODES, type ExportErrorCode } from '../db/schema';
+import { countExportsByStatus, dueQueue, runningHeartbeats } from '../db/statements/exports';
 
 /**
  * Prometheus metrics. Two kinds:
  * - the state of all exports (by status, queue depth, oldest waiting), read from the database at
  *   scrape time, so any process (API or worker) reports the same truth;
- * - what this process did (exports it finished, their duration, size, rows, bytes, and how long
- *   they waited in the queue), recorded as it happens.
+ * - what this process did (exports it finished, their duration, size, rows, bytes, the errors
+ *   they met, and how long they waited in the queue), recorded as it happens.
+ * Every name passes `promtool check metrics`: only counters end in `_total`.
  */
 
 /** How an attempt ended, as the export task logs it (tasks/analytics-export.ts). */
@@ -20,6 +22,8 @@ export interface ExportOutcome {
   bytes: number;
   /** From the export's run_at to this attempt's claim. */
   queuedSeconds: number;
+  /** The code of the error the attempt ended with (failed, cancelled and retry outcomes). */
+  errorCode?: ExportErrorCode | undefined;
 }
 
 export interface Metrics {
@@ -34,6 +38,11 @@ const DURATION_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300,
 export function createMetrics(sql: Sql): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  // prom-client's totals of these gauges end in `_total`, which Prometheus keeps for counters;
+  // sum() over the by-type gauges of the same name without the suffix gives them.
+  for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+    registry.removeSingleMetric(name);
+  }
   registerExportGauges(registry, sql);
   return {
     registry,
@@ -71,6 +80,22 @@ function registerExportGauges(registry: Registry, sql: Sql): void {
       this.set((await dueQueue(sql)).oldestSeconds);
     },
   });
+  new Gauge({
+    name: 'analytics_export_heartbeat_age_seconds',
+    help: 'Age of the oldest heartbeat among running exports, in seconds (0 when none runs)',
+    registers: [registry],
+    async collect() {
+      this.set((await runningHeartbeats(sql)).oldestAgeSeconds);
+    },
+  });
+  new Gauge({
+    name: 'analytics_export_running_workers',
+    help: 'Distinct workers holding a running export',
+    registers: [registry],
+    async collect() {
+      this.set((await runningHeartbeats(sql)).workers);
+    },
+  });
 }
 
 /** What this process's export attempts did, recorded as each ends. */
@@ -103,13 +128,22 @@ function exportRecorder(registry: Registry): Metrics['recordExport'] {
     registers: [registry],
   });
 
-  // Every outcome is reported from the start (as 0), so that rate() and alerts see the series.
+  const errors = new Counter({
+    name: 'analytics_export_errors_total',
+    help: 'Export attempts this process ended with an error (failed, cancelled or re-queued for a retry), by error code',
+    labelNames: ['code'],
+    registers: [registry],
+  });
+
+  // Every outcome and error code is reported from the start (as 0), so that rate() and alerts see the series.
   for (const outcome of EXPORT_OUTCOMES) finished.inc({ outcome }, 0);
+  for (const code of EXPORT_ERROR_CODES) errors.inc({ code }, 0);
 
   return (o) => {
     finished.inc({ outcome: o.outcome });
     duration.observe({ outcome: o.outcome }, o.durationSeconds);
     queued.observe(o.queuedSeconds);
+    if (o.errorCode !== undefined) errors.inc({ code: o.errorCode });
     if (o.outcome === 'complete') {
       size.observe(o.bytes);
       rows.inc(o.rows);

@@ -13,7 +13,7 @@ import { opsRoutes } from './ops-routes';
 export function createOpsApp(context: ServiceContext): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>({ strict: false });
   app.use(requestId());
-  app.use(logRequests(context));
+  app.use(logRequests(context, () => app.routes));
   app.route('/', opsRoutes(context));
   app.notFound((c) => c.json({ detail: 'Not found.' }, 404));
   app.onError(errorHandler(context.logger));

@@ -77,7 +77,15 @@ function attemptOutcome(context: ServiceContext, claim: Claim, progress: CsvProg
     const durationMs = Date.now() - started;
     const rows = typeof fields.rows === 'number' ? fields.rows : progress.rows;
     const bytes = typeof fields.bytes === 'number' ? fields.bytes : progress.bytes;
-    context.metrics.recordExport({ outcome: kind, durationSeconds: durationMs / 1000, rows, bytes, queuedSeconds: claim.queuedMs / 1000 });
+    const errorCode = (fields.errors as ExportErrors | undefined)?.code;
+    context.metrics.recordExport({
+      outcome: kind,
+      durationSeconds: durationMs / 1000,
+      rows,
+      bytes,
+      queuedSeconds: claim.queuedMs / 1000,
+      errorCode,
+    });
     logger.info(
       {
         outcome: kind,

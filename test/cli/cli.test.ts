@@ -11,7 +11,8 @@ import { createCustomer, createPartner, createQuery, createUser, insertExport } 
 
 /**
  * The CLI as operators and scripts run it: a separate process, JSON on stdout, errors on
- * stderr, exit 2 with a usage line on bad arguments, 1 when the command fails.
+ * stderr, exit 2 with a usage line on bad arguments, 3 with one wording when an id names
+ * nothing, 1 when the command fails otherwise; --help on stdout with exit 0.
  */
 
 const api = await createTestApi();
@@ -21,12 +22,22 @@ type Run = CliRun;
 
 const cli = (args: string[], env: Record<string, string | undefined> = { DATABASE_URL: api.db.url }): Promise<Run> => runCli(args, env);
 
+/** A timestamp as the API prints it, e.g. "2020-08-13T19:37:21.755074Z". */
+const API_TIMESTAMP = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/;
+
 /** A successful run: exit 0, nothing on stderr, exactly one JSON document on stdout. */
 function json(run: Run) {
   assert.equal(run.code, 0, run.stderr);
   assert.equal(run.stderr, '');
   assert.equal(run.stdout.trim().split('\n').length, 1, 'one line of JSON');
   return JSON.parse(run.stdout);
+}
+
+/** An id that names nothing: exit 3, `error: no <thing> with id <id>` on stderr, nothing on stdout. */
+function notFound(run: Run, thing: string, id: string) {
+  assert.equal(run.code, 3, `exit 3: ${run.stderr}`);
+  assert.equal(run.stdout, '');
+  assert.equal(run.stderr, `error: no ${thing} with id ${id}\n`);
 }
 
 function usageFailure(run: Run, pattern: RegExp) {
@@ -93,16 +104,67 @@ describe('partners, customers and users', () => {
     runs.forEach((run, i) => usageFailure(run, cases[i]![1]));
   });
 
-  test('a command that fails exits 1 with the reason on stderr', async () => {
-    const missing = await cli(['customers', 'create', '--partner', '00000000-0000-4000-8000-000000000000', '--name', 'x']);
-    assert.equal(missing.code, 1);
-    assert.equal(missing.stdout, '');
-    assert.match(missing.stderr, /no partner with id 00000000-0000-4000-8000-000000000000/);
+  test('a command that fails exits 1 with the reason on stderr; an unknown id exits 3', async () => {
+    const nobody = '00000000-0000-4000-8000-000000000000';
+    notFound(await cli(['customers', 'create', '--partner', nobody, '--name', 'x']), 'partner', nobody);
+    notFound(
+      await cli(['users', 'create', '--email', 'c@acme.example', '--account-type', 'customer', '--customer', nobody]),
+      'customer',
+      nobody,
+    );
+    notFound(await cli(['demo-data', '--customer', nobody]), 'customer', nobody);
 
     json(await cli(['users', 'create', '--email', 'twice@acme.example', '--account-type', 'admin']));
     const duplicate = await cli(['users', 'create', '--email', 'TWICE@acme.example', '--account-type', 'admin']);
     assert.equal(duplicate.code, 1);
     assert.match(duplicate.stderr, /already exists/);
+  });
+});
+
+describe('--help', () => {
+  test('the CLI, a group and every command print their usage on stdout and exit 0, without a database', async () => {
+    const words = [
+      ['partners', 'create'],
+      ['customers', 'create'],
+      ['users', 'create'],
+      ['users', 'list'],
+      ['users', 'rotate-key'],
+      ['users', 'revoke-key'],
+      ['demo-data'],
+      ['exports', 'sql'],
+      ['exports', 'list'],
+      ['exports', 'cancel'],
+      ['exports', 'retry'],
+    ];
+    const noDatabase = { DATA_DIR: path.join(testEnvironment.tmpDir, 'nowhere') };
+    for (const args of [['--help'], ['-h'], ['help']]) {
+      const run = await cli(args, noDatabase);
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(run.stderr, '');
+      assert.match(run.stdout, /^usage: cli <command> \[options\]\n/);
+      for (const command of words) assert.ok(run.stdout.includes(`\n  ${command.join(' ')}`), `${args}: lists ${command.join(' ')}`);
+    }
+    const group = await cli(['exports', '--help'], noDatabase);
+    assert.equal(group.code, 0, group.stderr);
+    assert.deepEqual(
+      group.stdout
+        .split('\n')
+        .filter((line) => /^  \S/.test(line))
+        .map((line) => line.trim().split(' ').slice(0, 2).join(' ')),
+      ['exports sql', 'exports list', 'exports cancel', 'exports retry'],
+    );
+    const runs = await Promise.all(words.map((command) => cli([...command, '--help'], noDatabase)));
+    runs.forEach((run, i) => {
+      const command = words[i]!.join(' ');
+      assert.equal(run.code, 0, `${command}: ${run.stderr}`);
+      assert.equal(run.stderr, '', command);
+      assert.match(run.stdout, new RegExp(`^usage: cli ${command}\\b.*\\n\\S.+\\n$`), command);
+    });
+    // -h works after options too; an unknown command with --help is still an unknown command.
+    assert.match((await cli(['users', 'rotate-key', '--user', 'x', '-h'], noDatabase)).stdout, /^usage: cli users rotate-key --user ID\n/);
+    const unknown = await cli(['frobnicate', '--help'], noDatabase);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /unknown command: frobnicate/);
   });
 });
 
@@ -157,20 +219,20 @@ describe('users list, rotate-key and revoke-key', () => {
     assert.equal(listed.customer, customerId);
     assert.ok(Date.parse(String(listed.last_used)) > Date.now() - 60_000, 'the request just made is its last use');
     assert.equal(users.find((u) => u.id === unused.id)!.last_used, null);
+    // Timestamps as the API prints them: ISO 8601 in UTC with microseconds.
+    assert.match(String(listed.created), API_TIMESTAMP);
+    assert.match(String(listed.last_used), API_TIMESTAMP);
     const count = (await sql<{ count: number }[]>`SELECT count(*)::int AS count FROM users`)[0]!.count;
     assert.equal(users.length, count);
   });
 
-  test('an unknown user exits 1 with a message; a missing or malformed --user exits 2', async () => {
+  test('an unknown user exits 3 with a message; a missing or malformed --user exits 2', async () => {
     const nobody = '00000000-0000-4000-8000-000000000000';
     for (const words of [
       ['users', 'rotate-key'],
       ['users', 'revoke-key'],
     ]) {
-      const missing = await cli([...words, '--user', nobody]);
-      assert.equal(missing.code, 1);
-      assert.equal(missing.stdout, '');
-      assert.match(missing.stderr, new RegExp(`no user with id ${nobody}`));
+      notFound(await cli([...words, '--user', nobody]), 'user', nobody);
       usageFailure(await cli(words), /--user is required/);
       usageFailure(await cli([...words, '--user', 'nope']), /--user must be a uuid/);
     }
@@ -276,10 +338,8 @@ describe('exports sql', () => {
     assert.deepEqual(Object.keys(rows[0]!), ['timestamp', 'device_id', 'device_name', 'space_id', 'space_name', 'metric', 'value']);
   });
 
-  test('an unknown export exits 1, a malformed id exits 2', async () => {
-    const missing = await cli(['exports', 'sql', '00000000-0000-4000-8000-000000000000']);
-    assert.equal(missing.code, 1);
-    assert.match(missing.stderr, /does not exist/);
+  test('an unknown export exits 3, a malformed id exits 2', async () => {
+    notFound(await cli(['exports', 'sql', '00000000-0000-4000-8000-000000000000']), 'export', '00000000-0000-4000-8000-000000000000');
     usageFailure(await cli(['exports', 'sql', 'not-a-uuid']), /ID must be the uuid of an export/);
     usageFailure(await cli(['exports', 'sql']), /expected 1 argument/);
   });
@@ -319,6 +379,38 @@ describe('exports list, cancel and retry', () => {
     usageFailure(await cli(['exports', 'list', 'extra']), /expected 0 argument/);
   });
 
+  test('list prints timestamps exactly as the API does (ISO 8601 UTC, microseconds)', async () => {
+    const customerId = await createCustomer(sql, await createPartner(sql));
+    const owner = await createUser(sql, 'customer', { customerId });
+    const scopes = { customerScopes: [customerId] };
+    const queryId = await createQuery(
+      sql,
+      owner.id,
+      { metrics: ['temperature'], start: '2026-01-01T00:00:00Z', end: '2026-01-02T00:00:00Z' },
+      scopes,
+    );
+    const id = await insertExport(sql, owner.id, queryId, scopes);
+    await markFailed(sql, id);
+    const fromApi = await api.request('GET', `/analytics/exports/${id}/`, { key: owner.apiKey });
+    assert.equal(fromApi.status, 200, fromApi.text);
+
+    const listed = (json(await cli(['exports', 'list', '--status', 'failed'])) as Array<Record<string, unknown>>).find(
+      (row) => row.id === id,
+    )!;
+    for (const field of ['created', 'started', 'finished'] as const) {
+      assert.match(String(listed[field]), API_TIMESTAMP, field);
+      assert.equal(listed[field], fromApi.body[field], field);
+    }
+    // The view shows run_at for queued exports only, held_since for running ones.
+    assert.equal(listed.run_at, null);
+    assert.equal(listed.held_since, null);
+    const queued = await insertExport(sql, owner.id, queryId, scopes);
+    const waiting = (json(await cli(['exports', 'list', '--status', 'queued'])) as Array<Record<string, unknown>>).find(
+      (row) => row.id === queued,
+    )!;
+    assert.match(String(waiting.run_at), API_TIMESTAMP);
+  });
+
   test('cancel fails a queued export, asks a running one to stop, and names the status; retry makes a new export of a failed one', async () => {
     const customerId = await createCustomer(sql, await createPartner(sql));
     const owner = await createUser(sql, 'customer', { customerId });
@@ -351,12 +443,8 @@ describe('exports list, cancel and retry', () => {
     assert.equal(notFailed.code, 1);
     assert.match(notFailed.stderr, /only a failed analytics export can be retried/);
     const unknown = '00000000-0000-4000-8000-000000000000';
-    const missingCancel = await cli(['exports', 'cancel', unknown]);
-    assert.equal(missingCancel.code, 1);
-    assert.match(missingCancel.stderr, /no export with id/);
-    const missingRetry = await cli(['exports', 'retry', unknown]);
-    assert.equal(missingRetry.code, 1);
-    assert.match(missingRetry.stderr, /no analytics export/);
+    notFound(await cli(['exports', 'cancel', unknown]), 'export', unknown);
+    notFound(await cli(['exports', 'retry', unknown]), 'export', unknown);
     usageFailure(await cli(['exports', 'cancel', 'nope']), /ID must be the uuid of an export/);
     usageFailure(await cli(['exports', 'retry']), /expected 1 argument/);
   });

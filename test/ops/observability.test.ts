@@ -8,7 +8,7 @@ import { generateReadings } from '../../src/demo/readings';
 import { createMetrics } from '../../src/observability/metrics';
 import { createS3Client } from '../../src/storage/s3-client';
 import { createTestApi } from '../support/api';
-import { markFailed } from '../support/exports';
+import { ageHeartbeat, markFailed, markRunning } from '../support/exports';
 import { createCustomer, createDevice, createPartner, createQuery, createUser, insertExport } from '../support/fixtures';
 import { startPrivateS3 } from '../support/s3';
 import { spawnWorker, waitForLog, workerEnvironment } from '../support/worker';
@@ -108,6 +108,48 @@ describe('GET /metrics on the API', () => {
     ]) {
       assert.match(text, new RegExp(`# TYPE ${name} `), name);
     }
+  });
+});
+
+describe('worker heartbeats in /metrics', () => {
+  test('the oldest running export heartbeat age and the workers holding running exports, from the database', async () => {
+    const before = (await api.request('GET', '/metrics')).text;
+    assert.equal(sample(before, 'analytics_export_heartbeat_age_seconds'), 0, 'none runs');
+    assert.equal(sample(before, 'analytics_export_running_workers'), 0);
+    const id = await insertExport(sql, user.id, queryId);
+    await markRunning(sql, id);
+    await ageHeartbeat(sql, id, 3);
+    try {
+      const text = (await api.request('GET', '/metrics')).text;
+      const age = sample(text, 'analytics_export_heartbeat_age_seconds')!;
+      assert.ok(age >= 180 && age < 240, `age ${age}`);
+      assert.equal(sample(text, 'analytics_export_running_workers'), 1);
+    } finally {
+      await markFailed(sql, id);
+    }
+  });
+});
+
+describe('the route label of /metrics', () => {
+  test('requests refused before their handler (401, 405, 413) count under their route; only unknown paths are (unmatched)', async () => {
+    const before = (await api.request('GET', '/metrics')).text;
+    const count = (text: string, labels: string) => sample(text, 'http_request_duration_seconds_count', labels) ?? 0;
+    const id = '00000000-0000-4000-8000-000000000000';
+    assert.equal((await api.request('GET', '/analytics/exports/')).status, 401);
+    assert.equal((await api.request('PUT', `/analytics/exports/${id}/`, { key: user.apiKey, body: {} })).status, 405);
+    const tooLarge = await api.request('POST', '/analytics/export', { key: user.apiKey, body: 'x'.repeat(1024 * 1024 + 1) });
+    assert.equal(tooLarge.status, 413);
+    assert.equal((await api.request('GET', '/no/such/path')).status, 404);
+
+    const after = (await api.request('GET', '/metrics')).text;
+    const expected: Array<[string, number]> = [
+      ['method="GET",route="/analytics/exports",status="401"', 1],
+      ['method="PUT",route="/analytics/exports/:id",status="405"', 1],
+      ['method="POST",route="/analytics/export",status="413"', 1],
+      ['method="GET",route="(unmatched)",status="404"', 1],
+    ];
+    for (const [labels, increase] of expected) assert.equal(count(after, labels) - count(before, labels), increase, labels);
+    assert.doesNotMatch(after, /route="\(unmatched\)",status="(401|405|413)"/);
   });
 });
 

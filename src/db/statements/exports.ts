@@ -158,11 +158,13 @@ export async function listExpiredExports(sql: Queryable, retentionDays: number, 
 /** The newest exports from the analytics_export_jobs view (docs/operations.md); intervals in seconds, counts as numbers. */
 export async function listExportJobs(sql: Queryable, filter: { status?: string | undefined; limit: number }) {
   const rows = await sql`
-    SELECT id, status, attempts, max_attempts, last_error, error_code, worker_id, held_since,
+    SELECT id, status, attempts, max_attempts, last_error, error_code, worker_id, ${isoTimestamp(sql, 'held_since')} AS held_since,
            extract(epoch FROM heartbeat_age)::float8 AS heartbeat_age_seconds,
            rows_written::float8 AS rows_written, bytes_written::float8 AS bytes_written,
-           run_at, created, started, finished, extract(epoch FROM duration)::float8 AS duration_seconds,
-           query_id, created_by, name, cancel_requested_at, retry_of
+           ${isoTimestamp(sql, 'run_at')} AS run_at, ${isoTimestamp(sql, 'created')} AS created,
+           ${isoTimestamp(sql, 'started')} AS started, ${isoTimestamp(sql, 'finished')} AS finished,
+           extract(epoch FROM duration)::float8 AS duration_seconds,
+           query_id, created_by, name, ${isoTimestamp(sql, 'cancel_requested_at')} AS cancel_requested_at, retry_of
       FROM analytics_export_jobs
      WHERE ${filter.status === undefined ? sql`true` : sql`status = ${filter.status}`}
      ORDER BY created DESC, id DESC
@@ -185,6 +187,15 @@ export async function dueQueue(sql: Queryable): Promise<{ depth: number; oldestS
     SELECT count(*)::int AS depth, coalesce(extract(epoch FROM now() - min(run_at)), 0)::float8 AS oldest_seconds
       FROM analytics_exports WHERE status = 'queued' AND run_at <= now()`;
   return { depth: row!.depth, oldestSeconds: row!.oldest_seconds };
+}
+
+/** Running exports' heartbeats: the oldest one's age (0 when none runs) and how many workers hold them. */
+export async function runningHeartbeats(sql: Queryable): Promise<{ oldestAgeSeconds: number; workers: number }> {
+  const [row] = await sql<{ oldest_age_seconds: number; workers: number }[]>`
+    SELECT coalesce(extract(epoch FROM now() - min(heartbeat_at)), 0)::float8 AS oldest_age_seconds,
+           count(DISTINCT worker_id)::int AS workers
+      FROM analytics_exports WHERE status = 'running'`;
+  return { oldestAgeSeconds: row!.oldest_age_seconds, workers: row!.workers };
 }
 
 /** Which of these object keys a complete export owns (the orphan sweep keeps those). */

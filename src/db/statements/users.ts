@@ -1,5 +1,6 @@
 import type { Queryable } from '../client';
 import type { AccountType } from '../schema';
+import { isoTimestamp } from './fragments';
 
 /** The statements on users. */
 
@@ -27,11 +28,11 @@ export async function lockUser(tx: Queryable, userId: string): Promise<boolean> 
   return row !== undefined;
 }
 
-/** Every user, oldest first, with when any of their keys was last used; never a key or its hash. */
+/** Every user, oldest first, with when any of their keys was last used (timestamps as the API prints them); never a key or its hash. */
 export async function listUsers(sql: Queryable) {
   const rows = await sql`
-    SELECT u.id, u.email, u.account_type, u.partner_id AS partner, u.customer_id AS customer, u.created,
-           (SELECT max(k.last_used) FROM api_keys k WHERE k.user_id = u.id) AS last_used
+    SELECT u.id, u.email, u.account_type, u.partner_id AS partner, u.customer_id AS customer, ${isoTimestamp(sql, 'u.created')} AS created,
+           ${isoTimestamp(sql, '(SELECT max(k.last_used) FROM api_keys k WHERE k.user_id = u.id)')} AS last_used
       FROM users u
      ORDER BY u.created, u.id`;
   return [...rows];
