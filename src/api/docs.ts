@@ -30,7 +30,8 @@ const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&
 // Descriptions are CommonMark; code spans are the only markup they use.
 const md = (s) => esc(s).replace(/\`([^\`]+)\`/g, '<code>$1</code>');
 fetch('/openapi.json').then((r) => r.json()).then((doc) => {
-  const resolve = (s) => (s && s.$ref ? doc.components.schemas[s.$ref.split('/').pop()] : s);
+  // A local reference (#/components/...) to what it names.
+  const resolve = (s) => (s && s.$ref ? s.$ref.slice(2).split('/').reduce((o, k) => o[k], doc) : s);
   const schema = (s) => '<pre>' + esc(JSON.stringify(resolve(s), null, 2)) + '</pre>';
   document.getElementById('intro').innerHTML = '<p>' + md(doc.info.description) + '</p>';
   let html = '';
@@ -42,7 +43,7 @@ fetch('/openapi.json').then((r) => r.json()).then((doc) => {
       if (op.description) html += '<p>' + md(op.description) + '</p>';
       if (params.length) html += '<h4>Parameters</h4><table>' + params.map((p) => '<tr><td><code>' + esc(p.name) + '</code></td><td>' + esc(p.in) + (p.required ? ', required' : '') + '</td><td>' + esc(p.description || '') + '</td></tr>').join('') + '</table>';
       if (op.requestBody) html += '<h4>Request body</h4>' + schema(op.requestBody.content['application/json'].schema);
-      html += '<h4>Responses</h4><table>' + Object.entries(op.responses).map(([code, r]) => '<tr><td><b>' + esc(code) + '</b></td><td>' + esc(r.description) + '</td></tr>').join('') + '</table>';
+      html += '<h4>Responses</h4><table>' + Object.entries(op.responses).map(([code, r]) => '<tr><td><b>' + esc(code) + '</b></td><td>' + md(resolve(r).description) + '</td></tr>').join('') + '</table>';
       html += '</div></details>';
     }
   }

@@ -1,3 +1,4 @@
+import type { Context } from 'hono';
 import * as v from 'valibot';
 
 /**
@@ -7,6 +8,7 @@ import * as v from 'valibot';
 
 export const DEFAULT_LIMIT = 100;
 export const MAX_LIMIT = 1000;
+export const MAX_OFFSET = 999_999_999;
 
 const wholeNumber = (min: number, max: number, fallback: number, description: string) =>
   v.optional(
@@ -24,8 +26,39 @@ const wholeNumber = (min: number, max: number, fallback: number, description: st
 
 export const pageQuery = {
   limit: wholeNumber(1, MAX_LIMIT, DEFAULT_LIMIT, `Page size, 1 to ${MAX_LIMIT} (default ${DEFAULT_LIMIT}).`),
-  offset: wholeNumber(0, 999_999_999, 0, 'How many items to skip (default 0).'),
+  offset: wholeNumber(0, MAX_OFFSET, 0, 'How many items to skip (default 0).'),
 };
+
+/**
+ * ?limit and ?offset as OpenAPI parameters: integers, as a client sends them (the schemas above
+ * describe the query string's text, which is what they parse).
+ */
+export const pageParameters = [
+  {
+    name: 'limit',
+    in: 'query',
+    required: false,
+    description: `Page size, 1 to ${MAX_LIMIT}.`,
+    schema: { type: 'integer', minimum: 1, maximum: MAX_LIMIT, default: DEFAULT_LIMIT },
+  },
+  {
+    name: 'offset',
+    in: 'query',
+    required: false,
+    description: 'How many items to skip.',
+    schema: { type: 'integer', minimum: 0, maximum: MAX_OFFSET, default: 0 },
+  },
+];
+
+/** The named query-string parameters, each one's values (a parameter may repeat) joined with commas. */
+export function readListQuery(c: Context, names: readonly string[]): Record<string, string> {
+  const raw: Record<string, string> = {};
+  for (const name of names) {
+    const values = c.req.queries(name);
+    if (values) raw[name] = values.join(',');
+  }
+  return raw;
+}
 
 export interface Page {
   limit: number;

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { CreateExportBody } from '../../src/api/exports/schemas';
 import { jsonSchemaOf } from '../../src/api/openapi';
+import { requestSchemaOf } from '../../src/api/openapi-parts';
 import { QueryBody } from '../../src/api/queries/schemas';
 import { createApp } from '../../src/api/app';
 import { createTestApi } from '../support/api';
@@ -30,10 +31,15 @@ describe('GET /openapi.json', () => {
     assert.deepEqual([...new Set(served)].sort(), [...documented].sort());
   });
 
-  test('request bodies are the JSON Schema of the valibot schemas the handlers validate with', async () => {
+  test('request bodies are the JSON Schema of the valibot schemas the handlers validate with, defaults in words', async () => {
     const { body: doc } = await api.request('GET', '/openapi.json');
-    assert.deepEqual(doc.components.schemas.CreateExport, jsonSchemaOf(CreateExportBody));
-    assert.deepEqual(doc.components.schemas.Query, jsonSchemaOf(QueryBody));
+    assert.deepEqual(doc.components.schemas.CreateExport, requestSchemaOf(CreateExportBody));
+    assert.deepEqual(doc.components.schemas.Query, requestSchemaOf(QueryBody));
+    // A `default` would make generated clients require the field (openapi-typescript's defaults).
+    assert.equal((jsonSchemaOf(QueryBody) as { properties: Record<string, { default?: unknown }> }).properties.interval!.default, 'raw');
+    assert.equal('default' in doc.components.schemas.Query.properties.interval, false);
+    assert.match(doc.components.schemas.Query.properties.interval.description, /Default when absent: `"raw"`/);
+    assert.deepEqual(doc.components.schemas.Query.required, ['name', 'metrics', 'start', 'end']);
     const create = doc.components.schemas.CreateExport;
     assert.deepEqual(create.required, ['name', 'query']);
     assert.equal(create.properties.name.maxLength, 100);
