@@ -34,10 +34,13 @@ const ALIASES_TAG = {
 
 const securitySchemes = {
   bearer: { type: 'http', scheme: 'bearer', description: 'An API key: `Authorization: Bearer <key>`.' },
+  // "Token" is not a registered HTTP authentication scheme, so tools do not know it as `http`;
+  // as an apiKey in the Authorization header they send (and proxies accept) the value as given.
   token: {
-    type: 'http',
-    scheme: 'token',
-    description: 'The same API key as the platform’s clients send it: `Authorization: Token <key>`.',
+    type: 'apiKey',
+    in: 'header',
+    name: 'Authorization',
+    description: 'The same API key as the platform’s clients send it: the header’s value is `Token <key>`.',
   },
 };
 
