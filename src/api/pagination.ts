@@ -10,12 +10,11 @@ export const DEFAULT_LIMIT = 100;
 export const MAX_LIMIT = 1000;
 export const MAX_OFFSET = 999_999_999;
 
-const wholeNumber = (min: number, max: number, fallback: number, description: string) =>
+/** A whole number as the query string spells it; pageParameters below describes it to clients. */
+const wholeNumber = (min: number, max: number, fallback: number) =>
   v.optional(
     v.pipe(
       v.string(),
-      // Before the transform: JSON Schema describes the query string as it is sent.
-      v.description(description),
       v.regex(/^\d{1,9}$/, `A whole number from ${min} to ${max} is required.`),
       v.transform(Number),
       v.minValue(min, `Ensure this value is at least ${min}.`),
@@ -25,14 +24,11 @@ const wholeNumber = (min: number, max: number, fallback: number, description: st
   );
 
 export const pageQuery = {
-  limit: wholeNumber(1, MAX_LIMIT, DEFAULT_LIMIT, `Page size, 1 to ${MAX_LIMIT} (default ${DEFAULT_LIMIT}).`),
-  offset: wholeNumber(0, MAX_OFFSET, 0, 'How many items to skip (default 0).'),
+  limit: wholeNumber(1, MAX_LIMIT, DEFAULT_LIMIT),
+  offset: wholeNumber(0, MAX_OFFSET, 0),
 };
 
-/**
- * ?limit and ?offset as OpenAPI parameters: integers, as a client sends them (the schemas above
- * describe the query string's text, which is what they parse).
- */
+/** ?limit and ?offset as OpenAPI parameters: integers, as a client sends them. */
 export const pageParameters = [
   {
     name: 'limit',

@@ -28,12 +28,13 @@ export const CreateExportBody = v.object({
 });
 export type CreateExportInput = v.InferOutput<typeof CreateExportBody>;
 
+/** The list's query string as the handler parses it; ./openapi.ts describes its parameters to clients. */
 export const ListExportsQuery = v.object({
   ...pageQuery,
-  status: v.optional(v.pipe(text(), v.description(`Comma-separated; any of ${EXPORT_STATUSES.join(', ')}.`))),
-  tags: v.optional(v.pipe(text(), v.description('Comma-separated; exports carrying every one of these tags.'))),
-  name__contains: v.optional(v.pipe(text(), v.description('Case-insensitive substring of the name.'))),
-  query: v.optional(v.pipe(text(), v.description('Only exports of this Analytics Query (uuid).'))),
+  status: v.optional(text()),
+  tags: v.optional(text()),
+  name__contains: v.optional(text()),
+  query: v.optional(text()),
 });
 
 const timestamp = (description: string) => v.pipe(v.string(), v.isoTimestamp(), v.description(description));
