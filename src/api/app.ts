@@ -3,6 +3,7 @@ import { methodNotAllowed } from 'hono/method-not-allowed';
 import { requestId } from 'hono/request-id';
 import type { ServiceContext } from '../context';
 import { opsRoutes } from '../observability/ops-routes';
+import { discoveryRoutes } from './discovery/routes';
 import { docsRoutes } from './docs';
 import type { ApiEnv } from '../http/env';
 import { errorHandler } from '../http/errors';
@@ -43,6 +44,7 @@ export function createApp(context: ServiceContext): Hono<ApiEnv> {
 
   app.route('/', exportRoutes(context));
   app.route('/', queryRoutes(context));
+  app.route('/', discoveryRoutes(context));
 
   app.notFound((c) => c.json({ detail: 'Not found.' }, 404));
   app.onError(errorHandler(context.logger));

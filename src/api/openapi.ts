@@ -1,211 +1,94 @@
-import { toJsonSchema } from '@valibot/to-json-schema';
-import type * as v from 'valibot';
-import { CreateExportBody, ExportResource, ListExportsQuery } from './exports/schemas';
-import { ListQueriesQuery, QueryBody, QueryPatchBody, QueryResource } from './queries/schemas';
+import { DISCOVERY_TAG, discoveryPaths, discoverySchemas } from './discovery/openapi';
+import { EXPORTS_TAG, exportPaths, exportSchemas } from './exports/openapi';
+import { errorResponses, errorSchemas } from './openapi-parts';
+import { QUERIES_TAG, queryPaths, querySchemas } from './queries/openapi';
 
 /**
- * The OpenAPI 3.1 document, generated from the same valibot schemas that validate requests
- * (OpenAPI 3.1 schemas are JSON Schema 2020-12). Checks that JSON Schema cannot say (e.g. end
- * after start) are described in the operations' text instead.
+ * The OpenAPI 3.1 document. Each resource describes its paths and schemas beside its routes
+ * (`<resource>/openapi.ts`), generated from the valibot schemas that validate requests (OpenAPI
+ * 3.1 schemas are JSON Schema 2020-12); this file puts them together and adds what is common:
+ * info, servers, tags, authentication, the error responses, and the paths' trailing-slash twins.
+ * Checks that JSON Schema cannot say (e.g. end after start) are described in the operations' text.
  */
 
-export function jsonSchemaOf(schema: v.GenericSchema): Record<string, unknown> {
-  const { $schema: _dialect, ...json } = toJsonSchema(schema, {
-    target: 'draft-2020-12',
-    errorMode: 'ignore',
-    typeMode: 'input',
-  }) as Record<string, unknown>;
-  return json;
-}
-
-/** Query-string parameters from an object schema of strings. */
-function parametersOf(schema: v.ObjectSchema<v.ObjectEntries, undefined>): unknown[] {
-  const json = jsonSchemaOf(schema) as { properties: Record<string, Record<string, unknown>> };
-  return Object.entries(json.properties).map(([name, property]) => {
-    const { description, ...rest } = property;
-    return { name, in: 'query', required: false, ...(description ? { description } : {}), schema: rest };
-  });
-}
-
-const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
-const json = (schema: unknown) => ({ content: { 'application/json': { schema } } });
-const idParameter = (what: string) => ({
-  name: 'id',
-  in: 'path',
-  required: true,
-  description: `The ${what}'s id.`,
-  schema: { type: 'string', format: 'uuid' },
-});
-const linkHeader = {
-  Link: { description: 'rel="next" and rel="prev" links to the neighbouring pages (RFC 8288).', schema: { type: 'string' } },
-};
-
-const errors = {
-  400: {
-    description: 'Bad input: `{"field": ["message"]}` for fields, `{"detail": "..."}` for a malformed body.',
-    ...json(ref('FieldErrors')),
-  },
-  401: { description: 'No API key, or an unknown or revoked one.', ...json(ref('Detail')) },
-  403: {
-    description:
-      'The caller sees the object but does not reach every customer and partner in its scopes, which changing, deleting or cancelling it needs.',
-    ...json(ref('Detail')),
-  },
-  404: { description: 'No such object, or one outside the caller’s scopes.', ...json(ref('Detail')) },
-  413: { description: 'Body over 1 MiB.', ...json(ref('Detail')) },
-  415: { description: 'Body is not JSON, or not in UTF-8.', ...json(ref('Detail')) },
-};
-const pick = (...codes: (keyof typeof errors)[]) => Object.fromEntries(codes.map((code) => [code, errors[code]]));
+export { jsonSchemaOf } from './openapi-parts';
 
 const info = {
   title: 'Analytics Export API',
   version: '1.0.0',
   description:
     'Analytics Exports stream all results of an Analytics Query into a CSV file to download. ' +
-    'Authenticate with `Authorization: Bearer <key>` (or `Token <key>`). Timestamps are ISO 8601 UTC with microseconds. ' +
-    'Objects outside the caller’s scopes answer 404.',
+    'Authenticate with `Authorization: Bearer <key>` or `Authorization: Token <key>`. Timestamps are ISO 8601 UTC with microseconds. ' +
+    'Objects outside the caller’s scopes answer 404. Lists are JSON arrays paged with `limit` and `offset`, with a `Link` header to the next and previous pages. ' +
+    'Every path also answers without (or with) its trailing slash.',
+  license: { name: 'Proprietary', identifier: 'LicenseRef-Proprietary' },
 };
 
-/** The shared parts: security scheme, the resources' schemas, the error bodies. */
-const components = () => ({
-  securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'An API key.' } },
-  schemas: {
-    CreateExport: jsonSchemaOf(CreateExportBody),
-    AnalyticsExport: jsonSchemaOf(ExportResource),
-    Query: jsonSchemaOf(QueryBody),
-    QueryPatch: jsonSchemaOf(QueryPatchBody),
-    AnalyticsQuery: jsonSchemaOf(QueryResource),
-    Detail: { type: 'object', properties: { detail: { type: 'string' } }, required: ['detail'] },
-    FieldErrors: {
-      type: 'object',
-      additionalProperties: { type: 'array', items: { type: 'string' } },
-      description: 'Field name -> messages; or {"detail": "..."} when the body itself is malformed.',
-    },
-  },
-});
+/** Relative: the service that serves this document, wherever it is reached. */
+const servers = [{ url: '/', description: 'This service.' }];
 
-/** /analytics/export and /analytics/exports/...: create, list, retrieve, delete, cancel. */
-const exportPaths = () => ({
-  '/analytics/export': {
-    post: {
-      operationId: 'createAnalyticsExport',
-      summary: 'Create an Analytics Export',
-      description:
-        'Schedules the export; it starts `queued`. Read-only fields in the body are ignored. ' +
-        'Extension: an `Idempotency-Key` header makes retries safe: the same key and body within 24 hours answer 200 with the same export; the same key with another body answers 409.',
-      parameters: [{ name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string', maxLength: 255 } }],
-      requestBody: { required: true, ...json(ref('CreateExport')) },
-      responses: {
-        201: { description: 'Created.', ...json(ref('AnalyticsExport')) },
-        200: { description: 'A replay of an earlier request with the same Idempotency-Key and body.', ...json(ref('AnalyticsExport')) },
-        409: { description: 'The Idempotency-Key was used with another body.', ...json(ref('Detail')) },
-        ...pick(400, 401, 413, 415),
-      },
-    },
-  },
-  '/analytics/exports/': {
-    get: {
-      operationId: 'listAnalyticsExports',
-      summary: 'List Analytics Exports',
-      description: 'The caller’s visible exports, newest first. No `url` in lists.',
-      parameters: parametersOf(ListExportsQuery),
-      responses: {
-        200: { description: 'A page of exports.', headers: linkHeader, ...json({ type: 'array', items: ref('AnalyticsExport') }) },
-        ...pick(400, 401),
-      },
-    },
-  },
-  '/analytics/exports/{id}/': {
-    parameters: [idParameter('export')],
-    get: {
-      operationId: 'retrieveAnalyticsExport',
-      summary: 'Retrieve an Analytics Export',
-      description: 'When `complete`, `url` is a download link signed on this request and valid for 1 hour (`url_expires`).',
-      responses: { 200: { description: 'The export.', ...json(ref('AnalyticsExport')) }, ...pick(401, 404) },
-    },
-    delete: {
-      operationId: 'deleteAnalyticsExport',
-      summary: 'Delete an Analytics Export',
-      description: 'Cancels it first if it is running, and deletes the file so existing links stop working.',
-      responses: { 204: { description: 'Deleted.' }, ...pick(401, 403, 404) },
-    },
-  },
-  '/analytics/exports/{id}/cancel/': {
-    parameters: [idParameter('export')],
-    post: {
-      operationId: 'cancelAnalyticsExport',
-      summary: 'Cancel an Analytics Export (extension)',
-      description:
-        'A queued export fails at once with errors.code "cancelled" (200); a running one is asked to stop (202) and fails shortly after.',
-      responses: {
-        200: { description: 'Cancelled.', ...json(ref('AnalyticsExport')) },
-        202: { description: 'Cancellation requested.', ...json(ref('AnalyticsExport')) },
-        409: { description: 'Already complete or failed.', ...json(ref('Detail')) },
-        ...pick(401, 403, 404),
-      },
-    },
-  },
-});
+const ALIASES_TAG = {
+  name: 'Trailing-slash aliases',
+  description: 'The same operations at each path with its trailing slash removed (or added): the service answers both alike.',
+};
 
-/** /analytics/queries/...: list, create, retrieve, replace, patch, delete. */
-const queryPaths = () => ({
-  '/analytics/queries/': {
-    get: {
-      operationId: 'listAnalyticsQueries',
-      summary: 'List Analytics Queries',
-      parameters: parametersOf(ListQueriesQuery),
-      responses: {
-        200: { description: 'A page of queries.', headers: linkHeader, ...json({ type: 'array', items: ref('AnalyticsQuery') }) },
-        ...pick(400, 401),
-      },
-    },
-    post: {
-      operationId: 'createAnalyticsQuery',
-      summary: 'Create an Analytics Query',
-      description:
-        '`end` must be after `start`; `aggregation` is required unless `interval` is raw and must be null when raw; metrics come from the catalogue; devices and spaces must be visible to the caller; `timezone` is an IANA name.',
-      requestBody: { required: true, ...json(ref('Query')) },
-      responses: { 201: { description: 'Created.', ...json(ref('AnalyticsQuery')) }, ...pick(400, 401, 413, 415) },
-    },
+const securitySchemes = {
+  bearer: { type: 'http', scheme: 'bearer', description: 'An API key: `Authorization: Bearer <key>`.' },
+  // "Token" is not a registered HTTP authentication scheme, so tools do not know it as `http`;
+  // as an apiKey in the Authorization header they send (and proxies accept) the value as given.
+  token: {
+    type: 'apiKey',
+    in: 'header',
+    name: 'Authorization',
+    description: 'The same API key as the platform’s clients send it: the header’s value is `Token <key>`.',
   },
-  '/analytics/queries/{id}/': {
-    parameters: [idParameter('query')],
-    get: {
-      operationId: 'retrieveAnalyticsQuery',
-      summary: 'Retrieve an Analytics Query',
-      responses: { 200: { description: 'The query.', ...json(ref('AnalyticsQuery')) }, ...pick(401, 404) },
-    },
-    put: {
-      operationId: 'replaceAnalyticsQuery',
-      summary: 'Update an Analytics Query',
-      description: 'The required fields must be given; optional fields left out keep their values.',
-      requestBody: { required: true, ...json(ref('Query')) },
-      responses: { 200: { description: 'Updated.', ...json(ref('AnalyticsQuery')) }, ...pick(400, 401, 403, 404, 413, 415) },
-    },
-    patch: {
-      operationId: 'patchAnalyticsQuery',
-      summary: 'Partially update an Analytics Query',
-      requestBody: { required: true, ...json(ref('QueryPatch')) },
-      responses: { 200: { description: 'Updated.', ...json(ref('AnalyticsQuery')) }, ...pick(400, 401, 403, 404, 413, 415) },
-    },
-    delete: {
-      operationId: 'deleteAnalyticsQuery',
-      summary: 'Delete an Analytics Query',
-      responses: {
-        204: { description: 'Deleted.' },
-        409: { description: 'Exports refer to it.', ...json(ref('Detail')) },
-        ...pick(401, 403, 404),
-      },
-    },
-  },
-});
+};
+
+const METHODS = ['get', 'put', 'post', 'delete', 'patch'] as const;
+type PathItem = Record<string, unknown>;
+
+/**
+ * Each path at its twin (trailing slash removed, or added to the one path the contract writes
+ * without), with the same operations under their own operationIds: clients and proxies that
+ * check requests against the document accept both spellings, as the service does.
+ */
+function withSlashTwins(paths: Record<string, PathItem>): Record<string, PathItem> {
+  const twins = Object.entries(paths).map(([path, item]) => {
+    const slashed = path.endsWith('/');
+    const twin = slashed ? path.slice(0, -1) : `${path}/`;
+    const operations = Object.fromEntries(
+      Object.entries(item).map(([key, value]) => {
+        if (!(METHODS as readonly string[]).includes(key)) return [key, value];
+        const operation = value as { operationId: string; summary: string };
+        return [
+          key,
+          {
+            ...operation,
+            operationId: `${operation.operationId}${slashed ? 'WithoutSlash' : 'WithSlash'}`,
+            tags: [ALIASES_TAG.name],
+            summary: `${operation.summary} (at ${twin})`,
+            description: `The same as ${key.toUpperCase()} ${path}.`,
+          },
+        ];
+      }),
+    );
+    return [twin, operations] as const;
+  });
+  return { ...paths, ...Object.fromEntries(twins) };
+}
 
 export function openApiDocument() {
   return {
     openapi: '3.1.0',
     info,
-    security: [{ apiKey: [] }],
-    components: components(),
-    paths: { ...exportPaths(), ...queryPaths() },
+    servers,
+    tags: [EXPORTS_TAG, QUERIES_TAG, DISCOVERY_TAG, ALIASES_TAG],
+    security: [{ bearer: [] }, { token: [] }],
+    paths: withSlashTwins({ ...exportPaths(), ...queryPaths(), ...discoveryPaths() }),
+    components: {
+      securitySchemes,
+      schemas: { ...exportSchemas(), ...querySchemas(), ...discoverySchemas(), ...errorSchemas },
+      responses: errorResponses,
+    },
   };
 }

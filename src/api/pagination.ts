@@ -1,3 +1,4 @@
+import type { Context } from 'hono';
 import * as v from 'valibot';
 
 /**
@@ -7,13 +8,13 @@ import * as v from 'valibot';
 
 export const DEFAULT_LIMIT = 100;
 export const MAX_LIMIT = 1000;
+export const MAX_OFFSET = 999_999_999;
 
-const wholeNumber = (min: number, max: number, fallback: number, description: string) =>
+/** A whole number as the query string spells it; pageParameters below describes it to clients. */
+const wholeNumber = (min: number, max: number, fallback: number) =>
   v.optional(
     v.pipe(
       v.string(),
-      // Before the transform: JSON Schema describes the query string as it is sent.
-      v.description(description),
       v.regex(/^\d{1,9}$/, `A whole number from ${min} to ${max} is required.`),
       v.transform(Number),
       v.minValue(min, `Ensure this value is at least ${min}.`),
@@ -23,9 +24,37 @@ const wholeNumber = (min: number, max: number, fallback: number, description: st
   );
 
 export const pageQuery = {
-  limit: wholeNumber(1, MAX_LIMIT, DEFAULT_LIMIT, `Page size, 1 to ${MAX_LIMIT} (default ${DEFAULT_LIMIT}).`),
-  offset: wholeNumber(0, 999_999_999, 0, 'How many items to skip (default 0).'),
+  limit: wholeNumber(1, MAX_LIMIT, DEFAULT_LIMIT),
+  offset: wholeNumber(0, MAX_OFFSET, 0),
 };
+
+/** ?limit and ?offset as OpenAPI parameters: integers, as a client sends them. */
+export const pageParameters = [
+  {
+    name: 'limit',
+    in: 'query',
+    required: false,
+    description: `Page size, 1 to ${MAX_LIMIT}.`,
+    schema: { type: 'integer', minimum: 1, maximum: MAX_LIMIT, default: DEFAULT_LIMIT },
+  },
+  {
+    name: 'offset',
+    in: 'query',
+    required: false,
+    description: 'How many items to skip.',
+    schema: { type: 'integer', minimum: 0, maximum: MAX_OFFSET, default: 0 },
+  },
+];
+
+/** The named query-string parameters, each one's values (a parameter may repeat) joined with commas. */
+export function readListQuery(c: Context, names: readonly string[]): Record<string, string> {
+  const raw: Record<string, string> = {};
+  for (const name of names) {
+    const values = c.req.queries(name);
+    if (values) raw[name] = values.join(',');
+  }
+  return raw;
+}
 
 export interface Page {
   limit: number;

@@ -122,6 +122,8 @@ export const datetime = () =>
       const instant = Date.parse(s);
       return instant >= EARLIEST_MS && instant < END_OF_RANGE_MS;
     }, `Datetime out of range: use an instant from ${EARLIEST_DATETIME} to ${LATEST_DATETIME} (in UTC, after its offset).`),
+    // States the type in the OpenAPI document (RFC 3339 date-time; seconds may also be left out).
+    v.metadata({ format: 'date-time' }),
   );
 
 function messageFor(issue: v.BaseIssue<unknown>): string {

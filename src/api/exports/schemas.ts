@@ -1,4 +1,5 @@
 import * as v from 'valibot';
+import { EXPORT_ERROR_CODES } from '../../db/schema';
 import { EXPORT_STATUSES } from '../../exports/status';
 import { pageQuery } from '../pagination';
 import { MAX_SCOPES, MAX_TAGS, name, notes, scopeFields, tags, text, uuid } from '../validation';
@@ -27,21 +28,24 @@ export const CreateExportBody = v.object({
 });
 export type CreateExportInput = v.InferOutput<typeof CreateExportBody>;
 
+/** The list's query string as the handler parses it; ./openapi.ts describes its parameters to clients. */
 export const ListExportsQuery = v.object({
   ...pageQuery,
-  status: v.optional(v.pipe(text(), v.description(`Comma-separated; any of ${EXPORT_STATUSES.join(', ')}.`))),
-  tags: v.optional(v.pipe(text(), v.description('Comma-separated; exports carrying every one of these tags.'))),
-  name__contains: v.optional(v.pipe(text(), v.description('Case-insensitive substring of the name.'))),
-  query: v.optional(v.pipe(text(), v.description('Only exports of this Analytics Query (uuid).'))),
+  status: v.optional(text()),
+  tags: v.optional(text()),
+  name__contains: v.optional(text()),
+  query: v.optional(text()),
 });
 
 const timestamp = (description: string) => v.pipe(v.string(), v.isoTimestamp(), v.description(description));
-const nullableCount = v.nullable(v.pipe(v.number(), v.integer()));
+const nullableTimestamp = (description: string) => v.pipe(v.nullable(v.pipe(v.string(), v.isoTimestamp())), v.description(description));
+const count = v.pipe(v.number(), v.integer());
+const nullableCount = v.nullable(count);
 
 export const ExportErrors = v.object({
   code: v.pipe(
-    v.string(),
-    v.description('query_error, timeout, too_large, storage_denied, storage_misconfigured, storage_error, cancelled, internal, ...'),
+    v.picklist(EXPORT_ERROR_CODES),
+    v.description('Why it failed, as a program tells failures apart; `message` says it to a person.'),
   ),
   message: v.string(),
 });
@@ -67,15 +71,15 @@ export const ExportResource = v.object({
   url_expires: v.pipe(v.optional(v.pipe(v.string(), v.isoTimestamp())), v.description('Extension: when url stops working.')),
   customer_scopes: v.array(v.pipe(v.string(), v.uuid())),
   partner_scopes: v.array(v.pipe(v.string(), v.uuid())),
-  started: v.pipe(v.nullable(v.string()), v.description('Extension: when the latest attempt started.')),
-  finished: v.pipe(v.nullable(v.string()), v.description('Extension: when it became complete or failed.')),
+  started: nullableTimestamp('Extension: when the latest attempt started.'),
+  finished: nullableTimestamp('Extension: when it became complete or failed.'),
   attempts: v.pipe(v.number(), v.integer(), v.description('Extension: how many times a worker has run it.')),
   progress: v.pipe(
     v.optional(
       v.object({
-        rows: v.number(),
-        bytes: v.number(),
-        heartbeat: v.nullable(v.string()),
+        rows: count,
+        bytes: count,
+        heartbeat: v.nullable(v.pipe(v.string(), v.isoTimestamp())),
       }),
     ),
     v.description("Extension, only while running: rows and bytes written so far and the worker's last heartbeat."),

@@ -80,10 +80,11 @@ export const QueryPatchBody = v.object({
 });
 export type QueryPatchInput = v.InferOutput<typeof QueryPatchBody>;
 
+/** The list's query string as the handler parses it; ./openapi.ts describes its parameters to clients. */
 export const ListQueriesQuery = v.object({
   ...pageQuery,
-  tags: v.optional(v.pipe(text(), v.description('Comma-separated; queries carrying every one of these tags.'))),
-  name__contains: v.optional(v.pipe(text(), v.description('Case-insensitive substring of the name.'))),
+  tags: v.optional(text()),
+  name__contains: v.optional(text()),
 });
 
 const uuidString = v.pipe(v.string(), v.uuid());
