@@ -97,8 +97,14 @@ describe('the embedded S3 server in a process of its own', { concurrency: false 
     await waitFor(() => (isRunning(s3Pid) ? undefined : true), 10_000, 'the S3 process to end');
   });
 
-  test('stops with the service on SIGINT', async () => {
+  test('outlives a Ctrl-C to the process group until the service stops it (SIGINT)', async () => {
     const { service, s3Pid } = await startWithEmbeddedS3('embedded-s3-sigint');
+    const endpoint = logLine(service, 'embedded S3 started').endpoint as string;
+    // A terminal's Ctrl-C reaches both: the S3 server still answers while the service drains.
+    process.kill(s3Pid, 'SIGINT');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.ok(isRunning(s3Pid), 'SIGINT alone does not stop the S3 server');
+    assert.equal((await fetch(`${endpoint}/`)).status, 200, 'and it still serves');
     // To the service alone, not its process group: the service must stop its child itself.
     service.child.kill('SIGINT');
     assert.equal(await service.exited, 0);
