@@ -13,7 +13,8 @@ import { migrate } from './db/migrate';
 import { readDevFile, writeDevFile } from './dev-file';
 import { seedDemoData } from './demo/seed';
 import { startEmbeddedPostgres, type RunningPostgres } from './embedded/postgres';
-import { EMBEDDED_S3_CREDENTIALS, startEmbeddedS3, type RunningS3 } from './embedded/s3';
+import { EMBEDDED_S3_CREDENTIALS } from './embedded/s3';
+import { startEmbeddedS3Process, type RunningS3Process } from './embedded/s3-process';
 import type { Logger } from './logger';
 import { createMetrics } from './observability/metrics';
 import { createOpsApp } from './observability/ops-app';
@@ -89,11 +90,11 @@ async function startPostgres(config: Config, logger: Logger, stack: StopStack): 
   return postgres.url;
 }
 
-/** The embedded S3 server under DATA_DIR/s3; returns the S3 configuration that reaches it. */
+/** The embedded S3 server under DATA_DIR/s3, in a child process; returns the S3 configuration that reaches it. */
 async function startS3(config: Config, logger: Logger, stack: StopStack): Promise<Config['s3']> {
-  const s3: RunningS3 = await startEmbeddedS3({ directory: path.join(config.dataDir, 's3'), buckets: [config.s3.bucket] });
+  const s3: RunningS3Process = await startEmbeddedS3Process({ directory: path.join(config.dataDir, 's3'), buckets: [config.s3.bucket] });
   stack.push(() => s3.stop());
-  logger.info({ endpoint: s3.endpoint, bucket: config.s3.bucket }, 'embedded S3 started');
+  logger.info({ endpoint: s3.endpoint, bucket: config.s3.bucket, pid: s3.pid }, 'embedded S3 started');
   return { ...config.s3, endpoint: s3.endpoint, ...EMBEDDED_S3_CREDENTIALS };
 }
 

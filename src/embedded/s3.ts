@@ -2,8 +2,9 @@ import fs from 'node:fs/promises';
 import { findFreePort } from './free-port';
 
 /**
- * An S3-compatible server (s3rver) inside this process, for `npm start` with no S3_ENDPOINT and
- * for the tests. Objects are files under `directory`, so they survive a restart.
+ * An S3-compatible server (s3rver) inside the calling process: the tests' and the bench's server,
+ * and the body of the process `npm start` runs it in (s3-process.ts). Objects are files under
+ * `directory`, so they survive a restart.
  * s3rver does not verify signatures and has no AbortMultipartUpload (it answers 405).
  */
 

@@ -1,0 +1,165 @@
+import type { ChildProcess } from 'node:child_process';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import postgres from 'postgres';
+import type { DevFile } from '../src/dev-file';
+import { compileExportQuery } from '../src/exports/load-export-query';
+import { createQuery } from '../test/support/fixtures';
+import { requestJson } from './http-client';
+
+/**
+ * The bench's "zero-config" part: the service as a newcomer starts it (bin/service, no database
+ * and no S3 configured: the embedded Postgres and S3, demo data), 14 devices x 100 days x 1
+ * minute of one metric (2,016,000 readings) added with the CLI's demo-data, then
+ * - one raw export of all of them through the API against psql's COPY of the export's own SELECT
+ *   on the same database, and the service's peak RSS during the export;
+ * - the export's SELECT against a plain COPY of the table holding exactly those rows (the demo
+ *   readings are deleted first), both through psql.
+ */
+
+export const ZERO_CONFIG_TARGETS = { exportToCopy: 1.25, selectToTableCopy: 1.6, servicePeakRssMiB: 160 } as const;
+
+const DEVICES = 14;
+const DAYS = 100;
+const METRIC = 'temperature';
+
+interface Child {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | string>;
+}
+
+/** What bench/run.ts lends this part: its process handling (everything it starts is stopped at the end). */
+export interface BenchTools {
+  root: string;
+  tmp: string;
+  repeat: number;
+  log(message: string): void;
+  sleep(ms: number): Promise<void>;
+  startService(env: Record<string, string>): Child;
+  stopChild(child: Child): Promise<void>;
+  waitFor(what: string, child: Child, ok: () => boolean | Promise<boolean>, ms?: number): Promise<void>;
+  /** Runs a command; resolves with its wall time in ms. */
+  run(command: string, args: string[], options?: { env?: Record<string, string> }): Promise<number>;
+  peakRssMiB(pid: number): number;
+  resetPeakRss(pid: number): Promise<void>;
+  onCleanup(step: () => Promise<void>): void;
+}
+
+const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
+
+export async function measureZeroConfig(tools: BenchTools) {
+  const { log } = tools;
+  const dataDir = path.join(tools.tmp, 'zero-config');
+  await fs.mkdir(dataDir, { recursive: true });
+  // The embedded Postgres runs as the postgres user when the bench runs as root: it must enter DATA_DIR.
+  await fs.chmod(dataDir, 0o755);
+  const service = tools.startService({ DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info' });
+  tools.onCleanup(() => tools.stopChild(service));
+  await tools.waitFor('zero-config service', service, () => service.output().includes('"msg":"ready"'), 180_000);
+  const dev = JSON.parse(await fs.readFile(path.join(dataDir, 'dev.json'), 'utf8')) as DevFile;
+  const s3Line = service
+    .output()
+    .split('\n')
+    .find((l) => l.includes('"msg":"embedded S3 started"'));
+  const s3Pid = s3Line ? (JSON.parse(s3Line) as { pid?: number }).pid : undefined;
+  log(`zero-config service up (pid ${service.child.pid}, embedded S3 pid ${s3Pid ?? 'in-process'})`);
+
+  const sql = postgres(dev.database_url, { max: 2, onnotice: () => {} });
+  tools.onCleanup(() => sql.end({ timeout: 5 }));
+  const [customer] = await sql<{ id: string }[]>`SELECT id FROM customers ORDER BY created LIMIT 1`;
+  const [admin] = await sql<{ id: string }[]>`SELECT id FROM users WHERE account_type = 'admin' ORDER BY created LIMIT 1`;
+
+  // The readings, as a user would add them: the CLI's demo-data.
+  let started = performance.now();
+  const cliOut = path.join(tools.tmp, 'zero-config-demo-data.json');
+  await tools.run(
+    'sh',
+    [
+      '-c',
+      `node ${path.join(tools.root, 'dist/cli/index.js')} demo-data --customer ${customer!.id} --devices ${DEVICES} --days ${DAYS} --step 1m --metrics ${METRIC} > ${cliOut}`,
+    ],
+    { env: { DATABASE_URL: dev.database_url } },
+  );
+  const seeded = JSON.parse(await fs.readFile(cliOut, 'utf8')) as { devices: string[]; readings: number; start: string; end: string };
+  log(`zero-config: ${seeded.readings} readings written by demo-data in ${round((performance.now() - started) / 1000)} s`);
+  // The table holds exactly the export's rows, so that a COPY of the table reads the same rows.
+  await sql`DELETE FROM device_readings WHERE NOT (device_id = ANY (${seeded.devices}::uuid[]))`;
+  await sql`VACUUM ANALYZE device_readings`;
+  const queryId = await createQuery(
+    sql,
+    admin!.id,
+    { metrics: [METRIC], devices: seeded.devices, start: seeded.start, end: seeded.end },
+    { customerScopes: [customer!.id] },
+  );
+
+  const headers = { authorization: `Bearer ${dev.api_key}`, 'content-type': 'application/json' };
+  const psqlEnv = { PGOPTIONS: '-c extra_float_digits=1' };
+  const psqlCopy = (what: string) =>
+    tools.run(
+      'psql',
+      [dev.database_url, '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', `\\copy ${what} to '/dev/null' with (format csv, header)`],
+      {
+        env: psqlEnv,
+      },
+    );
+  const runs: Array<{
+    exportMs: number;
+    selectCopyMs: number;
+    tableCopyMs: number;
+    servicePeakRssMiB: number;
+    s3PeakRssMiB?: number;
+  }> = [];
+  let rows = 0;
+  let bytes = 0;
+  for (let i = 0; i < tools.repeat; i++) {
+    await tools.resetPeakRss(service.child.pid!);
+    if (s3Pid) await tools.resetPeakRss(s3Pid);
+    started = performance.now();
+    const created = await requestJson('POST', `${dev.base_url}/analytics/export`, headers, { name: `zero-config ${i}`, query: queryId });
+    if (created.status !== 201) throw new Error(`POST /analytics/export: ${created.status} ${JSON.stringify(created.body)}`);
+    const id = created.body.id as string;
+    for (;;) {
+      const { body } = await requestJson('GET', `${dev.base_url}/analytics/exports/${id}/`, headers);
+      if (body.status === 'failed') throw new Error(`export ${id} failed: ${JSON.stringify(body.errors)}`);
+      if (body.status === 'complete') {
+        rows = body.number_of_rows as number;
+        bytes = body.total_bytes as number;
+        break;
+      }
+      await tools.sleep(50);
+    }
+    const exportMs = performance.now() - started;
+    const servicePeakRssMiB = tools.peakRssMiB(service.child.pid!);
+    const s3PeakRssMiB = s3Pid ? tools.peakRssMiB(s3Pid) : undefined;
+    if (rows !== seeded.readings) throw new Error(`the export has ${rows} rows, the table ${seeded.readings}`);
+
+    const select = (await compileExportQuery(sql, id)).replace(/\s+/g, ' ');
+    const selectCopyMs = await psqlCopy(`(${select})`);
+    const tableCopyMs = await psqlCopy('device_readings');
+    runs.push({
+      exportMs: round(exportMs),
+      selectCopyMs: round(selectCopyMs),
+      tableCopyMs: round(tableCopyMs),
+      servicePeakRssMiB: round(servicePeakRssMiB),
+      ...(s3PeakRssMiB === undefined ? {} : { s3PeakRssMiB: round(s3PeakRssMiB) }),
+    });
+    log(
+      `zero-config run ${i + 1}: export ${round(exportMs / 1000, 2)} s, psql COPY of its SELECT ${round(selectCopyMs / 1000, 2)} s, psql COPY of the table ${round(tableCopyMs / 1000, 2)} s, service peak RSS ${round(servicePeakRssMiB)} MiB${s3PeakRssMiB === undefined ? '' : `, embedded S3 ${round(s3PeakRssMiB)} MiB`}`,
+    );
+  }
+  // Best of the runs for each, so that a noisy run does not decide a ratio.
+  const best = (key: 'exportMs' | 'selectCopyMs' | 'tableCopyMs') => Math.min(...runs.map((r) => r[key]));
+  return {
+    rows,
+    bytes,
+    exportMs: best('exportMs'),
+    selectCopyMs: best('selectCopyMs'),
+    tableCopyMs: best('tableCopyMs'),
+    exportToCopy: round(best('exportMs') / best('selectCopyMs'), 3),
+    selectToTableCopy: round(best('selectCopyMs') / best('tableCopyMs'), 3),
+    servicePeakRssMiB: Math.max(...runs.map((r) => r.servicePeakRssMiB)),
+    ...(s3Pid === undefined ? {} : { s3PeakRssMiB: Math.max(...runs.map((r) => r.s3PeakRssMiB ?? 0)) }),
+    runs,
+  };
+}
