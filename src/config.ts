@@ -77,6 +77,8 @@ export const environmentSchema = {
   EXPORT_PART_SIZE_MIB: v.optional(integer('EXPORT_PART_SIZE_MIB', 5, 512), '5'),
   EXPORT_UPLOAD_QUEUE_SIZE: v.optional(integer('EXPORT_UPLOAD_QUEUE_SIZE', 1, 16), '2'),
   EXPORT_RETENTION_DAYS: v.optional(integer('EXPORT_RETENTION_DAYS', 1, 3650), '30'),
+  // Exports one tenant runs at once while another tenant's export waits; 0: no limit.
+  EXPORT_MAX_RUNNING_PER_CUSTOMER: v.optional(integer('EXPORT_MAX_RUNNING_PER_CUSTOMER', 0, 1000), '2'),
   SHUTDOWN_GRACE_S: v.optional(integer('SHUTDOWN_GRACE_S', 0, 3600), '25'),
 } as const;
 
@@ -126,6 +128,8 @@ export interface Config {
     partSizeBytes: number;
     uploadQueueSize: number;
     retentionDays: number;
+    /** EXPORT_MAX_RUNNING_PER_CUSTOMER: 0 is no limit. */
+    maxRunningPerCustomer: number;
   };
   shutdownGraceMs: number;
 }
@@ -213,6 +217,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       partSizeBytes: e.EXPORT_PART_SIZE_MIB * 1024 * 1024,
       uploadQueueSize: e.EXPORT_UPLOAD_QUEUE_SIZE,
       retentionDays: e.EXPORT_RETENTION_DAYS,
+      maxRunningPerCustomer: e.EXPORT_MAX_RUNNING_PER_CUSTOMER,
     },
     shutdownGraceMs: e.SHUTDOWN_GRACE_S * 1000,
   };

@@ -37,17 +37,31 @@ type Outcome = (kind: ExportOutcome['outcome'], fields: Record<string, unknown>,
 /** At most this long between two retries after storage faults, however many attempts. */
 const MAX_RETRY_DELAY_MS = 3_600_000;
 
+/**
+ * An export refused its tenant's turn comes back this much later. Short, so that a freed slot is
+ * taken soon; long enough that a tenant's backlog is not re-examined on every poll.
+ */
+const FAIR_SHARE_RETRY_MS = 2000;
+
 export function retryDelayMs(baseMs: number, attempt: number): number {
   return Math.min(MAX_RETRY_DELAY_MS, baseMs * 2 ** Math.max(0, attempt - 1));
 }
 
 export async function runExport(worker: WorkerResources, exportId: string, shutdownSignal?: AbortSignal): Promise<void> {
   const logger = worker.context.logger.child({ export_id: exportId });
-  const claim = await claimExport(worker.pool, exportId, worker.workerId);
-  if (!claim) {
+  const claimed = await claimExport(worker.pool, exportId, worker.workerId, {
+    maxRunningPerTenant: worker.context.config.export.maxRunningPerCustomer,
+    retryAfterMs: FAIR_SHARE_RETRY_MS,
+  });
+  if (!claimed) {
     logger.debug('export not claimed: deleted, cancelled, already claimed or not due');
     return;
   }
+  if ('deferred' in claimed) {
+    logger.debug({ retry_in_ms: FAIR_SHARE_RETRY_MS }, 'export not started: its customer runs its share while others wait');
+    return;
+  }
+  const claim = claimed.claimed;
   const progress = new CsvProgress();
   const outcome = attemptOutcome(worker.context, claim, progress, logger);
   if (claim.cancelRequested) {
