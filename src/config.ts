@@ -79,6 +79,10 @@ export const environmentSchema = {
   EXPORT_RETENTION_DAYS: v.optional(integer('EXPORT_RETENTION_DAYS', 1, 3650), '30'),
   // Exports one tenant runs at once while another tenant's export waits; 0: no limit.
   EXPORT_MAX_RUNNING_PER_CUSTOMER: v.optional(integer('EXPORT_MAX_RUNNING_PER_CUSTOMER', 0, 1000), '2'),
+  // Unset: exports read from DATABASE_URL. Set (typically a streaming standby): their COPYs run there.
+  EXPORT_DATABASE_URL: v.optional(url('EXPORT_DATABASE_URL', ['postgres:', 'postgresql:'])),
+  // How long an export waits for EXPORT_DATABASE_URL to replay what the primary had at its claim.
+  EXPORT_REPLICA_MAX_LAG_S: v.optional(integer('EXPORT_REPLICA_MAX_LAG_S', 1, 3600), '30'),
   SHUTDOWN_GRACE_S: v.optional(integer('SHUTDOWN_GRACE_S', 0, 3600), '25'),
 } as const;
 
@@ -130,6 +134,10 @@ export interface Config {
     retentionDays: number;
     /** EXPORT_MAX_RUNNING_PER_CUSTOMER: 0 is no limit. */
     maxRunningPerCustomer: number;
+    /** EXPORT_DATABASE_URL: where the COPYs read; unset, the service's own database. */
+    readDatabaseUrl: string | undefined;
+    /** EXPORT_REPLICA_MAX_LAG_S in ms: the longest an export waits for the read database to catch up. */
+    replicaMaxLagMs: number;
   };
   shutdownGraceMs: number;
 }
@@ -218,6 +226,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       uploadQueueSize: e.EXPORT_UPLOAD_QUEUE_SIZE,
       retentionDays: e.EXPORT_RETENTION_DAYS,
       maxRunningPerCustomer: e.EXPORT_MAX_RUNNING_PER_CUSTOMER,
+      readDatabaseUrl: e.EXPORT_DATABASE_URL,
+      replicaMaxLagMs: e.EXPORT_REPLICA_MAX_LAG_S * 1000,
     },
     shutdownGraceMs: e.SHUTDOWN_GRACE_S * 1000,
   };

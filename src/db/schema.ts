@@ -73,6 +73,8 @@ export const EXPORT_ERROR_CODES = [
   'cancelled',
   'worker_lost',
   'shutdown',
+  'export_database_unavailable',
+  'export_database_behind',
 ] as const;
 export type ExportErrorCode = (typeof EXPORT_ERROR_CODES)[number];
 

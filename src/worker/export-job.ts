@@ -15,6 +15,7 @@ import { contentDisposition, exportObjectKey } from '../exports/naming';
 import { deleteObject } from '../storage/objects';
 import { copyToObject } from './copy-to-object';
 import { CsvProgress } from './csv-progress';
+import { awaitExportDatabase, ExportDatabaseUnavailable, isExportDatabaseFault } from './export-database';
 import { classifyFailure } from './failure';
 import { startHeartbeat } from './heartbeat';
 import { ExportStopped, type StopReason } from './running-exports';
@@ -142,7 +143,11 @@ function watchAttempt(worker: WorkerResources, claim: Claim, progress: CsvProgre
   };
 }
 
-/** The SELECT compiled from the definition the claim read, copied into the attempt's object. */
+/**
+ * The SELECT compiled from the definition the claim read, copied into the attempt's object. When
+ * exports read from a database of their own (EXPORT_DATABASE_URL), it must first have caught up
+ * with the primary, and its going away is a fault of its own (export-database.ts).
+ */
 async function runCopy(
   worker: WorkerResources,
   claim: Claim,
@@ -153,7 +158,11 @@ async function runCopy(
 ) {
   const { context } = worker;
   const select = compileAnalyticsSelect(parseExportDefinition(claim.definition));
-  return copyToObject({
+  const readsElsewhere = context.config.export.readDatabaseUrl !== undefined;
+  if (readsElsewhere) {
+    await awaitExportDatabase({ primary: worker.pool, reads: worker.copyPool, maxLagMs: context.config.export.replicaMaxLagMs, signal });
+  }
+  const copied = copyToObject({
     pool: worker.copyPool,
     s3: context.s3,
     bucket: context.config.s3.bucket,
@@ -166,6 +175,11 @@ async function runCopy(
     progress,
     logger,
   });
+  return readsElsewhere
+    ? copied.catch((error: unknown) => {
+        throw isExportDatabaseFault(error) ? new ExportDatabaseUnavailable(error) : error;
+      })
+    : copied;
 }
 
 /** The object is written: the export completes, unless it was cancelled or this attempt lost it. */
