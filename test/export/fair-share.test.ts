@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import pg from 'pg';
+import type { Sql } from '../../src/db/client';
 import { claimExport, type ClaimResult } from '../../src/db/statements/export-attempts';
 import { createTestDatabase } from '../support/database';
 import { readExport, waitForExport, waitForFinalExport } from '../support/export-rows';
 import { createQuery, createUser, insertExport, seedCustomerReadings } from '../support/fixtures';
-import { createTestBucket, paceUploadParts } from '../support/s3';
-import { startTestWorker } from '../support/worker';
+import { createTestBucket, paceUploadParts, startPacedS3Relay } from '../support/s3';
+import { spawnWorker, startTestWorker, waitForLog, workerEnvironment } from '../support/worker';
 import { waitFor } from '../support/wait';
 
 /**
@@ -18,52 +19,88 @@ import { waitFor } from '../support/wait';
 // Made at the top level, before any worker (see test/support/worker.ts).
 const queue = await createTestDatabase();
 const queueBucket = await createTestBucket();
+const processes = await createTestDatabase();
+const processesBucket = await createTestBucket();
 const claims = await createTestDatabase();
 
+type Seeded = Awaited<ReturnType<typeof seedCustomerReadings>>;
+
+/**
+ * Customer A queues six exports, then customer B one, with two worker slots and a limit of 1; B's
+ * export must start before A's third. A's first export starts a while ahead of the others, so
+ * that A's two running exports do not end in the same instant: when one of them ends, A still
+ * runs the other, and a slot that frees up goes to B. (Two ending at once would leave A with
+ * none running: its third could then start beside B's, within the limit.)
+ */
+async function backlogOfAThenB(sql: Sql, a: Seeded, b: Seeded, staggerMs: number): Promise<void> {
+  const exportsOfA = [await insertExport(sql, a.user.id, a.queryId, { name: 'A 1' })];
+  await waitForExport(sql, exportsOfA[0]!, (row) => row.status === 'running');
+  await new Promise((resolve) => setTimeout(resolve, staggerMs));
+  for (let i = 1; i < 6; i++) exportsOfA.push(await insertExport(sql, a.user.id, a.queryId, { name: `A ${i + 1}` }));
+  // Nothing else is due: A's limit does not leave the second slot idle.
+  await waitFor(
+    async () => {
+      const [row] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM analytics_exports WHERE status = 'running'`;
+      return row!.n === 2 ? true : undefined;
+    },
+    60_000,
+    "two of A's exports running at once",
+  );
+  const exportOfB = await insertExport(sql, b.user.id, b.queryId, { name: 'B' });
+
+  const finals = await Promise.all([...exportsOfA, exportOfB].map((id) => waitForFinalExport(sql, id, 180_000)));
+  for (const final of finals) {
+    assert.equal(final.status, 'complete', JSON.stringify(final.errors));
+    // A refused turn is not an attempt.
+    assert.equal(final.attempts, 1);
+  }
+  const started = await sql<{ id: string }[]>`
+    SELECT id::text FROM analytics_exports WHERE id IN ${sql([...exportsOfA, exportOfB])} ORDER BY started, id`;
+  const order = started.map((row) => row.id);
+  const startOfB = order.indexOf(exportOfB);
+  const thirdOfA = order.filter((id) => id !== exportOfB)[2]!;
+  assert.ok(startOfB < order.indexOf(thirdOfA), `B started at position ${startOfB + 1} of 7: ${order.join(', ')}`);
+}
+
 describe('a customer with a backlog does not hold every worker', async () => {
-  const { sql } = queue;
-  // Two parts of 5 MiB per export (3 devices x 2 metrics x 10 days of minutes, about 8 MiB of
-  // CSV), each part held 1.5 s: an export of A runs for seconds however fast the machine.
-  const a = await seedCustomerReadings(sql, 3, 10);
-  const b = await seedCustomerReadings(sql, 1, 1);
-  const worker = await startTestWorker(queue, queueBucket, { WORKER_CONCURRENCY: '2', EXPORT_MAX_RUNNING_PER_CUSTOMER: '1' });
-  paceUploadParts(worker.context.s3, 1500);
-
-  test("with WORKER_CONCURRENCY=2 and a limit of 1, B's one export starts before A's third of six", async () => {
-    // A's first export starts a part's pace ahead of the others, so that A's two running exports
-    // do not end in the same instant: when one of them ends, A still runs the other, and a worker
-    // that frees up goes to B. (Two ending at once would leave A with none running: its third
-    // could then start beside B's, within the limit.)
-    const exportsOfA = [await insertExport(sql, a.user.id, a.queryId, { name: 'A 1' })];
-    await waitForExport(sql, exportsOfA[0]!, (row) => row.status === 'running');
-    await new Promise((resolve) => setTimeout(resolve, 1500));
-    for (let i = 1; i < 6; i++) exportsOfA.push(await insertExport(sql, a.user.id, a.queryId, { name: `A ${i + 1}` }));
-    // Nothing else is due: A's limit does not leave the second worker idle.
-    await waitFor(
-      async () => {
-        const [row] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM analytics_exports WHERE status = 'running'`;
-        return row!.n === 2 ? true : undefined;
-      },
-      60_000,
-      "two of A's exports running at once",
+  test("one worker process, WORKER_CONCURRENCY=2, a limit of 1: B's one export starts before A's third of six", async () => {
+    const { sql } = queue;
+    // Two parts of 5 MiB per export of A (3 devices x 2 metrics x 10 days of minutes, about 8 MiB
+    // of CSV), each part held 1.5 s: an export of A runs for seconds however fast the machine.
+    const a = await seedCustomerReadings(sql, 3, 10);
+    const b = await seedCustomerReadings(sql, 1, 1);
+    const worker = await startTestWorker(queue, queueBucket, { WORKER_CONCURRENCY: '2', EXPORT_MAX_RUNNING_PER_CUSTOMER: '1' });
+    paceUploadParts(worker.context.s3, 1500);
+    await backlogOfAThenB(sql, a, b, 1500);
+    const [exportOfA] = await sql<
+      { total_bytes: number }[]
+    >`SELECT total_bytes::float8 AS total_bytes FROM analytics_exports WHERE name = 'A 1'`;
+    assert.ok(
+      exportOfA!.total_bytes > 5 * 1024 * 1024,
+      `an export of A is multipart, so its parts are paced (${exportOfA!.total_bytes} bytes)`,
     );
-    const exportOfB = await insertExport(sql, b.user.id, b.queryId, { name: 'B' });
+  });
 
-    const finals = await Promise.all([...exportsOfA, exportOfB].map((id) => waitForFinalExport(sql, id, 180_000)));
-    for (const final of finals) {
-      assert.equal(final.status, 'complete', JSON.stringify(final.errors));
-      // A refused turn is not an attempt.
-      assert.equal(final.attempts, 1);
+  test("two worker processes of WORKER_CONCURRENCY=1, a limit of 1: B's one export starts before A's third of six", async () => {
+    const { sql } = processes;
+    const a = await seedCustomerReadings(sql, 1, 1);
+    const b = await seedCustomerReadings(sql, 1, 1);
+    // Every upload of the processes held 2 s on its way to s3rver.
+    const relay = await startPacedS3Relay(processesBucket.config.endpoint!, 2000);
+    const environment = workerEnvironment(
+      processes,
+      { ...processesBucket, config: { ...processesBucket.config, endpoint: relay.endpoint } },
+      { WORKER_CONCURRENCY: '1', EXPORT_MAX_RUNNING_PER_CUSTOMER: '1', LOG_LEVEL: 'info' },
+    );
+    const workers = [spawnWorker(environment), spawnWorker(environment)];
+    await Promise.all(workers.map((worker) => waitForLog(worker, (line) => line.msg === 'ready', 60_000)));
+    await backlogOfAThenB(sql, a, b, 1000);
+    for (const worker of workers) {
+      assert.ok(
+        worker.logs.some((line) => line.msg === 'export complete'),
+        'each process ran exports',
+      );
     }
-    const bytesOfA = finals[0]!.total_bytes!;
-    assert.ok(bytesOfA > 5 * 1024 * 1024, `an export of A is multipart, so its parts are paced (${bytesOfA} bytes)`);
-
-    const started = await sql<{ id: string; started: Date }[]>`
-      SELECT id::text, started FROM analytics_exports WHERE id IN ${sql([...exportsOfA, exportOfB])} ORDER BY started, id`;
-    const order = started.map((row) => row.id);
-    const startOfB = order.indexOf(exportOfB);
-    const thirdOfA = order.filter((id) => id !== exportOfB)[2]!;
-    assert.ok(startOfB < order.indexOf(thirdOfA), `B started at position ${startOfB + 1} of 7: ${order.join(', ')}`);
   });
 });
 
