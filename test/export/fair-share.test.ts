@@ -148,6 +148,28 @@ describe('the claim', async () => {
     assert.ok(job && job.in_ms > 1000 && job.in_ms <= 2000, `its job comes back about 2 s later (${job?.in_ms} ms)`);
   });
 
+  test("a refused export comes back later the deeper it sits in its customer's backlog", async () => {
+    await reset();
+    await insertExport(sql, b.user.id, b.queryId); // other work is due
+    const running = await insertExport(sql, a.user.id, a.queryId);
+    assert.ok(claimed(await claimExport(first, running, 'worker one', limitOne)));
+    const backlog = [];
+    for (let i = 0; i < 3; i++) backlog.push(await insertExport(sql, a.user.id, a.queryId));
+    // The last first: each is refused while the ones queued before it still wait.
+    for (const id of [...backlog].reverse()) assert.deepEqual(await claimExport(second, id, 'worker two', limitOne), { deferred: true });
+    const comesBackInS = await sql<{ s: number }[]>`
+      SELECT extract(epoch FROM j.run_at - j.updated_at)::float8 AS s
+        FROM unnest(${backlog}::uuid[]) WITH ORDINALITY AS b(id, n)
+        JOIN graphile_worker.jobs j ON j.key = analytics_export_job_key(b.id)
+       ORDER BY b.n`;
+    // 2 s for the head, 2 s more for each export ahead of it (a limit of 1), from the refusal
+    // (the job's updated_at, written by the same statement).
+    assert.deepEqual(
+      comesBackInS.map((row) => row.s),
+      [2, 4, 6],
+    );
+  });
+
   test('with nothing else due, the customer runs beyond its limit', async () => {
     await reset();
     const one = await insertExport(sql, a.user.id, a.queryId);
