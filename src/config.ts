@@ -82,6 +82,12 @@ export const environmentSchema = {
   EXPORT_PART_SIZE_MIB: v.optional(integer('EXPORT_PART_SIZE_MIB', 5, 512), '5'),
   EXPORT_UPLOAD_QUEUE_SIZE: v.optional(integer('EXPORT_UPLOAD_QUEUE_SIZE', 1, 16), '2'),
   EXPORT_RETENTION_DAYS: v.optional(integer('EXPORT_RETENTION_DAYS', 1, 3650), '30'),
+  // Exports one tenant runs at once while another tenant's export waits; 0: no limit.
+  EXPORT_MAX_RUNNING_PER_CUSTOMER: v.optional(integer('EXPORT_MAX_RUNNING_PER_CUSTOMER', 0, 1000), '2'),
+  // Unset: exports read from DATABASE_URL. Set (typically a streaming standby): their COPYs run there.
+  EXPORT_DATABASE_URL: v.optional(url('EXPORT_DATABASE_URL', ['postgres:', 'postgresql:'])),
+  // How long an export waits for EXPORT_DATABASE_URL to replay what the primary had at its claim.
+  EXPORT_REPLICA_MAX_LAG_S: v.optional(integer('EXPORT_REPLICA_MAX_LAG_S', 1, 3600), '30'),
   SHUTDOWN_GRACE_S: v.optional(integer('SHUTDOWN_GRACE_S', 0, 3600), '25'),
 } as const;
 
@@ -135,6 +141,12 @@ export interface Config {
     partSizeBytes: number;
     uploadQueueSize: number;
     retentionDays: number;
+    /** EXPORT_MAX_RUNNING_PER_CUSTOMER: 0 is no limit. */
+    maxRunningPerCustomer: number;
+    /** EXPORT_DATABASE_URL: where the COPYs read; unset, the service's own database. */
+    readDatabaseUrl: string | undefined;
+    /** EXPORT_REPLICA_MAX_LAG_S in ms: the longest an export waits for the read database to catch up. */
+    replicaMaxLagMs: number;
   };
   shutdownGraceMs: number;
 }
@@ -224,6 +236,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       partSizeBytes: e.EXPORT_PART_SIZE_MIB * 1024 * 1024,
       uploadQueueSize: e.EXPORT_UPLOAD_QUEUE_SIZE,
       retentionDays: e.EXPORT_RETENTION_DAYS,
+      maxRunningPerCustomer: e.EXPORT_MAX_RUNNING_PER_CUSTOMER,
+      readDatabaseUrl: e.EXPORT_DATABASE_URL,
+      replicaMaxLagMs: e.EXPORT_REPLICA_MAX_LAG_S * 1000,
     },
     shutdownGraceMs: e.SHUTDOWN_GRACE_S * 1000,
   };

@@ -73,6 +73,8 @@ export const EXPORT_ERROR_CODES = [
   'cancelled',
   'worker_lost',
   'shutdown',
+  'export_database_unavailable',
+  'export_database_behind',
 ] as const;
 export type ExportErrorCode = (typeof EXPORT_ERROR_CODES)[number];
 
@@ -277,6 +279,7 @@ export const analyticsExports = pgTable(
     index('analytics_exports_retry_of_idx').on(t.retryOf).where(sql`${t.retryOf} IS NOT NULL`),
     index('analytics_exports_created_by_idx').on(t.createdBy),
     index('analytics_exports_running_heartbeat_idx').on(t.heartbeatAt).where(sql`${t.status} = 'running'`),
+    index('analytics_exports_queued_run_at_idx').on(t.runAt).where(sql`${t.status} = 'queued'`),
     uniqueIndex('analytics_exports_idempotency_key').on(t.createdBy, t.idempotencyKey).where(sql`${t.idempotencyKey} IS NOT NULL`),
   ],
 );

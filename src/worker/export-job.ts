@@ -15,6 +15,7 @@ import { contentDisposition, exportObjectKey } from '../exports/naming';
 import { deleteObject } from '../storage/objects';
 import { copyToObject } from './copy-to-object';
 import { CsvProgress } from './csv-progress';
+import { awaitExportDatabase, ExportDatabaseUnavailable, isExportDatabaseFault } from './export-database';
 import { classifyFailure } from './failure';
 import { startHeartbeat } from './heartbeat';
 import { ExportStopped, type StopReason } from './running-exports';
@@ -37,17 +38,31 @@ type Outcome = (kind: ExportOutcome['outcome'], fields: Record<string, unknown>,
 /** At most this long between two retries after storage faults, however many attempts. */
 const MAX_RETRY_DELAY_MS = 3_600_000;
 
+/**
+ * An export refused its tenant's turn comes back this much later. Short, so that a freed slot is
+ * taken soon; long enough that a tenant's backlog is not re-examined on every poll.
+ */
+const FAIR_SHARE_RETRY_MS = 2000;
+
 export function retryDelayMs(baseMs: number, attempt: number): number {
   return Math.min(MAX_RETRY_DELAY_MS, baseMs * 2 ** Math.max(0, attempt - 1));
 }
 
 export async function runExport(worker: WorkerResources, exportId: string, shutdownSignal?: AbortSignal): Promise<void> {
   const logger = worker.context.logger.child({ export_id: exportId });
-  const claim = await claimExport(worker.pool, exportId, worker.workerId);
-  if (!claim) {
+  const claimed = await claimExport(worker.pool, exportId, worker.workerId, {
+    maxRunningPerTenant: worker.context.config.export.maxRunningPerCustomer,
+    retryAfterMs: FAIR_SHARE_RETRY_MS,
+  });
+  if (!claimed) {
     logger.debug('export not claimed: deleted, cancelled, already claimed or not due');
     return;
   }
+  if ('deferred' in claimed) {
+    logger.debug({ retry_in_ms: FAIR_SHARE_RETRY_MS }, 'export not started: its customer runs its share while others wait');
+    return;
+  }
+  const claim = claimed.claimed;
   const progress = new CsvProgress();
   const outcome = attemptOutcome(worker.context, claim, progress, logger);
   if (claim.cancelRequested) {
@@ -136,7 +151,11 @@ function watchAttempt(worker: WorkerResources, claim: Claim, progress: CsvProgre
   };
 }
 
-/** The SELECT compiled from the definition the claim read, copied into the attempt's object. */
+/**
+ * The SELECT compiled from the definition the claim read, copied into the attempt's object. When
+ * exports read from a database of their own (EXPORT_DATABASE_URL), it must first have caught up
+ * with the primary, and its going away is a fault of its own (export-database.ts).
+ */
 async function runCopy(
   worker: WorkerResources,
   claim: Claim,
@@ -147,7 +166,11 @@ async function runCopy(
 ) {
   const { context } = worker;
   const select = compileAnalyticsSelect(parseExportDefinition(claim.definition));
-  return copyToObject({
+  const readsElsewhere = context.config.export.readDatabaseUrl !== undefined;
+  if (readsElsewhere) {
+    await awaitExportDatabase({ primary: worker.pool, reads: worker.copyPool, maxLagMs: context.config.export.replicaMaxLagMs, signal });
+  }
+  const copied = copyToObject({
     pool: worker.copyPool,
     s3: context.s3,
     bucket: context.config.s3.bucket,
@@ -160,6 +183,11 @@ async function runCopy(
     progress,
     logger,
   });
+  return readsElsewhere
+    ? copied.catch((error: unknown) => {
+        throw isExportDatabaseFault(error) ? new ExportDatabaseUnavailable(error) : error;
+      })
+    : copied;
 }
 
 /** The object is written: the export completes, unless it was cancelled or this attempt lost it. */

@@ -2,6 +2,7 @@ import { ExportQueryError } from '../exports/compile-query';
 import type { ExportErrors } from '../db/statements/export-attempts';
 import { StorageError, storageFailureFacts } from '../storage/errors';
 import { CopyQueryError, ObjectTooLarge } from './copy-to-object';
+import { ExportDatabaseBehind, ExportDatabaseUnavailable } from './export-database';
 
 /**
  * What a failed attempt means for the export, by kind:
@@ -10,6 +11,8 @@ import { CopyQueryError, ObjectTooLarge } from './copy-to-object';
  *   - storage refusing the request for good (403 denied, no such bucket, other 4xx, more than
  *     10,000 parts): failed at once with its own code, as every attempt would be refused alike;
  *   - storage failing for now (unreachable, reset, 5xx, throttled, timed out): retried with backoff;
+ *   - the export database (EXPORT_DATABASE_URL) unreachable or too far behind the primary:
+ *     retried with backoff, with codes of their own;
  *   - anything else (the database connection lost, a bug): retried as `internal`.
  * The codes are EXPORT_ERROR_CODES (src/db/schema.ts), which ExportErrors' `code` is typed by.
  */
@@ -42,6 +45,24 @@ export function classifyFailure(error: unknown): Failure {
     return { retry: false, errors: { code: 'query_error', message: cause.message, ...details } };
   }
   if (error instanceof StorageError) return storageFailure(error);
+  if (error instanceof ExportDatabaseBehind) {
+    return {
+      retry: true,
+      errors: {
+        code: 'export_database_behind',
+        message: error.message,
+        max_lag_s: error.maxLagMs / 1000,
+        wal_bytes_behind: error.bytesBehind,
+      },
+    };
+  }
+  if (error instanceof ExportDatabaseUnavailable) {
+    const sqlstate = (error.cause as { code?: unknown } | undefined)?.code;
+    return {
+      retry: true,
+      errors: { code: 'export_database_unavailable', message: error.message, ...(typeof sqlstate === 'string' ? { cause: sqlstate } : {}) },
+    };
+  }
   return { retry: true, errors: { code: 'internal', message: error instanceof Error ? error.message : String(error) } };
 }
 

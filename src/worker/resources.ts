@@ -6,7 +6,12 @@ import type { RunningExports } from './running-exports';
 export interface WorkerResources {
   context: ServiceContext;
   pool: pg.Pool;
-  /** The COPY connections (copySessionOptions): one per running export. */
+  /**
+   * The export's reads, on EXPORT_DATABASE_URL (default: the service's database): its COPY and
+   * anything else that reads the data for it (a planner estimate). Sessions set up with
+   * copySessionOptions (read-only, as the reader role); one connection per running export.
+   * Everything that writes (state, queue, progress) goes through `pool`, on the primary.
+   */
   copyPool: pg.Pool;
   workerId: string;
   running: RunningExports;

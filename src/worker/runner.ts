@@ -50,9 +50,9 @@ export interface WorkerTasks {
 export async function startWorkerRuntime(context: ServiceContext, tasks: WorkerTasks): Promise<RunningWorker> {
   const { config, logger } = context;
   const workerId = `${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
-  const newPool = (max: number, applicationName: string, options?: string) => {
+  const newPool = (max: number, applicationName: string, options?: string, connectionString = context.databaseUrl) => {
     const created = new pg.Pool({
-      connectionString: context.databaseUrl,
+      connectionString,
       max,
       application_name: applicationName,
       ...(options ? { options } : {}),
@@ -83,7 +83,14 @@ export async function startWorkerRuntime(context: ServiceContext, tasks: WorkerT
       );
     }
     const copyOptions = copySessionOptions(config.export.statementTimeoutMs, version, reader ? EXPORT_READER_ROLE : undefined);
-    const copyPool = newPool(config.workerConcurrency, 'analytics-export-copy', copyOptions);
+    // The COPYs read from EXPORT_DATABASE_URL when it is set (a standby: the same roles, functions
+    // and version as the primary, so the same session settings and visibility rules apply).
+    const copyPool = newPool(
+      config.workerConcurrency,
+      'analytics-export-copy',
+      copyOptions,
+      config.export.readDatabaseUrl ?? context.databaseUrl,
+    );
     stops.push(() => copyPool.end());
     const listener = await startCancelListener({ connectionString: context.databaseUrl, running, logger });
     stops.push(() => listener.stop());

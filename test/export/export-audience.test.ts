@@ -3,6 +3,7 @@ import { describe, test } from 'node:test';
 import pg from 'pg';
 import { generateReadings } from '../../src/demo/readings';
 import { claimExport, requeueExport } from '../../src/db/statements/export-attempts';
+import { NO_FAIR_SHARE } from '../support/exports';
 import { createTestApi } from '../support/api';
 import { runCli } from '../support/cli';
 import { parseCsv } from '../support/csv';
@@ -200,9 +201,9 @@ const beforeChangeRequeued = await newExport(user1, changing);
 {
   const pool = new pg.Pool({ connectionString: api.db.url, max: 1 });
   try {
-    const claim = await claimExport(pool, beforeChangeRequeued, 'a worker that met a transient fault');
-    assert.ok(claim);
-    assert.ok(await requeueExport(pool, claim, 0, { code: 'storage_error', message: 'connection reset' }));
+    const claimed = await claimExport(pool, beforeChangeRequeued, 'a worker that met a transient fault', NO_FAIR_SHARE);
+    assert.ok(claimed && 'claimed' in claimed);
+    assert.ok(await requeueExport(pool, claimed.claimed, 0, { code: 'storage_error', message: 'connection reset' }));
   } finally {
     await pool.end();
   }

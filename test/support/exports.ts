@@ -19,6 +19,8 @@ import type { TestBucket } from './s3';
  */
 
 const WORKER_ID = 'test-worker';
+/** The fixture moves exports where a test wants them: no tenant waits its turn. */
+export const NO_FAIR_SHARE = { maxRunningPerTenant: 0, retryAfterMs: 0 };
 
 /** The worker's statements run on node-postgres: one pool per test database, opened on first use. */
 const pools = new Map<string, pg.Pool>();
@@ -55,7 +57,8 @@ async function heldClaim(sql: Queryable, id: string): Promise<Claim> {
 }
 
 export async function markRunning(sql: Sql, id: string, progress: { rows: number; bytes: number } = { rows: 0, bytes: 0 }) {
-  const claim = await claimExport(workerPool(sql), id, WORKER_ID);
+  const claimed = await claimExport(workerPool(sql), id, WORKER_ID, NO_FAIR_SHARE);
+  const claim = claimed && 'claimed' in claimed ? claimed.claimed : undefined;
   if (!claim) throw new Error(`export ${id} could not be claimed`);
   await recordProgress(workerPool(sql), claim, progress);
 }

@@ -133,3 +133,31 @@ export async function startCuttableRelay(targetPort: number): Promise<{ endpoint
     },
   };
 }
+
+/**
+ * An HTTP relay in front of an S3 server that holds every PUT (PutObject, UploadPart) for
+ * `delayMs` before passing it on, headers untouched (the signature covers them): uploads of
+ * worker processes, which a test cannot hook like paceUploadParts, then last a predictable while.
+ */
+export async function startPacedS3Relay(targetEndpoint: string, delayMs: number): Promise<{ endpoint: string }> {
+  const target = new URL(targetEndpoint);
+  const server = http.createServer((request, response) => {
+    const forward = () => {
+      const upstream = http.request(
+        { host: target.hostname, port: target.port, method: request.method, path: request.url, headers: request.headers },
+        (answer) => {
+          response.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(response);
+        },
+      );
+      upstream.on('error', () => response.destroy());
+      request.pipe(upstream);
+    };
+    if (request.method === 'PUT') setTimeout(forward, delayMs);
+    else forward();
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  after(() => new Promise<void>((resolve) => server.close(() => resolve()) && server.closeAllConnections()));
+  return { endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}

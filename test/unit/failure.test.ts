@@ -5,6 +5,7 @@ import { EXPORT_ERROR_CODES, type ExportErrorCode } from '../../src/db/schema';
 import { ExportQueryError } from '../../src/exports/compile-query';
 import { StorageError } from '../../src/storage/errors';
 import { CopyQueryError, ObjectTooLarge } from '../../src/worker/copy-to-object';
+import { ExportDatabaseBehind, ExportDatabaseUnavailable, isExportDatabaseFault } from '../../src/worker/export-database';
 import { classifyFailure } from '../../src/worker/failure';
 
 /** classifyFailure: each kind of error -> the export's error code, and whether it is retried. */
@@ -49,6 +50,13 @@ const cases: Array<[string, unknown, ExportErrorCode, boolean]> = [
     'too_large',
     false,
   ],
+  ['the export database too far behind', new ExportDatabaseBehind(30_000, 4096), 'export_database_behind', true],
+  [
+    'the export database unreachable',
+    new ExportDatabaseUnavailable(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })),
+    'export_database_unavailable',
+    true,
+  ],
   ['anything else', new Error('a bug'), 'internal', true],
   ['a thrown string', 'not even an Error', 'internal', true],
 ];
@@ -81,4 +89,21 @@ describe('classifyFailure', () => {
     assert.match(storage.message, /refused the request \(404 NoSuchBucket\)/);
     assert.equal(classifyFailure(new ObjectTooLarge(1000)).errors.max_bytes, 1000);
   });
+});
+
+describe('isExportDatabaseFault: what of a COPY on a standby of its own is the standby, not the query', () => {
+  const faults: Array<[string, unknown, boolean]> = [
+    ['a recovery conflict (40001)', new CopyQueryError(databaseError('40001')), true],
+    ['the standby shutting down (57P01)', new CopyQueryError(databaseError('57P01')), true],
+    ['the connection lost (08006)', new CopyQueryError(databaseError('08006')), true],
+    ['refused connections', Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5433'), { code: 'ECONNREFUSED' }), true],
+    ['a SQL error (42P01)', new CopyQueryError(databaseError('42P01')), false],
+    ['the statement timeout (57014)', new CopyQueryError(databaseError('57014')), false],
+    ['storage unreachable', new StorageError(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })), false],
+  ];
+  for (const [what, error, fault] of faults) {
+    test(`${what}: ${fault ? 'the export database' : 'not the export database'}`, () => {
+      assert.equal(isExportDatabaseFault(error), fault);
+    });
+  }
 });

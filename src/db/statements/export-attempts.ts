@@ -39,13 +39,30 @@ const prepared = (name: string, text: string, values: unknown[]) => ({ name: `an
 const HELD_BY_THIS_ATTEMPT = `id = $1 AND status = 'running' AND worker_id = $2 AND attempts = $3`;
 const attemptParams = (claim: Claim) => [claim.exportId, claim.workerId, claim.attempt];
 
+/** How the claim treats tenants (drizzle/0015_fair_claims.sql). */
+export interface FairShare {
+  /** Exports one tenant may run at once while another tenant's export is due; 0: no limit. */
+  maxRunningPerTenant: number;
+  /** When the export is refused its turn, its job comes back this much later. */
+  retryAfterMs: number;
+}
+
 /**
- * queued -> running, if the export is still queued and due; undefined when there is nothing to
- * do. The export's query definition comes back with it: a one-row export is mostly round trips.
+ * What a claim found: the export, now running on this attempt; `deferred`, its tenant's turn is
+ * not yet (the job is already moved later, the export stays queued and keeps its attempts); or
+ * nothing to do (deleted, cancelled, already claimed or not due).
  */
-export async function claimExport(pool: pg.Pool, exportId: string, workerId: string): Promise<Claim | undefined> {
+export type ClaimResult = { claimed: Claim } | { deferred: true } | undefined;
+
+/**
+ * queued -> running, if the export is still queued, due, and its tenant's turn
+ * (analytics_export_take_turn). The export's query definition comes back with it: a one-row
+ * export is mostly round trips.
+ */
+export async function claimExport(pool: pg.Pool, exportId: string, workerId: string, fairShare: FairShare): Promise<ClaimResult> {
   const { rows } = await pool.query<{
-    attempts: number;
+    turn: boolean;
+    attempts: number | null;
     max_attempts: number;
     created_by: string;
     name: string;
@@ -55,26 +72,39 @@ export async function claimExport(pool: pg.Pool, exportId: string, workerId: str
   }>(
     prepared(
       'claim',
-      `UPDATE analytics_exports AS e
-          SET status = 'running', worker_id = $2
-        WHERE id = $1 AND status = 'queued' AND run_at <= now()
-        RETURNING attempts, max_attempts, created_by::text, name, cancel_requested_at IS NOT NULL AS cancel_requested,
-                  (extract(epoch FROM now() - run_at) * 1000)::float8 AS queued_ms, ${EXPORT_DEFINITION_SQL} AS definition`,
-      [exportId, workerId],
+      // The turn is asked once, of a due queued export only (MATERIALIZED: it may move the job);
+      // the UPDATE keeps its own guard, so a concurrent claim still wins or loses cleanly.
+      `WITH turn AS MATERIALIZED (
+         SELECT analytics_export_take_turn(id, $3, make_interval(secs => $4::double precision / 1000)) AS go
+           FROM analytics_exports WHERE id = $1 AND status = 'queued' AND run_at <= now()
+       ), claimed AS (
+         UPDATE analytics_exports AS e
+            SET status = 'running', worker_id = $2
+           FROM turn
+          WHERE turn.go AND e.id = $1 AND e.status = 'queued' AND e.run_at <= now()
+          RETURNING attempts, max_attempts, created_by::text, name, cancel_requested_at IS NOT NULL AS cancel_requested,
+                    (extract(epoch FROM now() - run_at) * 1000)::float8 AS queued_ms, ${EXPORT_DEFINITION_SQL} AS definition
+       )
+       SELECT turn.go AS turn, claimed.* FROM turn LEFT JOIN claimed ON true`,
+      [exportId, workerId, fairShare.maxRunningPerTenant, fairShare.retryAfterMs],
     ),
   );
   const row = rows[0];
   if (!row) return undefined;
+  if (!row.turn) return { deferred: true };
+  if (row.attempts === null) return undefined;
   return {
-    exportId,
-    workerId,
-    attempt: row.attempts,
-    maxAttempts: row.max_attempts,
-    createdBy: row.created_by,
-    name: row.name,
-    cancelRequested: row.cancel_requested,
-    queuedMs: Math.max(0, row.queued_ms),
-    definition: row.definition,
+    claimed: {
+      exportId,
+      workerId,
+      attempt: row.attempts,
+      maxAttempts: row.max_attempts,
+      createdBy: row.created_by,
+      name: row.name,
+      cancelRequested: row.cancel_requested,
+      queuedMs: Math.max(0, row.queued_ms),
+      definition: row.definition,
+    },
   };
 }
 
