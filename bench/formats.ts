@@ -4,11 +4,15 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { to as copyTo } from 'pg-copy-streams';
 import postgres from 'postgres';
 import { migrate } from '../src/db/migrate';
 import { generateReadings } from '../src/demo/readings';
+import { findFreePort } from '../src/embedded/free-port';
 import { startEmbeddedPostgres } from '../src/embedded/postgres';
-import type { ExportEncoding } from '../src/exports/formats';
+import { copyStatement, DEFAULT_ENCODING, type ExportEncoding } from '../src/exports/formats';
+import { compileExportQuery } from '../src/exports/load-export-query';
 import { deleteObject } from '../src/storage/objects';
 import { createS3Client } from '../src/storage/s3-client';
 import { createCustomer, createPartner, createQuery, createUser, insertExport } from '../test/support/fixtures';
@@ -44,6 +48,10 @@ const COMBINATIONS: Array<Partial<ExportEncoding> & { label: string }> = [
   { label: 'parquet (gzip)', format: 'parquet', compression: 'gzip' },
   { label: 'parquet (zstd)', format: 'parquet', compression: 'zstd' },
 ];
+
+/** BENCH_FORMATS=parquet,zst: only the files whose label contains one of these (plain csv always runs: the reference). */
+const ONLY = process.env.BENCH_FORMATS?.split(',').filter(Boolean);
+const CHOSEN = COMBINATIONS.filter((c) => c.label === 'csv' || !ONLY || ONLY.some((part) => c.label.includes(part)));
 
 const log = (message: string) => process.stderr.write(`[bench:formats ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
 const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
@@ -100,6 +108,30 @@ const cpuSeconds = (pid: number) => {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ').map(Number);
   return (fields[11]! + fields[12]!) / 100;
 };
+
+/** A COPY read to the end and thrown away, with the worker's float setting: seconds and bytes. */
+async function copyAlone(databaseUrl: string, statement: string): Promise<{ seconds: number; bytes: number }> {
+  const client = new pg.Client({ connectionString: databaseUrl, options: '-c extra_float_digits=1' });
+  await client.connect();
+  try {
+    const t0 = performance.now();
+    let bytes = 0;
+    for await (const chunk of client.query(copyTo(statement))) bytes += (chunk as Buffer).length;
+    return { seconds: round((performance.now() - t0) / 1000, 2), bytes };
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * The alternative to writing JSON in the worker: Postgres building each line (json_build_object;
+ * non-finite values as null). Timed to compare with COPY's binary rows, which the worker decodes.
+ */
+const postgresJsonLines = (select: string) =>
+  `COPY (SELECT json_build_object('timestamp', q."timestamp", 'device_id', q.device_id, 'device_name', q.device_name,
+          'space_id', q.space_id, 'space_name', q.space_name, 'metric', q.metric,
+          'value', CASE WHEN q.value IN ('NaN', 'Infinity', '-Infinity') THEN NULL ELSE q.value END)::text
+     FROM (${select}) AS q) TO STDOUT`;
 
 let exitCode = 1;
 try {
@@ -179,14 +211,19 @@ try {
     S3_ACCESS_KEY_ID: 'S3RVER',
     S3_SECRET_ACCESS_KEY: 'S3RVER',
     ROLE: 'worker',
+    // The worker's ops server (/healthz, /metrics) on a free port, not the default 3000.
+    PORT: String(await findFreePort()),
     LOG_LEVEL: 'info',
   });
   cleanups.push(worker.stop);
-  await until('worker', () => worker.output().includes('"msg":"ready"'));
+  await until('worker', () => worker.output().includes('"msg":"ready"'), 300_000).catch((error: unknown) => {
+    throw new Error(`${String(error)}:\n${worker.output().slice(-4000)}`);
+  });
   const pid = worker.child.pid!;
 
   const results: Array<Record<string, unknown>> = [];
-  for (const { label, ...encoding } of COMBINATIONS) {
+  const copies: Record<string, { seconds: number; bytes: number }> = {};
+  for (const { label, ...encoding } of CHOSEN) {
     for (let run = 0; run < REPEAT; run++) {
       await fs.writeFile(`/proc/${pid}/clear_refs`, '5');
       const cpu0 = cpuSeconds(pid);
@@ -213,6 +250,13 @@ try {
       };
       results.push(result);
       log(JSON.stringify(result));
+      if (label === 'csv' && run === 0) {
+        const select = await compileExportQuery(sql, id);
+        copies['COPY csv'] = await copyAlone(databaseUrl, copyStatement(select, DEFAULT_ENCODING));
+        copies['COPY binary'] = await copyAlone(databaseUrl, copyStatement(select, { ...DEFAULT_ENCODING, format: 'jsonl' }));
+        copies['COPY of json_build_object lines'] = await copyAlone(databaseUrl, postgresJsonLines(select));
+        log(JSON.stringify(copies));
+      }
       await deleteObject(s3Client, BUCKET, row!.object_key);
     }
   }
@@ -224,7 +268,7 @@ try {
     '| file | time (s) | vs plain CSV | bytes | vs plain CSV | worker peak RSS (MiB) | worker CPU (s) |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
-  for (const { label } of COMBINATIONS) {
+  for (const { label } of CHOSEN) {
     const runs = results.filter((r) => r.label === label);
     const bytes = runs[0]!.bytes as number;
     const rss = Math.max(...runs.map((r) => r.workerPeakRssMiB as number));
@@ -239,9 +283,12 @@ try {
     machine: { cores: os.availableParallelism(), loadAverage: os.loadavg().map((n) => round(n, 2)), node: process.version },
     rows: results[0]!.rows,
     results,
+    copyAlone: copies,
     parquetAndZstdUnder200MiB: overLimit.length === 0,
   };
   await fs.writeFile(path.join(root, 'bench', 'results-formats.json'), `${JSON.stringify(summary, null, 2)}\n`);
+  lines.push('', '| COPY alone, read and discarded | time (s) | bytes |', '| --- | ---: | ---: |');
+  for (const [name, copy] of Object.entries(copies)) lines.push(`| ${name} | ${copy.seconds} | ${copy.bytes.toLocaleString('en')} |`);
   process.stdout.write(`${lines.join('\n')}\n`);
   if (overLimit.length > 0) log(`over ${RSS_LIMIT_MIB} MiB: ${overLimit.map((r) => r.label).join(', ')}`);
   exitCode = overLimit.length === 0 ? 0 : 2;

@@ -104,7 +104,8 @@ export async function copyToObject(options: CopyToObjectOptions): Promise<{ rows
   const rowReader = options.encoder.rowReader();
   const file = options.encoder.newFile();
   const maxBytes = options.maxBytes ?? maxObjectBytes(options.partSizeBytes);
-  const counter = new FileBytes(progress, file, maxBytes);
+  // Stop as soon as the file outgrows what one upload can hold, not after uploading it all.
+  const counter = new FileBytes(progress, file, maxBytes, (error) => fail(error));
   let copy: CopyToStreamQuery | undefined;
   let upload: StreamUpload | undefined;
   // The first failure wins; a holder object, as it is set from callbacks.
@@ -132,15 +133,14 @@ export async function copyToObject(options: CopyToObjectOptions): Promise<{ rows
     copy = client.query(copyTo(options.encoder.copyStatement(options.select)));
     // Piped, not pipeline(): pipeline() would destroy the COPY stream with the upload's own
     // complaint about its body (an AbortError) and hide which side failed first. Here the COPY's
-    // 'error' is always a Postgres or connection error; the upload reports its failures through
-    // done(); the body's own 'error' after the upload gave up on it says nothing new.
+    // 'error' is always a Postgres or connection error, an encoder's its own (a row it cannot read
+    // or write); the upload reports its failures through done(); the body's own 'error' after the
+    // upload gave up on it says nothing new.
     copy.on('error', (error: Error) => fail(error instanceof pg.DatabaseError ? new CopyQueryError(error) : error));
-    // An encoder's error is its own (a row it cannot read or write): the first one wins as well.
     rowReader.on('error', fail);
     file.input.on('error', fail);
     file.output.on('error', fail);
-    // Stop as soon as the file outgrows what one upload can hold, not after uploading it all.
-    counter.on('error', fail);
+    counter.on('error', () => undefined);
     copy.pipe(rowReader).pipe(file.input);
     file.output.pipe(counter);
     upload = uploadStream(options.s3, {
@@ -183,13 +183,14 @@ export async function copyToObject(options: CopyToObjectOptions): Promise<{ rows
 
 /**
  * Counts the bytes of the file on their way to storage (exact: this is the object's size) and
- * keeps the attempt's progress; fails the export as soon as the file outgrows one upload.
+ * keeps the attempt's progress; reports a file that outgrows one upload (the caller stops it).
  */
 class FileBytes extends Transform {
   constructor(
     private readonly progress: ExportProgress,
     private readonly file: FileEncoder,
     private readonly maxBytes: number,
+    private readonly tooLarge: (error: ObjectTooLarge) => void,
   ) {
     super();
   }
@@ -197,7 +198,10 @@ class FileBytes extends Transform {
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.progress.bytes += chunk.length;
     this.progress.rows = this.file.rows;
-    if (this.progress.bytes > this.maxBytes) return callback(new ObjectTooLarge(this.maxBytes));
+    if (this.progress.bytes > this.maxBytes) {
+      this.tooLarge(new ObjectTooLarge(this.maxBytes));
+      return callback();
+    }
     callback(null, chunk);
   }
 

@@ -20,7 +20,8 @@ export class BinaryRowReader extends Transform {
   #ended = false;
 
   constructor() {
-    super({ readableObjectMode: true });
+    // Few batches in flight: rows waiting in a queue outlive young-generation GCs and pile up.
+    super({ readableObjectMode: true, readableHighWaterMark: 2 });
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {

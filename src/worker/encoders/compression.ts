@@ -21,11 +21,13 @@ export function fileCompressor(compression: Exclude<ExportCompression, 'none'>):
   return compression === 'gzip' ? createGzip({ level: zlibConstants.Z_DEFAULT_COMPRESSION }) : new ZstdFrames();
 }
 
+/** One encoder for every Parquet page: encodeSync keeps nothing between calls. */
+const pageEncoder = new Encoder(ZSTD_LEVEL);
+
 /** Parquet's page compressors, by codec: synchronous, as the Parquet writer calls them. */
 export const PARQUET_COMPRESSORS = {
   GZIP: (input: Uint8Array): Uint8Array => gzipSync(input),
-  ZSTD: (input: Uint8Array): Uint8Array =>
-    new Encoder(ZSTD_LEVEL).encodeSync(Buffer.from(input.buffer, input.byteOffset, input.byteLength)),
+  ZSTD: (input: Uint8Array): Uint8Array => pageEncoder.encodeSync(Buffer.from(input.buffer, input.byteOffset, input.byteLength)),
 };
 
 class ZstdFrames extends Transform {

@@ -17,7 +17,7 @@ export class CsvRowReader extends Transform {
   #partial: Buffer[] = [];
 
   constructor() {
-    super({ readableObjectMode: true });
+    super({ readableObjectMode: true, readableHighWaterMark: 2 });
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {

@@ -11,7 +11,7 @@ export class CsvFileWriter extends Transform {
   #headerWritten = false;
 
   constructor() {
-    super({ writableObjectMode: true });
+    super({ writableObjectMode: true, writableHighWaterMark: 2 });
   }
 
   // The header goes out with the first rows (or alone at the end of an empty file), so that the

@@ -12,7 +12,7 @@ export class JsonlFileWriter extends Transform {
   rows = 0;
 
   constructor() {
-    super({ writableObjectMode: true });
+    super({ writableObjectMode: true, writableHighWaterMark: 2 });
   }
 
   override _transform(batch: ReadingRow[], _encoding: BufferEncoding, callback: TransformCallback): void {

@@ -18,7 +18,7 @@ import type { ReadingRow } from './rows';
  * cheap to write and read; an uncompressed Parquet file would only be larger).
  */
 
-export const ROW_GROUP_ROWS = 100_000;
+export const ROW_GROUP_ROWS = 32_768;
 
 const CODEC = { none: 'SNAPPY', gzip: 'GZIP', zstd: 'ZSTD' } as const;
 
@@ -64,39 +64,59 @@ export function timestampMicros(timestamp: string): bigint {
   return BigInt(Date.UTC(year, month - 1, day, hour, minute, second)) * 1000n + BigInt(micros);
 }
 
+/**
+ * The rows of one group, by column. Timestamps sit in a typed array and the strings, which repeat
+ * (a few devices, spaces and metrics over many rows), are shared: a group costs about 8 bytes per
+ * cell rather than a string or a bigint per cell.
+ */
 class RowGroup {
-  timestamp: bigint[] = [];
-  deviceId: string[] = [];
-  deviceName: string[] = [];
-  spaceId: Array<string | null> = [];
-  spaceName: Array<string | null> = [];
-  metric: string[] = [];
-  value: number[] = [];
+  readonly timestamp = new BigInt64Array(ROW_GROUP_ROWS);
+  readonly value = new Float64Array(ROW_GROUP_ROWS);
+  readonly deviceId: string[] = [];
+  readonly deviceName: string[] = [];
+  readonly spaceId: Array<string | null> = [];
+  readonly spaceName: Array<string | null> = [];
+  readonly metric: string[] = [];
+  size = 0;
 
-  get size(): number {
-    return this.value.length;
-  }
+  constructor(private readonly strings: StringPool) {}
 
   add(row: ReadingRow): void {
-    this.timestamp.push(timestampMicros(row.timestamp));
-    this.deviceId.push(row.deviceId);
-    this.deviceName.push(row.deviceName);
-    this.spaceId.push(row.spaceId);
-    this.spaceName.push(row.spaceName);
-    this.metric.push(row.metric);
-    this.value.push(row.value);
+    const { strings } = this;
+    this.timestamp[this.size] = timestampMicros(row.timestamp);
+    this.value[this.size] = row.value;
+    this.deviceId.push(strings.shared(row.deviceId));
+    this.deviceName.push(strings.shared(row.deviceName));
+    this.spaceId.push(row.spaceId === null ? null : strings.shared(row.spaceId));
+    this.spaceName.push(row.spaceName === null ? null : strings.shared(row.spaceName));
+    this.metric.push(strings.shared(row.metric));
+    this.size++;
   }
 
   columns() {
     return [
-      { name: 'timestamp', data: this.timestamp },
+      { name: 'timestamp', data: this.timestamp.subarray(0, this.size) },
       { name: 'device_id', data: this.deviceId },
       { name: 'device_name', data: this.deviceName },
       { name: 'space_id', data: this.spaceId },
       { name: 'space_name', data: this.spaceName },
       { name: 'metric', data: this.metric },
-      { name: 'value', data: Float64Array.from(this.value) },
+      { name: 'value', data: this.value.subarray(0, this.size) },
     ];
+  }
+}
+
+/** One string object per distinct value, up to a bound (then it starts over: memory stays flat). */
+class StringPool {
+  static readonly MAX = 10_000;
+  readonly #strings = new Map<string, string>();
+
+  shared(value: string): string {
+    const known = this.#strings.get(value);
+    if (known !== undefined) return known;
+    if (this.#strings.size >= StringPool.MAX) this.#strings.clear();
+    this.#strings.set(value, value);
+    return value;
   }
 }
 
@@ -104,10 +124,11 @@ export class ParquetFileWriter extends Transform {
   rows = 0;
   readonly #bytes = new ByteWriter();
   readonly #parquet: ParquetWriter;
-  #group = new RowGroup();
+  readonly #strings = new StringPool();
+  #group = new RowGroup(this.#strings);
 
   constructor(compression: ExportCompression) {
-    super({ writableObjectMode: true });
+    super({ writableObjectMode: true, writableHighWaterMark: 2 });
     this.#parquet = new ParquetWriter({
       writer: this.#bytes,
       schema: [...SCHEMA],
@@ -143,7 +164,7 @@ export class ParquetFileWriter extends Transform {
 
   #writeGroup(): void {
     const group = this.#group;
-    this.#group = new RowGroup();
+    this.#group = new RowGroup(this.#strings);
     void this.#parquet.write({ columnData: group.columns(), rowGroupSize: group.size });
     this.#passOn();
   }
