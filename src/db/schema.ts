@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import {
   bigint,
+  boolean,
   check,
   doublePrecision,
   index,
@@ -77,6 +78,18 @@ export const EXPORT_ERROR_CODES = [
   'export_database_behind',
 ] as const;
 export type ExportErrorCode = (typeof EXPORT_ERROR_CODES)[number];
+
+/**
+ * What an export's file is: its format and the compression around it (drizzle/0016). Parquet
+ * takes the compression as its column codec; csv and jsonl are wrapped whole.
+ */
+export const exportFormatEnum = pgEnum('export_format', ['csv', 'jsonl', 'parquet']);
+export const EXPORT_FORMATS = exportFormatEnum.enumValues;
+export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+
+export const exportCompressionEnum = pgEnum('export_compression', ['none', 'gzip', 'zstd']);
+export const EXPORT_COMPRESSIONS = exportCompressionEnum.enumValues;
+export type ExportCompression = (typeof EXPORT_COMPRESSIONS)[number];
 
 export const queryIntervalEnum = pgEnum('query_interval', ['raw', '1m', '5m', '15m', '1h', '1d']);
 export const QUERY_INTERVALS = queryIntervalEnum.enumValues;
@@ -272,6 +285,10 @@ export const analyticsExports = pgTable(
      * INSERT, never changed afterwards.
      */
     queryDefinition: jsonb('query_definition').notNull(),
+    /** The file: its format, its compression, and (csv only) whether formula-like cells are guarded. */
+    format: exportFormatEnum('format').notNull().default('csv'),
+    compression: exportCompressionEnum('compression').notNull().default('none'),
+    formulaGuard: boolean('formula_guard').notNull().default(false),
   },
   (t) => [
     index('analytics_exports_created_idx').on(t.created.desc(), t.id.desc()),
@@ -281,5 +298,6 @@ export const analyticsExports = pgTable(
     index('analytics_exports_running_heartbeat_idx').on(t.heartbeatAt).where(sql`${t.status} = 'running'`),
     index('analytics_exports_queued_run_at_idx').on(t.runAt).where(sql`${t.status} = 'queued'`),
     uniqueIndex('analytics_exports_idempotency_key').on(t.createdBy, t.idempotencyKey).where(sql`${t.idempotencyKey} IS NOT NULL`),
+    check('analytics_exports_formula_guard_csv', sql`NOT ${t.formulaGuard} OR ${t.format} = 'csv'`),
   ],
 );

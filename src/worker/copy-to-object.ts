@@ -1,17 +1,20 @@
 import type { S3Client } from '@aws-sdk/client-s3';
+import { Transform, type TransformCallback } from 'node:stream';
 import pg from 'pg';
 import { to as copyTo, type CopyToStreamQuery } from 'pg-copy-streams';
 import type { Logger } from '../logger';
 import { MAX_UPLOAD_PARTS, maxObjectBytes, uploadStream, type StreamUpload } from '../storage/upload';
-import { CsvProgress } from './csv-progress';
+import type { ExportEncoder, FileEncoder } from './encoders';
+import { ExportProgress } from './export-progress';
 
 /**
  * The heart of an export: `COPY (<select>) TO STDOUT` on a connection of its own (from a pool
- * whose sessions copySessionOptions set up), through a
- * byte-counting transform, into an S3 upload (multipart above one part, PutObject below).
- * Backpressure holds end to end: the upload reads a part at a time, the transform waits for it,
- * the COPY stream stops reading the socket and Postgres waits. Memory is about
- * partSize x (queueSize + 1), whatever the size of the export.
+ * whose sessions copySessionOptions set up), through the export's encoder (its row reader and
+ * the file's encoder: src/worker/encoders) and a byte-counting transform, into an S3 upload
+ * (multipart above one part, PutObject below). Backpressure holds end to end: the upload reads a
+ * part at a time, the transforms wait for it, the COPY stream stops reading the socket and
+ * Postgres waits. Memory is about partSize x (queueSize + 1) plus what the encoder holds (a
+ * Parquet row group, a zstd block), whatever the size of the export.
  *
  * On any failure the first error is the one reported: a COPY error (SQL error, timeout), a storage
  * error, or the stop reason from `signal`. The upload is aborted (by us: lib-storage's own abort
@@ -35,7 +38,7 @@ export class CopyQueryError extends Error {
   }
 }
 
-/** The CSV outgrew what one upload can hold: running it again would fail again. */
+/** The file outgrew what one upload can hold: running it again would fail again. */
 export class ObjectTooLarge extends Error {
   override name = 'ObjectTooLarge';
   constructor(readonly maxBytes: number) {
@@ -78,7 +81,10 @@ export interface CopyToObjectOptions {
   bucket: string;
   key: string;
   select: string;
-  contentDisposition: string;
+  /** The export's format, compression and formula guard. */
+  encoder: ExportEncoder;
+  /** Content-Disposition for the file, given its extension. */
+  contentDisposition: (extension: string) => string;
   partSizeBytes: number;
   queueSize: number;
   /** The largest object allowed: maxObjectBytes(partSizeBytes) unless a test sets it lower. */
@@ -86,7 +92,7 @@ export interface CopyToObjectOptions {
   /** Aborting it stops the export at once; its reason is the error thrown. */
   signal: AbortSignal;
   /** Progress is read from it (bytes, rows) while the export runs. */
-  progress?: CsvProgress;
+  progress?: ExportProgress;
   logger: Logger;
 }
 
@@ -94,7 +100,12 @@ export async function copyToObject(options: CopyToObjectOptions): Promise<{ rows
   const { signal, logger } = options;
   signal.throwIfAborted();
   const client = await options.pool.connect();
-  const counter = options.progress ?? new CsvProgress();
+  const progress = options.progress ?? new ExportProgress();
+  const rowReader = options.encoder.rowReader();
+  const file = options.encoder.newFile();
+  const maxBytes = options.maxBytes ?? maxObjectBytes(options.partSizeBytes);
+  // Stop as soon as the file outgrows what one upload can hold, not after uploading it all.
+  const counter = new FileBytes(progress, file, maxBytes, (error) => fail(error));
   let copy: CopyToStreamQuery | undefined;
   let upload: StreamUpload | undefined;
   // The first failure wins; a holder object, as it is set from callbacks.
@@ -107,6 +118,9 @@ export async function copyToObject(options: CopyToObjectOptions): Promise<{ rows
     if (failed.first) return;
     failed.first = { error };
     copy?.destroy();
+    rowReader.destroy();
+    file.input.destroy();
+    file.output.destroy();
     counter.destroy();
     upload?.abort();
   };
@@ -116,27 +130,25 @@ export async function copyToObject(options: CopyToObjectOptions): Promise<{ rows
   try {
     signal.throwIfAborted();
     const finished = copyFinished(client);
-    copy = client.query(copyTo(`COPY (${options.select}) TO STDOUT WITH (FORMAT csv, HEADER)`));
+    copy = client.query(copyTo(options.encoder.copyStatement(options.select)));
     // Piped, not pipeline(): pipeline() would destroy the COPY stream with the upload's own
     // complaint about its body (an AbortError) and hide which side failed first. Here the COPY's
-    // 'error' is always a Postgres or connection error; the upload reports its failures through
-    // done(); the body's own 'error' after the upload gave up on it says nothing new.
+    // 'error' is always a Postgres or connection error, an encoder's its own (a row it cannot read
+    // or write); the upload reports its failures through done(); the body's own 'error' after the
+    // upload gave up on it says nothing new.
     copy.on('error', (error: Error) => fail(error instanceof pg.DatabaseError ? new CopyQueryError(error) : error));
-    // Stop as soon as the CSV outgrows what one upload can hold, not after uploading it all.
-    const maxBytes = options.maxBytes ?? maxObjectBytes(options.partSizeBytes);
-    let copiedBytes = 0;
-    copy.on('data', (chunk: Buffer) => {
-      copiedBytes += chunk.length;
-      if (copiedBytes > maxBytes) fail(new ObjectTooLarge(maxBytes));
-    });
+    rowReader.on('error', fail);
+    file.input.on('error', fail);
+    file.output.on('error', fail);
     counter.on('error', () => undefined);
-    copy.pipe(counter);
+    copy.pipe(rowReader).pipe(file.input);
+    file.output.pipe(counter);
     upload = uploadStream(options.s3, {
       bucket: options.bucket,
       key: options.key,
       body: counter,
-      contentType: 'text/csv; charset=utf-8',
-      contentDisposition: options.contentDisposition,
+      contentType: file.contentType,
+      contentDisposition: options.contentDisposition(file.extension),
       partSizeBytes: options.partSizeBytes,
       queueSize: options.queueSize,
     });
@@ -153,8 +165,12 @@ export async function copyToObject(options: CopyToObjectOptions): Promise<{ rows
     signal.removeEventListener('abort', onAbort);
     // The stream ends at CopyDone; rowCount is set by the CommandComplete that follows it.
     await finished;
+    // Two counts of one thing: the rows the file holds, and the rows Postgres says it sent.
+    if (file.rows !== copy.rowCount) {
+      throw new Error(`the file holds ${file.rows} rows but the COPY sent ${copy.rowCount}`);
+    }
     client.release();
-    return { rows: copy.rowCount, bytes: counter.bytes };
+    return { rows: file.rows, bytes: progress.bytes };
   } catch (error) {
     const reported = failed.first ? failed.first.error : error;
     client.release(reported instanceof Error ? reported : new Error(String(reported)));
@@ -162,6 +178,36 @@ export async function copyToObject(options: CopyToObjectOptions): Promise<{ rows
     throw reported;
   } finally {
     signal.removeEventListener('abort', onAbort);
+  }
+}
+
+/**
+ * Counts the bytes of the file on their way to storage (exact: this is the object's size) and
+ * keeps the attempt's progress; reports a file that outgrows one upload (the caller stops it).
+ */
+class FileBytes extends Transform {
+  constructor(
+    private readonly progress: ExportProgress,
+    private readonly file: FileEncoder,
+    private readonly maxBytes: number,
+    private readonly tooLarge: (error: ObjectTooLarge) => void,
+  ) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.progress.bytes += chunk.length;
+    this.progress.rows = this.file.rows;
+    if (this.progress.bytes > this.maxBytes) {
+      this.tooLarge(new ObjectTooLarge(this.maxBytes));
+      return callback();
+    }
+    callback(null, chunk);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    this.progress.rows = this.file.rows;
+    callback();
   }
 }
 

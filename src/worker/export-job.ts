@@ -11,11 +11,13 @@ import {
 import { compileAnalyticsSelect, parseExportDefinition } from '../exports/compile-query';
 import type { Logger } from '../logger';
 import type { ExportOutcome } from '../observability/metrics';
+import { fileExtension } from '../exports/formats';
 import { contentDisposition, exportObjectKey } from '../exports/naming';
 import { deleteObject } from '../storage/objects';
 import { copyToObject } from './copy-to-object';
-import { CsvProgress } from './csv-progress';
+import { exportEncoder } from './encoders';
 import { awaitExportDatabase, ExportDatabaseUnavailable, isExportDatabaseFault } from './export-database';
+import { ExportProgress } from './export-progress';
 import { classifyFailure } from './failure';
 import { startHeartbeat } from './heartbeat';
 import { ExportStopped, type StopReason } from './running-exports';
@@ -63,7 +65,7 @@ export async function runExport(worker: WorkerResources, exportId: string, shutd
     return;
   }
   const claim = claimed.claimed;
-  const progress = new CsvProgress();
+  const progress = new ExportProgress();
   const outcome = attemptOutcome(worker.context, claim, progress, logger);
   if (claim.cancelRequested) {
     await failExport(worker.pool, claim, { code: 'cancelled', message: 'the export was cancelled before it ran' });
@@ -72,7 +74,7 @@ export async function runExport(worker: WorkerResources, exportId: string, shutd
   }
 
   const control = watchAttempt(worker, claim, progress, logger, shutdownSignal);
-  const objectKey = exportObjectKey(exportId, claim.attempt, claim.createdBy);
+  const objectKey = exportObjectKey(exportId, claim.attempt, claim.createdBy, fileExtension(claim));
   try {
     const result = await runCopy(worker, claim, objectKey, control.signal, progress, logger);
     await control.stopHeartbeat();
@@ -86,7 +88,7 @@ export async function runExport(worker: WorkerResources, exportId: string, shutd
 }
 
 /** One log line and one metrics observation per attempt, whatever its end. */
-function attemptOutcome(context: ServiceContext, claim: Claim, progress: CsvProgress, logger: Logger): Outcome {
+function attemptOutcome(context: ServiceContext, claim: Claim, progress: ExportProgress, logger: Logger): Outcome {
   const started = Date.now();
   return (kind, fields, message) => {
     const durationMs = Date.now() - started;
@@ -122,7 +124,7 @@ function attemptOutcome(context: ServiceContext, claim: Claim, progress: CsvProg
  * stops it), stopped by the shutdown signal, and kept alive by the heartbeat. `signal` aborts
  * with ExportStopped; release() undoes the registrations.
  */
-function watchAttempt(worker: WorkerResources, claim: Claim, progress: CsvProgress, logger: Logger, shutdownSignal?: AbortSignal) {
+function watchAttempt(worker: WorkerResources, claim: Claim, progress: ExportProgress, logger: Logger, shutdownSignal?: AbortSignal) {
   const { config } = worker.context;
   const stopper = new AbortController();
   const stop = (reason: StopReason) => {
@@ -161,7 +163,7 @@ async function runCopy(
   claim: Claim,
   objectKey: string,
   signal: AbortSignal,
-  progress: CsvProgress,
+  progress: ExportProgress,
   logger: Logger,
 ) {
   const { context } = worker;
@@ -176,7 +178,8 @@ async function runCopy(
     bucket: context.config.s3.bucket,
     key: objectKey,
     select,
-    contentDisposition: contentDisposition(claim.name),
+    encoder: exportEncoder(claim),
+    contentDisposition: (extension) => contentDisposition(claim.name, extension),
     partSizeBytes: context.config.export.partSizeBytes,
     queueSize: context.config.export.uploadQueueSize,
     signal,

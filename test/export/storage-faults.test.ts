@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import pg from 'pg';
+import { DEFAULT_ENCODING } from '../../src/exports/formats';
 import { createLogger } from '../../src/logger';
 import { createOpsApp } from '../../src/observability/ops-app';
 import { createS3Client, retryDelayMs } from '../../src/storage/s3-client';
 import { StorageError } from '../../src/storage/errors';
 import { MAX_UPLOAD_PARTS, maxObjectBytes } from '../../src/storage/upload';
 import { CopyQueryError, copyToObject } from '../../src/worker/copy-to-object';
+import { exportEncoder } from '../../src/worker/encoders';
 import { classifyFailure } from '../../src/worker/failure';
 import { createTestDatabase } from '../support/database';
 import { insertExport, seedCustomerReadings } from '../support/fixtures';
@@ -67,7 +69,8 @@ async function copyFails(endpoint: string, bucketName: string, options: { maxByt
       bucket: bucketName,
       key: 'faults/test.csv',
       select: `SELECT device_id, metric, ts, value FROM device_readings`,
-      contentDisposition: 'attachment',
+      encoder: exportEncoder(DEFAULT_ENCODING),
+      contentDisposition: () => 'attachment',
       partSizeBytes: 5 * 1024 * 1024,
       queueSize: 1,
       signal: new AbortController().signal,

@@ -9,6 +9,7 @@ import {
   type Claim,
   type ExportErrors,
 } from '../../src/db/statements/export-attempts';
+import { DEFAULT_ENCODING } from '../../src/exports/formats';
 import { exportObjectKey } from '../../src/exports/naming';
 import type { TestBucket } from './s3';
 
@@ -53,6 +54,7 @@ async function heldClaim(sql: Queryable, id: string): Promise<Claim> {
     cancelRequested: false,
     queuedMs: 0,
     definition: null,
+    ...DEFAULT_ENCODING,
   };
 }
 

@@ -5,6 +5,7 @@ import { insertExport as insertExportRow } from '../../src/db/statements/exports
 import { insertQuery } from '../../src/db/statements/queries';
 import { insertCustomer, insertPartner } from '../../src/db/statements/tenants';
 import { insertUser } from '../../src/db/statements/users';
+import type { ExportEncoding } from '../../src/exports/formats';
 
 /**
  * Small builders for the domain objects tests need, through the production statements
@@ -102,7 +103,7 @@ export async function insertExport(
   sql: Queryable,
   createdBy: string,
   queryId: string,
-  fields: { name?: string; customerScopes?: string[]; partnerScopes?: string[]; tags?: string[] } = {},
+  fields: { name?: string; customerScopes?: string[]; partnerScopes?: string[]; tags?: string[] } & Partial<ExportEncoding> = {},
 ): Promise<string> {
   const row = await insertExportRow(sql, {
     createdBy,
@@ -113,6 +114,9 @@ export async function insertExport(
     customerScopes: fields.customerScopes ?? [],
     partnerScopes: fields.partnerScopes ?? [],
     maxAttempts: DEFAULT_MAX_ATTEMPTS,
+    format: fields.format,
+    compression: fields.compression,
+    formulaGuard: fields.formulaGuard,
   });
   return row.id;
 }

@@ -5,6 +5,7 @@ import { findVisibleExport, listVisibleExports } from '../../db/statements/expor
 import { cancelExport, ExportAlreadyFinished } from '../../exports/cancel-export';
 import { createExport, hashRequest, IdempotencyKeyConflict, InvalidExportRequest } from '../../exports/create-export';
 import { deleteExport } from '../../exports/delete-export';
+import { DEFAULT_ENCODING, encodingProblems } from '../../exports/formats';
 import { presignDownload } from '../../storage/objects';
 import type { ApiEnv } from '../../http/env';
 import { ApiError, conflict, invalidFields, notFound } from '../errors';
@@ -39,6 +40,12 @@ async function create(context: ServiceContext, c: C) {
   const caller = c.get('caller');
   const body = await readJsonObject(c);
   const input = parseOr400(CreateExportBody, body);
+  const problems = encodingProblems({
+    format: input.format ?? DEFAULT_ENCODING.format,
+    compression: input.compression ?? DEFAULT_ENCODING.compression,
+    formulaGuard: input.formula_guard ?? DEFAULT_ENCODING.formulaGuard,
+  });
+  if (Object.keys(problems).length > 0) throw invalidFields(problems);
   const idempotencyKey = readIdempotencyKey(c);
   const defaults = defaultScopes(caller);
   try {
@@ -53,6 +60,9 @@ async function create(context: ServiceContext, c: C) {
         customerScopes: distinctIds(input.customer_scopes ?? defaults.customerScopes),
         partnerScopes: distinctIds(input.partner_scopes ?? defaults.partnerScopes),
         maxAttempts: context.config.export.maxAttempts,
+        format: input.format,
+        compression: input.compression,
+        formulaGuard: input.formula_guard,
         idempotencyKey,
         requestHash: idempotencyKey === undefined ? undefined : hashRequest(input),
       },

@@ -1,5 +1,6 @@
 import * as v from 'valibot';
 import { EXPORT_ERROR_CODES } from '../../db/schema';
+import { EXPORT_COMPRESSIONS, EXPORT_FORMATS } from '../../exports/formats';
 import { EXPORT_STATUSES } from '../../exports/status';
 import { pageQuery } from '../pagination';
 import { MAX_SCOPES, MAX_TAGS, name, notes, scopeFields, tags, text, uuid } from '../validation';
@@ -11,6 +12,25 @@ import { MAX_SCOPES, MAX_TAGS, name, notes, scopeFields, tags, text, uuid } from
  */
 
 export { EXPORT_STATUSES };
+
+/**
+ * Extension: what kind of file the export writes. Absent fields take the database's defaults
+ * (csv, none, false): a request with the contract's fields alone gets the plain CSV.
+ */
+const fileChoice = {
+  format: v.pipe(
+    v.optional(v.picklist(EXPORT_FORMATS, `Select a valid choice: one of ${EXPORT_FORMATS.join(', ')}.`)),
+    v.description('Extension: csv (default), jsonl (JSON Lines) or parquet.'),
+  ),
+  compression: v.pipe(
+    v.optional(v.picklist(EXPORT_COMPRESSIONS, `Select a valid choice: one of ${EXPORT_COMPRESSIONS.join(', ')}.`)),
+    v.description('Extension: none (default), gzip or zstd; wraps a csv or jsonl file whole, or is the column codec of a parquet file.'),
+  ),
+  formula_guard: v.pipe(
+    v.optional(v.boolean('Must be a valid boolean.')),
+    v.description("Extension, csv only (default false): text cells starting with = + - @ tab or CR are written with a leading '."),
+  ),
+};
 
 export const CreateExportBody = v.object({
   name: v.pipe(name(), v.description('Required, 1 to 100 characters.')),
@@ -25,6 +45,7 @@ export const CreateExportBody = v.object({
     scopeFields.partner_scopes,
     v.description(`At most ${MAX_SCOPES}; defaults to the creator's partner (partner users).`),
   ),
+  ...fileChoice,
 });
 export type CreateExportInput = v.InferOutput<typeof CreateExportBody>;
 
@@ -74,6 +95,9 @@ export const ExportResource = v.object({
   started: nullableTimestamp('Extension: when the latest attempt started.'),
   finished: nullableTimestamp('Extension: when it became complete or failed.'),
   attempts: v.pipe(v.number(), v.integer(), v.description('Extension: how many times a worker has run it.')),
+  format: v.pipe(v.picklist(EXPORT_FORMATS), v.description('Extension: the file format.')),
+  compression: v.pipe(v.picklist(EXPORT_COMPRESSIONS), v.description('Extension: the compression.')),
+  formula_guard: v.pipe(v.boolean(), v.description('Extension: whether formula-like csv cells are guarded.')),
   progress: v.pipe(
     v.optional(
       v.object({

@@ -31,6 +31,9 @@ export function exportResource(row: ExportRow, download?: { url: string; expires
     started: row.started,
     finished: row.finished,
     attempts: row.attempts,
+    format: row.format,
+    compression: row.compression,
+    formula_guard: row.formula_guard,
     ...(row.status === 'running'
       ? { progress: { rows: count(row.rows_written) ?? 0, bytes: count(row.bytes_written) ?? 0, heartbeat: row.heartbeat_at } }
       : {}),

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { ExportErrorCode } from '../schema';
+import type { ExportCompression, ExportErrorCode, ExportFormat } from '../schema';
 import { EXPORT_DEFINITION_SQL } from './export-definition';
 
 /**
@@ -21,6 +21,10 @@ export interface Claim {
   queuedMs: number;
   /** Its query's definition, read by the claim itself (EXPORT_DEFINITION_SQL): parseExportDefinition checks it. */
   definition: unknown;
+  /** The file it writes. */
+  format: ExportFormat;
+  compression: ExportCompression;
+  formulaGuard: boolean;
 }
 
 export interface ExportErrors {
@@ -69,6 +73,9 @@ export async function claimExport(pool: pg.Pool, exportId: string, workerId: str
     cancel_requested: boolean;
     queued_ms: number;
     definition: string | null;
+    format: ExportFormat;
+    compression: ExportCompression;
+    formula_guard: boolean;
   }>(
     prepared(
       'claim',
@@ -83,7 +90,8 @@ export async function claimExport(pool: pg.Pool, exportId: string, workerId: str
            FROM turn
           WHERE turn.go AND e.id = $1 AND e.status = 'queued' AND e.run_at <= now()
           RETURNING attempts, max_attempts, created_by::text, name, cancel_requested_at IS NOT NULL AS cancel_requested,
-                    (extract(epoch FROM now() - run_at) * 1000)::float8 AS queued_ms, ${EXPORT_DEFINITION_SQL} AS definition
+                    (extract(epoch FROM now() - run_at) * 1000)::float8 AS queued_ms, ${EXPORT_DEFINITION_SQL} AS definition,
+                    format::text, compression::text, formula_guard
        )
        SELECT turn.go AS turn, claimed.* FROM turn LEFT JOIN claimed ON true`,
       [exportId, workerId, fairShare.maxRunningPerTenant, fairShare.retryAfterMs],
@@ -104,6 +112,9 @@ export async function claimExport(pool: pg.Pool, exportId: string, workerId: str
       cancelRequested: row.cancel_requested,
       queuedMs: Math.max(0, row.queued_ms),
       definition: row.definition,
+      format: row.format,
+      compression: row.compression,
+      formulaGuard: row.formula_guard,
     },
   };
 }

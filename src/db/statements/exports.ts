@@ -1,5 +1,5 @@
 import type { Queryable } from '../client';
-import type { ExportStatus } from '../schema';
+import type { ExportCompression, ExportFormat, ExportStatus } from '../schema';
 import { escapeLike, isoTimestamp, type CommonRow } from './fragments';
 
 /**
@@ -27,6 +27,9 @@ export interface ExportRow extends CommonRow {
   heartbeat_at: string | null;
   rows_written: string | number | null;
   bytes_written: string | number | null;
+  format: ExportFormat;
+  compression: ExportCompression;
+  formula_guard: boolean;
 }
 
 /** A new export's columns. */
@@ -39,6 +42,10 @@ export interface NewExport {
   customerScopes: string[];
   partnerScopes: string[];
   maxAttempts: number;
+  /** The file it writes; the database's defaults (csv, none, false) when absent. */
+  format?: ExportFormat | undefined;
+  compression?: ExportCompression | undefined;
+  formulaGuard?: boolean | undefined;
   /** Idempotency-Key header of the creating request, and a hash of its body. */
   idempotencyKey?: string | undefined;
   requestHash?: string | undefined;
@@ -49,7 +56,11 @@ const columns = (sql: Queryable) => sql`
   e.created_by, e.name, e.notes, e.query_id, e.status, e.errors, e.number_of_rows, e.total_bytes, e.tags,
   e.customer_scopes, e.partner_scopes, e.object_key, e.attempts,
   ${isoTimestamp(sql, 'e.started')} AS started, ${isoTimestamp(sql, 'e.finished')} AS finished,
-  ${isoTimestamp(sql, 'e.heartbeat_at')} AS heartbeat_at, e.rows_written, e.bytes_written`;
+  ${isoTimestamp(sql, 'e.heartbeat_at')} AS heartbeat_at, e.rows_written, e.bytes_written,
+  e.format, e.compression, e.formula_guard`;
+
+/** The value, or the column's own default (the database holds the defaults). */
+const orDefault = (sql: Queryable, value: string | boolean | undefined) => (value === undefined ? sql`DEFAULT` : sql`${value}`);
 
 /**
  * Creating an export is one INSERT: the row is born queued and the database's trigger adds its
@@ -62,10 +73,12 @@ export async function insertExport(sql: Queryable, input: NewExport): Promise<Ex
   const [row] = await sql<ExportRow[]>`
     WITH e AS (
       INSERT INTO analytics_exports
-        (created_by, name, notes, query_id, tags, customer_scopes, partner_scopes, max_attempts, idempotency_key, request_hash)
+        (created_by, name, notes, query_id, tags, customer_scopes, partner_scopes, max_attempts, idempotency_key, request_hash,
+         format, compression, formula_guard)
       VALUES (${input.createdBy}, ${input.name}, ${input.notes}, ${input.queryId}, ${input.tags}::text[],
               ${input.customerScopes}::uuid[], ${input.partnerScopes}::uuid[], ${input.maxAttempts},
-              ${input.idempotencyKey ?? null}, ${input.requestHash ?? null})
+              ${input.idempotencyKey ?? null}, ${input.requestHash ?? null},
+              ${orDefault(sql, input.format)}, ${orDefault(sql, input.compression)}, ${orDefault(sql, input.formulaGuard)})
       RETURNING *)
     SELECT ${columns(sql)} FROM e`;
   return row!;
