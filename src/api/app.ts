@@ -12,6 +12,7 @@ import { authenticate } from './middleware/auth';
 import { limitBody, settleUnreadBody } from './middleware/body';
 import { openApiDocument } from './openapi';
 import { queryRoutes } from './queries/routes';
+import { webhookSecretRoutes } from './webhook-secret/routes';
 
 /**
  * Assembles the HTTP API: public health, readiness, metrics, OpenAPI and docs; everything under
@@ -41,6 +42,7 @@ export function createApp(context: ServiceContext): Hono<ApiEnv> {
 
   app.route('/', exportRoutes(context));
   app.route('/', queryRoutes(context));
+  app.route('/', webhookSecretRoutes(context));
 
   app.notFound((c) => c.json({ detail: 'Not found.' }, 404));
   app.onError(errorHandler(context.logger));

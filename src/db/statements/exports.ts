@@ -27,6 +27,7 @@ export interface ExportRow extends CommonRow {
   heartbeat_at: string | null;
   rows_written: string | number | null;
   bytes_written: string | number | null;
+  notify_url: string | null;
 }
 
 /** A new export's columns. */
@@ -42,6 +43,8 @@ export interface NewExport {
   /** Idempotency-Key header of the creating request, and a hash of its body. */
   idempotencyKey?: string | undefined;
   requestHash?: string | undefined;
+  /** Where to POST the signed notification of the final state (checked by createExport). */
+  notifyUrl?: string | undefined;
 }
 
 const columns = (sql: Queryable) => sql`
@@ -49,7 +52,7 @@ const columns = (sql: Queryable) => sql`
   e.created_by, e.name, e.notes, e.query_id, e.status, e.errors, e.number_of_rows, e.total_bytes, e.tags,
   e.customer_scopes, e.partner_scopes, e.object_key, e.attempts,
   ${isoTimestamp(sql, 'e.started')} AS started, ${isoTimestamp(sql, 'e.finished')} AS finished,
-  ${isoTimestamp(sql, 'e.heartbeat_at')} AS heartbeat_at, e.rows_written, e.bytes_written`;
+  ${isoTimestamp(sql, 'e.heartbeat_at')} AS heartbeat_at, e.rows_written, e.bytes_written, e.notify_url`;
 
 /**
  * Creating an export is one INSERT: the row is born queued and the database's trigger adds its
@@ -62,10 +65,11 @@ export async function insertExport(sql: Queryable, input: NewExport): Promise<Ex
   const [row] = await sql<ExportRow[]>`
     WITH e AS (
       INSERT INTO analytics_exports
-        (created_by, name, notes, query_id, tags, customer_scopes, partner_scopes, max_attempts, idempotency_key, request_hash)
+        (created_by, name, notes, query_id, tags, customer_scopes, partner_scopes, max_attempts, idempotency_key, request_hash,
+         notify_url)
       VALUES (${input.createdBy}, ${input.name}, ${input.notes}, ${input.queryId}, ${input.tags}::text[],
               ${input.customerScopes}::uuid[], ${input.partnerScopes}::uuid[], ${input.maxAttempts},
-              ${input.idempotencyKey ?? null}, ${input.requestHash ?? null})
+              ${input.idempotencyKey ?? null}, ${input.requestHash ?? null}, ${input.notifyUrl ?? null})
       RETURNING *)
     SELECT ${columns(sql)} FROM e`;
   return row!;
@@ -75,6 +79,12 @@ export async function findVisibleExport(sql: Queryable, callerId: string, id: st
   const [row] = await sql<ExportRow[]>`
     SELECT ${columns(sql)} FROM analytics_exports e
      WHERE e.id = ${id} AND user_sees_scopes(${callerId}, e.customer_scopes, e.partner_scopes)`;
+  return row;
+}
+
+/** An export whoever may see it (the webhook task describes it to its creator). */
+export async function findExport(sql: Queryable, id: string): Promise<ExportRow | undefined> {
+  const [row] = await sql<ExportRow[]>`SELECT ${columns(sql)} FROM analytics_exports e WHERE e.id = ${id}`;
   return row;
 }
 
