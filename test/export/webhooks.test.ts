@@ -9,6 +9,7 @@ import { createQuery, READINGS_START, seedCustomerReadings } from '../support/fi
 import { insertExport as insertExportRow } from '../../src/db/statements/exports';
 import { waitFor } from '../support/wait';
 import { startWebhookReceiver, type ReceivedWebhook } from '../support/webhook-receiver';
+import { WEBHOOK_MAX_ATTEMPTS } from '../../src/worker/webhook-delivery';
 
 /**
  * Webhooks end to end: real exports run by a worker, their notifications POSTed to a local
@@ -157,6 +158,43 @@ describe('webhooks when an export finishes', () => {
     const count = (outcome: string) => Number(new RegExp(`outcome="${outcome}"} (\\d+)`).exec(metrics)?.[1]);
     assert.ok(count('failed') >= 3, metrics);
     assert.ok(count('delivered') >= 1, metrics);
+  });
+
+  test('a receiver that does not answer within 10 s is given up on for that attempt and tried again', async () => {
+    const secret = await newSecret(api, user.apiKey);
+    receiver.answer(0);
+    const id = await createExport(api, user.apiKey, queryId, `${receiver.url}/hooks/slow`);
+    const delivery = await waitFor(async () => {
+      const row = await deliveryOf(api, id);
+      return row?.state === 'delivered' ? row : undefined;
+    }, 60_000);
+    assert.equal(delivery.attempts, 2);
+    const [first, second] = requestsFor(delivery.webhook_id);
+    assert.ok(first && second);
+    const gap = second.at - first.at;
+    // The first attempt waited its 10 s, then gave up on the answer (the retry delay is 0 here).
+    assert.ok(gap >= 9_500 && gap < 40_000, `${gap} ms between the attempts`);
+    assert.equal(verified(secret, requestsFor(delivery.webhook_id)[1]!).type, 'analytics_export.completed');
+  });
+
+  test('after the last attempt fails the notification is given up', async () => {
+    await newSecret(api, user.apiKey);
+    receiver.answer(...Array(WEBHOOK_MAX_ATTEMPTS).fill(503));
+    const id = await createExport(api, user.apiKey, queryId, `${receiver.url}/hooks/down`);
+    const delivery = await waitFor(
+      async () => {
+        const row = await deliveryOf(api, id);
+        return row?.state === 'gave_up' ? row : undefined;
+      },
+      120_000,
+      'the notification to be given up',
+    );
+    assert.equal(delivery.attempts, WEBHOOK_MAX_ATTEMPTS);
+    assert.equal(delivery.last_status_code, 503);
+    assert.equal(delivery.delivered_at, null);
+    assert.equal(requestsFor(delivery.webhook_id).length, WEBHOOK_MAX_ATTEMPTS);
+    const metrics = await worker.context.metrics.registry.getSingleMetricAsString('analytics_export_webhook_attempts_total');
+    assert.match(metrics, /outcome="gave_up"} [1-9]/);
   });
 
   test('a secret rotated with the CLI signs the next deliveries; the old one no longer verifies them', async () => {
