@@ -1,6 +1,6 @@
 import { toJsonSchema } from '@valibot/to-json-schema';
 import type * as v from 'valibot';
-import { CreateExportBody, ExportResource, ListExportsQuery } from './exports/schemas';
+import { CreateExportBody, ExportResource, ListExportsQuery, RetrieveExportQuery } from './exports/schemas';
 import { ListQueriesQuery, QueryBody, QueryPatchBody, QueryResource } from './queries/schemas';
 
 /**
@@ -120,8 +120,11 @@ const exportPaths = () => ({
     get: {
       operationId: 'retrieveAnalyticsExport',
       summary: 'Retrieve an Analytics Export',
-      description: 'When `complete`, `url` is a download link signed on this request and valid for 1 hour (`url_expires`).',
-      responses: { 200: { description: 'The export.', ...json(ref('AnalyticsExport')) }, ...pick(401, 404) },
+      description:
+        'When `complete`, `url` is a download link signed on this request and valid for 1 hour (`url_expires`). ' +
+        'Extension: `?wait=N` answers as soon as the export is complete or failed, or after N seconds with its current state.',
+      parameters: parametersOf(RetrieveExportQuery),
+      responses: { 200: { description: 'The export.', ...json(ref('AnalyticsExport')) }, ...pick(400, 401, 404) },
     },
     delete: {
       operationId: 'deleteAnalyticsExport',
@@ -200,12 +203,36 @@ const queryPaths = () => ({
   },
 });
 
+/** The webhook signing secret (extension): the caller's own, for the notifications of notify_url. */
+const webhookSecretPaths = () => ({
+  '/analytics/webhook-secret/': {
+    post: {
+      operationId: 'rotateWebhookSecret',
+      summary: 'Create or replace your webhook signing secret (extension)',
+      description:
+        'Returns `{"id": <your user id>, "secret": "whsec_..."}`, shown this once. Notifications of exports you create are ' +
+        'signed with it (Standard Webhooks: headers webhook-id, webhook-timestamp, webhook-signature). Calling again replaces it.',
+      responses: {
+        201: {
+          description: 'The new secret.',
+          ...json({
+            type: 'object',
+            properties: { id: { type: 'string', format: 'uuid' }, secret: { type: 'string', pattern: '^whsec_[A-Za-z0-9+/]+=*$' } },
+            required: ['id', 'secret'],
+          }),
+        },
+        ...pick(401),
+      },
+    },
+  },
+});
+
 export function openApiDocument() {
   return {
     openapi: '3.1.0',
     info,
     security: [{ apiKey: [] }],
     components: components(),
-    paths: { ...exportPaths(), ...queryPaths() },
+    paths: { ...exportPaths(), ...queryPaths(), ...webhookSecretPaths() },
   };
 }
