@@ -66,12 +66,13 @@ export const RetrieveExportQuery = v.object({
     v.pipe(
       v.string(),
       v.regex(/^\d{1,2}$/, `Must be a whole number of seconds from 1 to ${WAIT_MAX_SECONDS}.`),
-      v.transform(Number),
-      v.minValue(1, `Must be a whole number of seconds from 1 to ${WAIT_MAX_SECONDS}.`),
-      v.maxValue(WAIT_MAX_SECONDS, `Must be a whole number of seconds from 1 to ${WAIT_MAX_SECONDS}.`),
+      // Before the transform: the OpenAPI document's parameter is the string as sent.
       v.description(
         `Extension: 1 to ${WAIT_MAX_SECONDS}. Answer as soon as the export is complete or failed (at once if it is), or after this many seconds with its current state.`,
       ),
+      v.transform(Number),
+      v.minValue(1, `Must be a whole number of seconds from 1 to ${WAIT_MAX_SECONDS}.`),
+      v.maxValue(WAIT_MAX_SECONDS, `Must be a whole number of seconds from 1 to ${WAIT_MAX_SECONDS}.`),
     ),
   ),
 });
