@@ -12,7 +12,7 @@ import { compileExportQuery } from '../../src/exports/load-export-query';
 import { MIGRATIONS_FOLDER, migrate } from '../../src/db/migrate';
 import { databaseUrl } from '../support/database';
 import { testEnvironment } from '../support/environment';
-import { createCustomer, createPartner, createQuery, createUser, insertExport } from '../support/fixtures';
+import { createCustomer, createPartner, createQuery, createUser } from '../support/fixtures';
 
 /**
  * Exports made before analytics_exports.query_definition existed get the definition of their
@@ -57,7 +57,11 @@ test('migration 0009 gives existing exports their query’s definition, which th
       aggregation: 'sum',
       timezone: 'Europe/Berlin',
     });
-    const exportId = await insertExport(sql, user.id, queryId, { customerScopes: [customerId] });
+    // A plain INSERT of the columns there were: the service's statement names columns of later migrations.
+    const [inserted] = await sql<{ id: string }[]>`
+      INSERT INTO analytics_exports (created_by, name, query_id, customer_scopes)
+      VALUES (${user.id}, 'Before 0009', ${queryId}, ${[customerId]}::uuid[]) RETURNING id`;
+    const exportId = inserted!.id;
 
     await migrate(url);
     const [row] = await sql<
