@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { after, describe, test } from 'node:test';
 import { createAdaptorServer } from '@hono/node-server';
 import { createApp } from '../../src/api/app';
-import { WAIT_LISTENER_APPLICATION_NAME } from '../../src/exports/export-waits';
+import { ExportWaits, WAIT_LISTENER_APPLICATION_NAME } from '../../src/exports/export-waits';
 import { createTestApi } from '../support/api';
 import { markComplete, markFailed, markRunning } from '../support/exports';
 import { createCustomerWithQuery } from '../support/fixtures';
@@ -161,5 +161,21 @@ describe('GET /analytics/exports/{id}/?wait=N', () => {
     const { value: response, ms } = await waiting;
     assert.equal(response.body.status, 'failed');
     assert.ok(ms < 30_000, `answered after ${ms} ms, not after the 45 s`);
+  });
+
+  test('when the process stops, waiting requests are answered at once with the state they have', async () => {
+    const id = await exportId();
+    const exportWaits = new ExportWaits({ connectionString: api.db.url, logger: api.context.logger });
+    const app = createApp({ ...api.context, exportWaits });
+    const waiting = timed(async () =>
+      app.request(`http://api.test/analytics/exports/${id}/?wait=60`, { headers: { authorization: `Bearer ${user.apiKey}` } }),
+    );
+    await waitFor(async () => ((await listenerConnections()) === 1 ? true : undefined), 20_000, 'the listener');
+    await exportWaits.stop();
+    const { value: response, ms } = await waiting;
+    assert.equal(response.status, 200);
+    assert.equal(((await response.json()) as { status: string }).status, 'queued');
+    assert.ok(ms < 30_000, `answered after ${ms} ms, not after the 60 s`);
+    assert.equal(await listenerConnections(), 0);
   });
 });
