@@ -11,7 +11,7 @@ import {
   schemaRef,
 } from '../openapi-parts';
 import { pageParameters } from '../pagination';
-import { CreateExportBody, ExportResource } from './schemas';
+import { CreateExportBody, ExportResource, WAIT_MAX_SECONDS } from './schemas';
 
 /** The Analytics Export resource in the OpenAPI document: its schemas, its list's parameters, its paths. */
 
@@ -76,8 +76,17 @@ export const exportPaths = () => ({
       operationId: 'retrieveAnalyticsExport',
       tags,
       summary: 'Retrieve an Analytics Export',
-      description: 'When `complete`, `url` is a download link signed on this request and valid for 1 hour (`url_expires`).',
-      responses: { 200: exportResponse('The export.'), ...errors(404) },
+      description:
+        'When `complete`, `url` is a download link signed on this request and valid for 1 hour (`url_expires`). ' +
+        'Extension: `?wait=N` answers as soon as the export is complete or failed (at once if it is), or after N seconds with its current state.',
+      parameters: [
+        filterParameter(
+          'wait',
+          { type: 'integer', minimum: 1, maximum: WAIT_MAX_SECONDS },
+          `Extension: 1 to ${WAIT_MAX_SECONDS} seconds to wait for the export to become complete or failed.`,
+        ),
+      ],
+      responses: { 200: exportResponse('The export.'), ...errors(400, 404) },
     },
     delete: {
       operationId: 'deleteAnalyticsExport',

@@ -37,5 +37,6 @@ export function exportResource(row: ExportRow, download?: { url: string; expires
     ...(row.status === 'running'
       ? { progress: { rows: count(row.rows_written) ?? 0, bytes: count(row.bytes_written) ?? 0, heartbeat: row.heartbeat_at } }
       : {}),
+    notify_url: row.notify_url,
   };
 }
