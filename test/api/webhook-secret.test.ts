@@ -94,10 +94,10 @@ describe('npm run cli -- users webhook-secret --user ID', () => {
     assert.equal(decrypt(key, (await storedSecret(user.id))!), (JSON.parse(run.stdout) as { secret: string }).secret);
   });
 
-  test('an unknown user exits 1, a missing or malformed --user or key exits 2 or 1 with the reason', async () => {
+  test('an unknown user exits 3 (not found, as every command), a missing or malformed --user or key exits 2 or 1 with the reason', async () => {
     const env = { DATABASE_URL: api.db.url, DATA_DIR: dataDir };
     const unknown = await runCli(['users', 'webhook-secret', '--user', '00000000-0000-4000-8000-000000000000'], env);
-    assert.equal(unknown.code, 1);
+    assert.equal(unknown.code, 3);
     assert.match(unknown.stderr, /no user with id/);
     const missing = await runCli(['users', 'webhook-secret'], env);
     assert.equal(missing.code, 2);
