@@ -77,11 +77,12 @@ export async function insertExport(sql: Queryable, input: NewExport): Promise<Ex
     WITH e AS (
       INSERT INTO analytics_exports
         (created_by, name, notes, query_id, tags, customer_scopes, partner_scopes, max_attempts, idempotency_key, request_hash,
-         format, compression, formula_guard)
+         format, compression, formula_guard, notify_url)
       VALUES (${input.createdBy}, ${input.name}, ${input.notes}, ${input.queryId}, ${input.tags}::text[],
               ${input.customerScopes}::uuid[], ${input.partnerScopes}::uuid[], ${input.maxAttempts},
               ${input.idempotencyKey ?? null}, ${input.requestHash ?? null},
-              ${orDefault(sql, input.format)}, ${orDefault(sql, input.compression)}, ${orDefault(sql, input.formulaGuard)})
+              ${orDefault(sql, input.format)}, ${orDefault(sql, input.compression)}, ${orDefault(sql, input.formulaGuard)},
+              ${input.notifyUrl ?? null})
       RETURNING *)
     SELECT ${columns(sql)} FROM e`;
   return row!;
