@@ -76,6 +76,8 @@ export const environmentSchema = {
   EXPORT_RETRY_DELAY_S: v.optional(integer('EXPORT_RETRY_DELAY_S', 0, 3600), '10'),
   EXPORT_PART_SIZE_MIB: v.optional(integer('EXPORT_PART_SIZE_MIB', 5, 512), '5'),
   EXPORT_UPLOAD_QUEUE_SIZE: v.optional(integer('EXPORT_UPLOAD_QUEUE_SIZE', 1, 16), '2'),
+  // work_mem of the COPY sessions: the export's ORDER BY sorts in memory up to it instead of on disk.
+  EXPORT_WORK_MEM_MIB: v.optional(integer('EXPORT_WORK_MEM_MIB', 4, 4096), '128'),
   EXPORT_RETENTION_DAYS: v.optional(integer('EXPORT_RETENTION_DAYS', 1, 3650), '30'),
   SHUTDOWN_GRACE_S: v.optional(integer('SHUTDOWN_GRACE_S', 0, 3600), '25'),
 } as const;
@@ -125,6 +127,8 @@ export interface Config {
     retryDelayMs: number;
     partSizeBytes: number;
     uploadQueueSize: number;
+    /** work_mem of each COPY session, in MiB. */
+    workMemMiB: number;
     retentionDays: number;
   };
   shutdownGraceMs: number;
@@ -212,6 +216,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       retryDelayMs: e.EXPORT_RETRY_DELAY_S * 1000,
       partSizeBytes: e.EXPORT_PART_SIZE_MIB * 1024 * 1024,
       uploadQueueSize: e.EXPORT_UPLOAD_QUEUE_SIZE,
+      workMemMiB: e.EXPORT_WORK_MEM_MIB,
       retentionDays: e.EXPORT_RETENTION_DAYS,
     },
     shutdownGraceMs: e.SHUTDOWN_GRACE_S * 1000,

@@ -82,7 +82,12 @@ export async function startWorkerRuntime(context: ServiceContext, tasks: WorkerT
         'COPY sessions run as the connecting user, kept read-only only by default_transaction_read_only: the role for exports is missing, lacks its grants, or this user may not SET ROLE to it (see docs/operations.md)',
       );
     }
-    const copyOptions = copySessionOptions(config.export.statementTimeoutMs, version, reader ? EXPORT_READER_ROLE : undefined);
+    const copyOptions = copySessionOptions(
+      config.export.statementTimeoutMs,
+      version,
+      reader ? EXPORT_READER_ROLE : undefined,
+      config.export.workMemMiB,
+    );
     const copyPool = newPool(config.workerConcurrency, 'analytics-export-copy', copyOptions);
     stops.push(() => copyPool.end());
     const listener = await startCancelListener({ connectionString: context.databaseUrl, running, logger });
