@@ -77,7 +77,7 @@ export const environmentSchema = {
   EXPORT_PART_SIZE_MIB: v.optional(integer('EXPORT_PART_SIZE_MIB', 5, 512), '5'),
   EXPORT_UPLOAD_QUEUE_SIZE: v.optional(integer('EXPORT_UPLOAD_QUEUE_SIZE', 1, 16), '2'),
   // work_mem of the COPY sessions: the export's ORDER BY sorts in memory up to it instead of on disk.
-  EXPORT_WORK_MEM_MIB: v.optional(integer('EXPORT_WORK_MEM_MIB', 4, 4096), '128'),
+  EXPORT_WORK_MEM_MIB: v.optional(integer('EXPORT_WORK_MEM_MIB', 4, 4096), '256'),
   EXPORT_RETENTION_DAYS: v.optional(integer('EXPORT_RETENTION_DAYS', 1, 3650), '30'),
   SHUTDOWN_GRACE_S: v.optional(integer('SHUTDOWN_GRACE_S', 0, 3600), '25'),
 } as const;
