@@ -98,7 +98,7 @@ export async function measureZeroConfig(tools: BenchTools) {
   const headers = { authorization: `Bearer ${dev.api_key}`, 'content-type': 'application/json' };
   // The settings of the worker's COPY sessions that change the SELECT's output or its plan.
   const workMemMiB = v.parse(environmentSchema.EXPORT_WORK_MEM_MIB, process.env.EXPORT_WORK_MEM_MIB);
-  const psqlEnv = { PGOPTIONS: `-c extra_float_digits=1 -c work_mem=${workMemMiB}MB` };
+  const psqlEnv = { PGOPTIONS: `-c extra_float_digits=1${workMemMiB === undefined ? '' : ` -c work_mem=${workMemMiB}MB`}` };
   const psqlCopy = (what: string) =>
     tools.run(
       'psql',

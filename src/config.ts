@@ -76,8 +76,8 @@ export const environmentSchema = {
   EXPORT_RETRY_DELAY_S: v.optional(integer('EXPORT_RETRY_DELAY_S', 0, 3600), '10'),
   EXPORT_PART_SIZE_MIB: v.optional(integer('EXPORT_PART_SIZE_MIB', 5, 512), '5'),
   EXPORT_UPLOAD_QUEUE_SIZE: v.optional(integer('EXPORT_UPLOAD_QUEUE_SIZE', 1, 16), '2'),
-  // work_mem of the COPY sessions: the export's ORDER BY sorts in memory up to it instead of on disk.
-  EXPORT_WORK_MEM_MIB: v.optional(integer('EXPORT_WORK_MEM_MIB', 4, 4096), '256'),
+  // work_mem of the COPY sessions (unset: the server's): the export's sort stays in memory up to it.
+  EXPORT_WORK_MEM_MIB: v.optional(integer('EXPORT_WORK_MEM_MIB', 4, 4096)),
   EXPORT_RETENTION_DAYS: v.optional(integer('EXPORT_RETENTION_DAYS', 1, 3650), '30'),
   SHUTDOWN_GRACE_S: v.optional(integer('SHUTDOWN_GRACE_S', 0, 3600), '25'),
 } as const;
@@ -127,8 +127,8 @@ export interface Config {
     retryDelayMs: number;
     partSizeBytes: number;
     uploadQueueSize: number;
-    /** work_mem of each COPY session, in MiB. */
-    workMemMiB: number;
+    /** work_mem of each COPY session, in MiB; undefined: the server's. */
+    workMemMiB: number | undefined;
     retentionDays: number;
   };
   shutdownGraceMs: number;

@@ -61,8 +61,8 @@ export function copySessionOptions(statementTimeoutMs: number, serverVersionNum:
     ...(readerRole ? [`role=${readerRole}`] : []),
     `statement_timeout=${Math.floor(statementTimeoutMs)}`,
     // The export's ORDER BY sorts every row it writes: at the server's default (4 MB) a sort of a
-    // few hundred thousand rows already spills to disk (external merge), which costs more than
-    // the COPY itself. Each process of the plan (leader and parallel workers) may use this much.
+    // few hundred thousand rows spills to disk. Each process of the plan (leader and parallel
+    // workers) may use this much; whether it pays depends on the plan (docs/performance.md).
     ...(workMemMiB === undefined ? [] : [`work_mem=${Math.floor(workMemMiB)}MB`]),
     'default_transaction_read_only=on',
     // Pinned so that the CSV's numbers do not depend on the server's or role's settings.

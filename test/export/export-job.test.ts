@@ -24,7 +24,7 @@ import { startTestWorker } from '../support/worker';
 const database = await createTestDatabase();
 const { sql } = database;
 const bucket = await createTestBucket();
-const worker = await startTestWorker(database, bucket);
+const worker = await startTestWorker(database, bucket, { EXPORT_WORK_MEM_MIB: '256' });
 
 const partnerId = await createPartner(sql);
 const customerId = await createCustomer(sql, partnerId);
