@@ -2,6 +2,8 @@ import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import postgres from 'postgres';
+import * as v from 'valibot';
+import { environmentSchema } from '../src/config';
 import type { DevFile } from '../src/dev-file';
 import { compileExportQuery } from '../src/exports/load-export-query';
 import { createQuery } from '../test/support/fixtures';
@@ -94,7 +96,9 @@ export async function measureZeroConfig(tools: BenchTools) {
   );
 
   const headers = { authorization: `Bearer ${dev.api_key}`, 'content-type': 'application/json' };
-  const psqlEnv = { PGOPTIONS: '-c extra_float_digits=1' };
+  // The settings of the worker's COPY sessions that change the SELECT's output or its plan.
+  const workMemMiB = v.parse(environmentSchema.EXPORT_WORK_MEM_MIB, process.env.EXPORT_WORK_MEM_MIB);
+  const psqlEnv = { PGOPTIONS: `-c extra_float_digits=1${workMemMiB === undefined ? '' : ` -c work_mem=${workMemMiB}MB`}` };
   const psqlCopy = (what: string) =>
     tools.run(
       'psql',

@@ -81,6 +81,8 @@ export const environmentSchema = {
   EXPORT_RETRY_DELAY_S: v.optional(integer('EXPORT_RETRY_DELAY_S', 0, 3600), '10'),
   EXPORT_PART_SIZE_MIB: v.optional(integer('EXPORT_PART_SIZE_MIB', 5, 512), '5'),
   EXPORT_UPLOAD_QUEUE_SIZE: v.optional(integer('EXPORT_UPLOAD_QUEUE_SIZE', 1, 16), '2'),
+  // work_mem of the COPY sessions (unset: the server's): the export's sort stays in memory up to it.
+  EXPORT_WORK_MEM_MIB: v.optional(integer('EXPORT_WORK_MEM_MIB', 4, 4096)),
   EXPORT_RETENTION_DAYS: v.optional(integer('EXPORT_RETENTION_DAYS', 1, 3650), '30'),
   // Exports one tenant runs at once while another tenant's export waits; 0: no limit.
   EXPORT_MAX_RUNNING_PER_CUSTOMER: v.optional(integer('EXPORT_MAX_RUNNING_PER_CUSTOMER', 0, 1000), '2'),
@@ -160,6 +162,8 @@ export interface Config {
     retryDelayMs: number;
     partSizeBytes: number;
     uploadQueueSize: number;
+    /** work_mem of each COPY session, in MiB; undefined: the server's. */
+    workMemMiB: number | undefined;
     retentionDays: number;
     /** EXPORT_MAX_RUNNING_PER_CUSTOMER: 0 is no limit. */
     maxRunningPerCustomer: number;
@@ -270,6 +274,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       retryDelayMs: e.EXPORT_RETRY_DELAY_S * 1000,
       partSizeBytes: e.EXPORT_PART_SIZE_MIB * 1024 * 1024,
       uploadQueueSize: e.EXPORT_UPLOAD_QUEUE_SIZE,
+      workMemMiB: e.EXPORT_WORK_MEM_MIB,
       retentionDays: e.EXPORT_RETENTION_DAYS,
       maxRunningPerCustomer: e.EXPORT_MAX_RUNNING_PER_CUSTOMER,
       readDatabaseUrl: e.EXPORT_DATABASE_URL,

@@ -59,10 +59,14 @@ export const EXPORT_READER_ROLE = 'analytics_export_reader';
  * (EXPORT_READER_ROLE, when the worker may take it) the session also runs as that role, which
  * can only read: a session that turned read-only off still could not write.
  */
-export function copySessionOptions(statementTimeoutMs: number, serverVersionNum: number, readerRole?: string): string {
+export function copySessionOptions(statementTimeoutMs: number, serverVersionNum: number, readerRole?: string, workMemMiB?: number): string {
   return [
     ...(readerRole ? [`role=${readerRole}`] : []),
     `statement_timeout=${Math.floor(statementTimeoutMs)}`,
+    // The export's ORDER BY sorts every row it writes: at the server's default (4 MB) a sort of a
+    // few hundred thousand rows spills to disk. Each process of the plan (leader and parallel
+    // workers) may use this much; whether it pays depends on the plan (docs/performance.md).
+    ...(workMemMiB === undefined ? [] : [`work_mem=${Math.floor(workMemMiB)}MB`]),
     'default_transaction_read_only=on',
     // Pinned so that the CSV's numbers do not depend on the server's or role's settings.
     'extra_float_digits=1',

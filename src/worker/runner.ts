@@ -82,7 +82,12 @@ export async function startWorkerRuntime(context: ServiceContext, tasks: WorkerT
         'COPY sessions run as the connecting user, kept read-only only by default_transaction_read_only: the role for exports is missing, lacks its grants, or this user may not SET ROLE to it (see docs/operations.md)',
       );
     }
-    const copyOptions = copySessionOptions(config.export.statementTimeoutMs, version, reader ? EXPORT_READER_ROLE : undefined);
+    const copyOptions = copySessionOptions(
+      config.export.statementTimeoutMs,
+      version,
+      reader ? EXPORT_READER_ROLE : undefined,
+      config.export.workMemMiB,
+    );
     // The COPYs read from EXPORT_DATABASE_URL when it is set (a standby: the same roles, functions
     // and version as the primary, so the same session settings and visibility rules apply).
     const copyPool = newPool(

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { generateReadings } from '../../src/demo/readings';
-import { CSV_COLUMNS } from '../../src/exports/compile-query';
+import pg from 'pg';
+import { compileAnalyticsSelect, CSV_COLUMNS } from '../../src/exports/compile-query';
 import { compileExportQuery } from '../../src/exports/load-export-query';
 import { contentDisposition } from '../../src/exports/naming';
 import { copySessionOptions } from '../../src/worker/copy-to-object';
@@ -23,7 +24,7 @@ import { startTestWorker } from '../support/worker';
 const database = await createTestDatabase();
 const { sql } = database;
 const bucket = await createTestBucket();
-const worker = await startTestWorker(database, bucket);
+const worker = await startTestWorker(database, bucket, { EXPORT_WORK_MEM_MIB: '256' });
 
 const partnerId = await createPartner(sql);
 const customerId = await createCustomer(sql, partnerId);
@@ -78,6 +79,47 @@ describe('the COPY sessions', () => {
   test('leave out client_connection_check_interval for servers before Postgres 14, which refuse it', () => {
     assert.equal(copySessionOptions(5000, 130012), '-c statement_timeout=5000 -c default_transaction_read_only=on -c extra_float_digits=1');
     assert.match(copySessionOptions(5000, 170010), / -c client_connection_check_interval=1000$/);
+  });
+
+  test('sort the export in memory up to EXPORT_WORK_MEM_MIB, where the server default spills it to disk', async () => {
+    const { rows } = await worker.copyPool.query<{ work_mem: string }>(`SELECT current_setting('work_mem') AS work_mem`);
+    assert.equal(rows[0]!.work_mem, `${worker.context.config.export.workMemMiB}MB`);
+
+    // 4 devices x 3 metrics x 7 days of minutes: 120,960 rows, tens of MB to sort.
+    const bigCustomerId = await createCustomer(sql, partnerId);
+    const owner = await createUser(sql, 'customer', { customerId: bigCustomerId });
+    const bigDevices = [];
+    for (let i = 0; i < 4; i++) bigDevices.push(await createDevice(sql, bigCustomerId));
+    const metrics = ['temperature', 'energy', 'active_power'];
+    const span = { start: new Date('2026-05-01T00:00:00Z'), end: new Date('2026-05-08T00:00:00Z') };
+    await generateReadings(sql, { deviceIds: bigDevices, metrics, ...span, step: '1m' });
+    await sql`ANALYZE device_readings`;
+    const select = compileAnalyticsSelect({
+      createdBy: owner.id,
+      customerScopes: [],
+      partnerScopes: [],
+      metrics,
+      devices: [],
+      spaces: [],
+      start: span.start.toISOString(),
+      end: span.end.toISOString(),
+      interval: 'raw',
+      aggregation: null,
+      timezone: 'UTC',
+    });
+    const sortMethods = async (client: pg.Pool | pg.Client) => {
+      const { rows: plan } = await client.query<{ 'QUERY PLAN': unknown }>(`EXPLAIN (ANALYZE, FORMAT JSON) ${select}`);
+      return [...JSON.stringify(plan[0]!['QUERY PLAN']).matchAll(/"Sort Method":"([^"]+)"/g)].map((m) => m[1]);
+    };
+    const plain = new pg.Client({ connectionString: database.url, options: '-c work_mem=4MB' });
+    await plain.connect();
+    try {
+      assert.ok((await sortMethods(plain)).includes('external merge'), 'at 4 MB the sort spills: the data is large enough');
+    } finally {
+      await plain.end();
+    }
+    const inCopySession = await sortMethods(worker.copyPool);
+    assert.ok(inCopySession.length > 0 && inCopySession.every((method) => method === 'quicksort'), inCopySession.join(', '));
   });
 });
 
