@@ -120,7 +120,11 @@ const exportPaths = () => ({
     get: {
       operationId: 'retrieveAnalyticsExport',
       summary: 'Retrieve an Analytics Export',
-      description: 'When `complete`, `url` is a download link signed on this request and valid for 1 hour (`url_expires`).',
+      description:
+        'When `complete`, `url` is a download link signed on this request and valid for 1 hour (`url_expires`), and `files` lists the ' +
+        'export’s files in row order, each with its own link signed for the same hour. A single-file export’s `url` is its file; ' +
+        'an export written as several files (larger than EXPORT_MAX_FILE_MIB) has a `url` to a JSON manifest of its files, so that ' +
+        'a client reading `url` can never take the first file for the whole export.',
       responses: { 200: { description: 'The export.', ...json(ref('AnalyticsExport')) }, ...pick(401, 404) },
     },
     delete: {

@@ -280,3 +280,27 @@ export const analyticsExports = pgTable(
     uniqueIndex('analytics_exports_idempotency_key').on(t.createdBy, t.idempotencyKey).where(sql`${t.idempotencyKey} IS NOT NULL`),
   ],
 );
+
+/**
+ * The files of a complete export, in its row order (drizzle/0014_export_files.sql): one file, or
+ * several when the export is larger than EXPORT_MAX_FILE_MIB. Saved with the completion, never
+ * changed, deleted with the export.
+ */
+export const analyticsExportFiles = pgTable(
+  'analytics_export_files',
+  {
+    exportId: uuid('export_id')
+      .notNull()
+      .references(() => analyticsExports.id, { onDelete: 'cascade' }),
+    fileNumber: integer('file_number').notNull(),
+    objectKey: text('object_key').notNull(),
+    numberOfRows: bigint('number_of_rows', { mode: 'number' }).notNull(),
+    totalBytes: bigint('total_bytes', { mode: 'number' }).notNull(),
+  },
+  (t) => [
+    primaryKey({ name: 'analytics_export_files_pkey', columns: [t.exportId, t.fileNumber] }),
+    index('analytics_export_files_object_key_idx').on(t.objectKey),
+    check('analytics_export_files_number_positive', sql`${t.fileNumber} >= 1`),
+    check('analytics_export_files_counts_not_negative', sql`${t.numberOfRows} >= 0 AND ${t.totalBytes} >= 0`),
+  ],
+);

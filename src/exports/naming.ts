@@ -11,13 +11,33 @@ export function exportPrefix(exportId: string): string {
 }
 
 /**
- * One key per attempt: `anx_export_<id>/<attempt>-<token>/user_<creator>.csv`. No two attempts
- * write the same key (the token tells apart two attempts with one number, as when a shutdown
- * hands its attempt back), so a late attempt can never overwrite the object a newer one
- * completed with; the complete export records the key it owns.
+ * One folder per attempt: `anx_export_<id>/<attempt>-<token>/`. No two attempts write the same
+ * key (the token tells apart two attempts with one number, as when a shutdown hands its attempt
+ * back), so a late attempt can never overwrite an object a newer one completed with; the complete
+ * export records the keys it owns.
  */
+export function exportAttemptFolder(exportId: string, attempt: number): string {
+  return `${exportPrefix(exportId)}${attempt}-${randomBytes(4).toString('hex')}/`;
+}
+
+/**
+ * File `fileNumber` (from 1) of an attempt: `user_<creator>.csv` for the first (the only one of
+ * a single-file export), `user_<creator>.part-00002.csv` and so on for the next ones, so that a
+ * listing sorted by key is in the export's row order.
+ */
+export function exportFileKey(folder: string, createdBy: string, fileNumber: number, extension = 'csv'): string {
+  const part = fileNumber === 1 ? '' : `.part-${String(fileNumber).padStart(5, '0')}`;
+  return `${folder}user_${createdBy}${part}.${extension}`;
+}
+
+/** The manifest of an export of several files, beside them: `user_<creator>.manifest.json`. */
+export function exportManifestKey(folder: string, createdBy: string): string {
+  return `${folder}user_${createdBy}.manifest.json`;
+}
+
+/** The key of a single-file export's one file: `anx_export_<id>/<attempt>-<token>/user_<creator>.csv`. */
 export function exportObjectKey(exportId: string, attempt: number, createdBy: string): string {
-  return `${exportPrefix(exportId)}${attempt}-${randomBytes(4).toString('hex')}/user_${createdBy}.csv`;
+  return exportFileKey(exportAttemptFolder(exportId, attempt), createdBy, 1);
 }
 
 /** The export and attempt a key belongs to, as exportObjectKey wrote it; attempt is absent for older keys. */
@@ -38,8 +58,16 @@ export function downloadFileName(exportName: string): string {
   return `${base || 'export'}.csv`;
 }
 
-/** Content-Disposition for the download: ASCII fallback plus the full UTF-8 name (RFC 6266). */
-export function contentDisposition(exportName: string): string {
-  const utf8 = encodeURIComponent(`${exportName}.csv`).replace(/['()*]/g, (ch) => `%${ch.charCodeAt(0).toString(16).toUpperCase()}`);
-  return `attachment; filename="${downloadFileName(exportName)}"; filename*=UTF-8''${utf8}`;
+/**
+ * Content-Disposition for the download: ASCII fallback plus the full UTF-8 name (RFC 6266). File
+ * 2 and later of an export are named `<name>.part-00002.csv` and so on.
+ */
+export function contentDisposition(exportName: string, fileNumber = 1, extension = 'csv'): string {
+  const part = fileNumber === 1 ? '' : `.part-${String(fileNumber).padStart(5, '0')}`;
+  const ascii = downloadFileName(exportName).replace(/\.csv$/, `${part}.${extension}`);
+  const utf8 = encodeURIComponent(`${exportName}${part}.${extension}`).replace(
+    /['()*]/g,
+    (ch) => `%${ch.charCodeAt(0).toString(16).toUpperCase()}`,
+  );
+  return `attachment; filename="${ascii}"; filename*=UTF-8''${utf8}`;
 }

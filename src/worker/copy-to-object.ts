@@ -1,26 +1,29 @@
+import { Transform } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import pg from 'pg';
 import { to as copyTo, type CopyToStreamQuery } from 'pg-copy-streams';
 import type { Logger } from '../logger';
 import { MAX_UPLOAD_PARTS, maxObjectBytes, uploadStream, type StreamUpload } from '../storage/upload';
-import { CsvProgress } from './csv-progress';
+import { CopyProgress, CsvFileSplitter, type OpenFile } from './csv-files';
+import { CSV_FILE_FORMAT, type FileFormat } from './file-format';
 
 /**
  * The heart of an export: `COPY (<select>) TO STDOUT` on a connection of its own (from a pool
- * whose sessions copySessionOptions set up), through a
- * byte-counting transform, into an S3 upload (multipart above one part, PutObject below).
- * Backpressure holds end to end: the upload reads a part at a time, the transform waits for it,
- * the COPY stream stops reading the socket and Postgres waits. Memory is about
- * partSize x (queueSize + 1), whatever the size of the export.
+ * whose sessions copySessionOptions set up), split into files at row boundaries (one while the
+ * export is smaller than EXPORT_MAX_FILE_MIB), each through its own encoder and a byte-counting
+ * transform into an S3 upload (multipart above one part, PutObject below). Backpressure holds
+ * end to end: the upload reads a part at a time, the transforms wait for it, the COPY stream
+ * stops reading the socket and Postgres waits. Memory is about partSize x (queueSize + 1), whatever
+ * the size of the export (twice that while one file's upload completes and the next one starts).
  *
  * On any failure the first error is the one reported: a COPY error (SQL error, timeout), a storage
- * error, or the stop reason from `signal`. The upload is aborted (by us: lib-storage's own abort
+ * error, or the stop reason from `signal`. The uploads are aborted (by us: lib-storage's own abort
  * would replace the real error with AbortMultipartUpload's, e.g. s3rver's 405) and the connection
  * is released with the error, so the pool destroys it and Postgres ends the backend. Before it
- * throws, it waits for every S3 request of the upload to settle and then removes what they wrote
- * (the object under `key`, which is this attempt's alone, and the multipart upload): aborting
- * only makes lib-storage's done() reject, and a PutObject or CompleteMultipartUpload already sent
- * still lands afterwards.
+ * throws, it waits for every S3 request of the uploads to settle and then removes what they wrote
+ * (the objects under the file keys, which are this attempt's alone, and the multipart uploads):
+ * aborting only makes lib-storage's done() reject, and a PutObject or CompleteMultipartUpload
+ * already sent still lands afterwards.
  */
 
 /**
@@ -35,12 +38,12 @@ export class CopyQueryError extends Error {
   }
 }
 
-/** The CSV outgrew what one upload can hold: running it again would fail again. */
+/** A file outgrew what one upload can hold: running it again would fail again. */
 export class ObjectTooLarge extends Error {
   override name = 'ObjectTooLarge';
   constructor(readonly maxBytes: number) {
     super(
-      `the export is larger than one upload can hold (${maxBytes} bytes: ${MAX_UPLOAD_PARTS} parts of ` +
+      `a file of the export is larger than one upload can hold (${maxBytes} bytes: ${MAX_UPLOAD_PARTS} parts of ` +
         `${maxBytes / MAX_UPLOAD_PARTS} bytes); narrow the query or raise EXPORT_PART_SIZE_MIB`,
     );
   }
@@ -76,42 +79,109 @@ export interface CopyToObjectOptions {
   pool: pg.Pool;
   s3: S3Client;
   bucket: string;
-  key: string;
+  /** The object key of file `fileNumber` (from 1); each key must be this attempt's alone. */
+  fileKey(fileNumber: number): string;
   select: string;
-  contentDisposition: string;
+  /** The Content-Disposition of file `fileNumber`. */
+  contentDisposition(fileNumber: number): string;
+  /** What each file is written as: CSV unless said otherwise. */
+  format?: FileFormat;
   partSizeBytes: number;
   queueSize: number;
+  /** A file ends at the first row boundary once it holds this many bytes (EXPORT_MAX_FILE_MIB). */
+  maxFileBytes: number;
   /** The largest object allowed: maxObjectBytes(partSizeBytes) unless a test sets it lower. */
   maxBytes?: number;
   /** Aborting it stops the export at once; its reason is the error thrown. */
   signal: AbortSignal;
-  /** Progress is read from it (bytes, rows) while the export runs. */
-  progress?: CsvProgress;
+  /** Updated while the export runs (rows, bytes), for the heartbeat. */
+  progress?: CopyProgress;
   logger: Logger;
 }
 
-export async function copyToObject(options: CopyToObjectOptions): Promise<{ rows: number; bytes: number }> {
+/** One file an attempt wrote: its key, its data rows and its size. */
+export interface WrittenFile {
+  key: string;
+  rows: number;
+  bytes: number;
+}
+
+/** A file being written: what goes into it, and its upload. */
+interface FileUpload extends OpenFile {
+  key: string;
+  upload: StreamUpload;
+}
+
+/**
+ * The COPY into files: one file while the export is below maxFileBytes, the next one opened at
+ * the first row boundary past it (CsvFileSplitter). Returns the files in row order, with the rows
+ * of each counted from the stream; their sum is checked against the COPY's own row count.
+ */
+export async function copyToObject(options: CopyToObjectOptions): Promise<{ rows: number; bytes: number; files: WrittenFile[] }> {
   const { signal, logger } = options;
+  const format = options.format ?? CSV_FILE_FORMAT;
   signal.throwIfAborted();
   const client = await options.pool.connect();
-  const counter = options.progress ?? new CsvProgress();
+  const progress = options.progress ?? new CopyProgress();
+  const maxBytes = options.maxBytes ?? maxObjectBytes(options.partSizeBytes);
+  const files: FileUpload[] = [];
   let copy: CopyToStreamQuery | undefined;
-  let upload: StreamUpload | undefined;
+  let splitter: CsvFileSplitter | undefined;
   // The first failure wins; a holder object, as it is set from callbacks.
   const failed: { first?: { error: unknown } } = {};
-  const throwIfFailed = () => {
-    if (failed.first) throw failed.first.error;
-  };
+  let rejectFailed: (error: unknown) => void = () => undefined;
+  const failure = new Promise<never>((_resolve, reject) => {
+    rejectFailed = reject;
+  });
+  failure.catch(() => undefined);
 
   const fail = (error: unknown) => {
     if (failed.first) return;
     failed.first = { error };
+    rejectFailed(error);
     copy?.destroy();
-    counter.destroy();
-    upload?.abort();
+    splitter?.destroy(error instanceof Error ? error : new Error(String(error)));
+    for (const file of files) file.upload.abort();
   };
   const onAbort = () => fail(signal.reason);
   signal.addEventListener('abort', onAbort, { once: true });
+
+  const openFile = (header: Buffer, fileNumber: number): OpenFile => {
+    const key = options.fileKey(fileNumber);
+    const encoder = format.newFileEncoder(header);
+    let bytes = 0;
+    const counted = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        bytes += chunk.length;
+        // Stop as soon as a file outgrows what one upload can hold, not after uploading it all.
+        if (bytes > maxBytes) fail(new ObjectTooLarge(maxBytes));
+        callback(null, chunk);
+      },
+    });
+    encoder.on('error', fail);
+    counted.on('error', () => undefined);
+    encoder.pipe(counted);
+    const upload = uploadStream(options.s3, {
+      bucket: options.bucket,
+      key,
+      body: counted,
+      contentType: format.contentType,
+      contentDisposition: options.contentDisposition(fileNumber),
+      partSizeBytes: options.partSizeBytes,
+      queueSize: options.queueSize,
+    });
+    upload.done.catch(fail);
+    const file: FileUpload = {
+      key,
+      upload,
+      input: encoder,
+      get bytes() {
+        return bytes;
+      },
+    };
+    files.push(file);
+    return file;
+  };
 
   try {
     signal.throwIfAborted();
@@ -119,50 +189,47 @@ export async function copyToObject(options: CopyToObjectOptions): Promise<{ rows
     copy = client.query(copyTo(`COPY (${options.select}) TO STDOUT WITH (FORMAT csv, HEADER)`));
     // Piped, not pipeline(): pipeline() would destroy the COPY stream with the upload's own
     // complaint about its body (an AbortError) and hide which side failed first. Here the COPY's
-    // 'error' is always a Postgres or connection error; the upload reports its failures through
-    // done(); the body's own 'error' after the upload gave up on it says nothing new.
+    // 'error' is always a Postgres or connection error; the uploads report their failures through
+    // done; a file's own 'error' after its upload gave up on it says nothing new.
     copy.on('error', (error: Error) => fail(error instanceof pg.DatabaseError ? new CopyQueryError(error) : error));
-    // Stop as soon as the CSV outgrows what one upload can hold, not after uploading it all.
-    const maxBytes = options.maxBytes ?? maxObjectBytes(options.partSizeBytes);
-    let copiedBytes = 0;
-    copy.on('data', (chunk: Buffer) => {
-      copiedBytes += chunk.length;
-      if (copiedBytes > maxBytes) fail(new ObjectTooLarge(maxBytes));
-    });
-    counter.on('error', () => undefined);
-    copy.pipe(counter);
-    upload = uploadStream(options.s3, {
-      bucket: options.bucket,
-      key: options.key,
-      body: counter,
-      contentType: 'text/csv; charset=utf-8',
-      contentDisposition: options.contentDisposition,
-      partSizeBytes: options.partSizeBytes,
-      queueSize: options.queueSize,
-    });
+    splitter = new CsvFileSplitter({ maxFileBytes: options.maxFileBytes, openFile, progress });
+    splitter.on('error', fail);
+    copy.pipe(splitter);
     let uploaded = false;
     try {
-      await upload.done;
+      await Promise.race([finishedWriting(splitter), failure]);
+      await Promise.race([Promise.all(files.map((file) => file.upload.done)), failure]);
       uploaded = true;
     } catch (error) {
       fail(error);
     }
-    // A complete upload means the whole COPY arrived: a stop requested from here on (or in the
+    // Complete uploads mean the whole COPY arrived: a stop requested from here on (or in the
     // instant before) is for the caller to settle against the export's row, not an error.
-    if (!uploaded) throwIfFailed();
+    if (!uploaded) throw failed.first!.error;
     signal.removeEventListener('abort', onAbort);
     // The stream ends at CopyDone; rowCount is set by the CommandComplete that follows it.
     await finished;
     client.release();
-    return { rows: copy.rowCount, bytes: counter.bytes };
+    const written = files.map((file, i) => ({ key: file.key, rows: splitter!.fileRows[i]!, bytes: file.bytes }));
+    const rows = written.reduce((sum, file) => sum + file.rows, 0);
+    if (rows !== copy.rowCount) throw new Error(`the files hold ${rows} rows, the COPY wrote ${copy.rowCount}`);
+    return { rows, bytes: written.reduce((sum, file) => sum + file.bytes, 0), files: written };
   } catch (error) {
     const reported = failed.first ? failed.first.error : error;
     client.release(reported instanceof Error ? reported : new Error(String(reported)));
-    if (upload) await discardAttempt(upload, options.key, logger);
+    for (const file of files) await discardAttempt(file.upload, file.key, logger);
     throw reported;
   } finally {
     signal.removeEventListener('abort', onAbort);
   }
+}
+
+/** Resolves once the splitter has written every record and ended its last file. */
+function finishedWriting(splitter: CsvFileSplitter): Promise<void> {
+  return new Promise((resolve, reject) => {
+    splitter.once('finish', resolve);
+    splitter.once('error', reject);
+  });
 }
 
 /**

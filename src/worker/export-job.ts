@@ -11,12 +11,14 @@ import {
 import { compileAnalyticsSelect, parseExportDefinition } from '../exports/compile-query';
 import type { Logger } from '../logger';
 import type { ExportOutcome } from '../observability/metrics';
-import { contentDisposition, exportObjectKey } from '../exports/naming';
-import { deleteObject } from '../storage/objects';
-import { copyToObject } from './copy-to-object';
-import { CsvProgress } from './csv-progress';
+import { exportManifest, MANIFEST_CONTENT_TYPE } from '../exports/manifest';
+import { contentDisposition, exportAttemptFolder, exportFileKey, exportManifestKey } from '../exports/naming';
+import { deleteObjects, putObject } from '../storage/objects';
+import { copyToObject, type WrittenFile } from './copy-to-object';
+import { CopyProgress } from './csv-files';
 import { classifyFailure } from './failure';
 import { startHeartbeat } from './heartbeat';
+import { StorageError } from '../storage/errors';
 import { ExportStopped, type StopReason } from './running-exports';
 import type { WorkerResources } from './resources';
 
@@ -48,7 +50,7 @@ export async function runExport(worker: WorkerResources, exportId: string, shutd
     logger.debug('export not claimed: deleted, cancelled, already claimed or not due');
     return;
   }
-  const progress = new CsvProgress();
+  const progress = new CopyProgress();
   const outcome = attemptOutcome(worker.context, claim, progress, logger);
   if (claim.cancelRequested) {
     await failExport(worker.pool, claim, { code: 'cancelled', message: 'the export was cancelled before it ran' });
@@ -57,11 +59,11 @@ export async function runExport(worker: WorkerResources, exportId: string, shutd
   }
 
   const control = watchAttempt(worker, claim, progress, logger, shutdownSignal);
-  const objectKey = exportObjectKey(exportId, claim.attempt, claim.createdBy);
+  const folder = exportAttemptFolder(exportId, claim.attempt);
   try {
-    const result = await runCopy(worker, claim, objectKey, control.signal, progress, logger);
+    const result = await runCopy(worker, claim, folder, control.signal, progress, logger);
     await control.stopHeartbeat();
-    await settleCopied(worker, claim, objectKey, result, control.signal, outcome);
+    await settleCopied(worker, claim, result, control.signal, outcome);
   } catch (error) {
     await control.stopHeartbeat();
     await recordFailure(worker, claim, error, outcome);
@@ -71,7 +73,7 @@ export async function runExport(worker: WorkerResources, exportId: string, shutd
 }
 
 /** One log line and one metrics observation per attempt, whatever its end. */
-function attemptOutcome(context: ServiceContext, claim: Claim, progress: CsvProgress, logger: Logger): Outcome {
+function attemptOutcome(context: ServiceContext, claim: Claim, progress: CopyProgress, logger: Logger): Outcome {
   const started = Date.now();
   return (kind, fields, message) => {
     const durationMs = Date.now() - started;
@@ -99,7 +101,7 @@ function attemptOutcome(context: ServiceContext, claim: Claim, progress: CsvProg
  * stops it), stopped by the shutdown signal, and kept alive by the heartbeat. `signal` aborts
  * with ExportStopped; release() undoes the registrations.
  */
-function watchAttempt(worker: WorkerResources, claim: Claim, progress: CsvProgress, logger: Logger, shutdownSignal?: AbortSignal) {
+function watchAttempt(worker: WorkerResources, claim: Claim, progress: CopyProgress, logger: Logger, shutdownSignal?: AbortSignal) {
   const { config } = worker.context;
   const stopper = new AbortController();
   const stop = (reason: StopReason) => {
@@ -128,66 +130,95 @@ function watchAttempt(worker: WorkerResources, claim: Claim, progress: CsvProgre
   };
 }
 
-/** The SELECT compiled from the definition the claim read, copied into the attempt's object. */
+/** What an attempt wrote: its files in row order, and the key `url` downloads (the file, or the manifest). */
+interface CopiedExport {
+  rows: number;
+  bytes: number;
+  files: WrittenFile[];
+  objectKey: string;
+}
+
+/**
+ * The SELECT compiled from the definition the claim read, copied into the attempt's files, and
+ * for several files their manifest. If the manifest cannot be written the files are removed and
+ * the storage's error is the attempt's.
+ */
 async function runCopy(
   worker: WorkerResources,
   claim: Claim,
-  objectKey: string,
+  folder: string,
   signal: AbortSignal,
-  progress: CsvProgress,
+  progress: CopyProgress,
   logger: Logger,
-) {
+): Promise<CopiedExport> {
   const { context } = worker;
+  const { bucket } = context.config.s3;
   const select = compileAnalyticsSelect(parseExportDefinition(claim.definition));
-  return copyToObject({
+  const copied = await copyToObject({
     pool: worker.copyPool,
     s3: context.s3,
-    bucket: context.config.s3.bucket,
-    key: objectKey,
+    bucket,
+    fileKey: (fileNumber) => exportFileKey(folder, claim.createdBy, fileNumber),
     select,
-    contentDisposition: contentDisposition(claim.name),
+    contentDisposition: (fileNumber) => contentDisposition(claim.name, fileNumber),
     partSizeBytes: context.config.export.partSizeBytes,
+    maxFileBytes: context.config.export.maxFileBytes,
     queueSize: context.config.export.uploadQueueSize,
     signal,
     progress,
     logger,
   });
+  if (copied.files.length === 1) return { ...copied, objectKey: copied.files[0]!.key };
+  const objectKey = exportManifestKey(folder, claim.createdBy);
+  try {
+    await putObject(context.s3, bucket, objectKey, exportManifest(bucket, copied.files), {
+      contentType: MANIFEST_CONTENT_TYPE,
+      contentDisposition: contentDisposition(claim.name, 1, 'manifest.json'),
+    });
+  } catch (error) {
+    await discardObjects(
+      worker,
+      claim,
+      copied.files.map((file) => file.key),
+    );
+    throw new StorageError(error);
+  }
+  return { ...copied, objectKey };
 }
 
-/** The object is written: the export completes, unless it was cancelled or this attempt lost it. */
+/** The files are written: the export completes, unless it was cancelled or this attempt lost it. */
 async function settleCopied(
   worker: WorkerResources,
   claim: Claim,
-  objectKey: string,
-  result: { rows: number; bytes: number },
+  result: CopiedExport,
   signal: AbortSignal,
   outcome: Outcome,
 ): Promise<void> {
-  // Cancelled while the upload was completing: the user's wish stands, the object goes.
+  // Cancelled while the upload was completing: the user's wish stands, the files go.
   const stopped = signal.aborted ? (signal.reason as ExportStopped) : undefined;
-  if (stopped?.reason !== 'cancelled' && (await completeExport(worker.pool, claim, { ...result, objectKey }))) {
-    outcome('complete', { rows: result.rows, bytes: result.bytes }, 'export complete');
+  if (stopped?.reason !== 'cancelled' && (await completeExport(worker.pool, claim, { objectKey: result.objectKey, files: result.files }))) {
+    outcome('complete', { rows: result.rows, bytes: result.bytes, files: result.files.length }, 'export complete');
     return;
   }
   // Not completed: cancelled (the completion refuses an export with a cancel request, however
-  // late it came), deleted, or taken over by a later attempt. This attempt's object is its own.
+  // late it came), deleted, or taken over by a later attempt. This attempt's objects are its own.
   const message = stopped?.reason === 'cancelled' ? stopped.message : 'the export was cancelled while its upload was completing';
   const errors: ExportErrors = { code: 'cancelled', message };
   if (await failExport(worker.pool, claim, errors)) outcome('cancelled', { errors }, 'export cancelled');
   else outcome('lost', {}, 'export given up: this attempt no longer holds it');
-  await discardObject(worker, claim, objectKey);
+  const keys = result.files.map((file) => file.key);
+  await discardObjects(worker, claim, result.objectKey === keys[0] ? keys : [...keys, result.objectKey]);
 }
 
-/** The upload finished but the export will not own it: the object must not outlive the attempt. */
-async function discardObject(worker: WorkerResources, claim: Claim, objectKey: string): Promise<void> {
+/** The uploads finished but the export will not own them: the objects must not outlive the attempt. */
+async function discardObjects(worker: WorkerResources, claim: Claim, keys: string[]): Promise<void> {
   const { context } = worker;
-  const logger = context.logger.child({ export_id: claim.exportId, object_key: objectKey });
-  try {
-    await deleteObject(context.s3, context.config.s3.bucket, objectKey);
-    logger.info('the attempt did not complete the export: its object removed');
-  } catch (error) {
-    logger.warn({ err: error }, 'could not delete the object of an attempt that did not complete; the orphan sweep will');
-  }
+  const logger = context.logger.child({ export_id: claim.exportId });
+  const { failed } = await deleteObjects(context.s3, context.config.s3.bucket, keys);
+  for (const { key, error } of failed)
+    logger.warn({ err: error, object_key: key }, 'could not delete an object of an attempt that did not complete; the orphan sweep will');
+  if (failed.length < keys.length)
+    logger.info({ objects: keys.length - failed.length }, 'the attempt did not complete the export: its objects removed');
 }
 
 /** copyToObject has removed what the attempt wrote before it threw: only the row is left to settle. */
