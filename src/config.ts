@@ -77,6 +77,8 @@ export const environmentSchema = {
   EXPORT_PART_SIZE_MIB: v.optional(integer('EXPORT_PART_SIZE_MIB', 5, 512), '5'),
   // An export larger than this is written as several files, each a complete file of its own.
   EXPORT_MAX_FILE_MIB: v.optional(integer('EXPORT_MAX_FILE_MIB', 5, 5_242_880), '1024'),
+  // An export whose planner estimate passes this many rows is divided into time slices of about as many rows; 0: never.
+  EXPORT_SLICE_ROWS: v.optional(integer('EXPORT_SLICE_ROWS', 0, 1_000_000_000_000), '2000000'),
   EXPORT_UPLOAD_QUEUE_SIZE: v.optional(integer('EXPORT_UPLOAD_QUEUE_SIZE', 1, 16), '2'),
   EXPORT_RETENTION_DAYS: v.optional(integer('EXPORT_RETENTION_DAYS', 1, 3650), '30'),
   SHUTDOWN_GRACE_S: v.optional(integer('SHUTDOWN_GRACE_S', 0, 3600), '25'),
@@ -128,6 +130,8 @@ export interface Config {
     partSizeBytes: number;
     /** A file ends at the first row boundary once it holds this many bytes; the next row starts a new file. */
     maxFileBytes: number;
+    /** Planner rows per slice: an export estimated at more is divided into time slices (0: never). */
+    sliceRows: number;
     uploadQueueSize: number;
     retentionDays: number;
   };
@@ -220,6 +224,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       retryDelayMs: e.EXPORT_RETRY_DELAY_S * 1000,
       partSizeBytes: e.EXPORT_PART_SIZE_MIB * 1024 * 1024,
       maxFileBytes: e.EXPORT_MAX_FILE_MIB * 1024 * 1024,
+      sliceRows: e.EXPORT_SLICE_ROWS,
       uploadQueueSize: e.EXPORT_UPLOAD_QUEUE_SIZE,
       retentionDays: e.EXPORT_RETENTION_DAYS,
     },

@@ -21,6 +21,15 @@ export function exportAttemptFolder(exportId: string, attempt: number): string {
 }
 
 /**
+ * The folder of one attempt at one slice of a sliced export, inside a folder of the export's
+ * attempt that sliced it: `anx_export_<id>/<export attempt>-<token>/slice-00002-<slice attempt>/`.
+ * So the orphan sweep reads the slice's objects as that export attempt's (kept while it runs).
+ */
+export function exportSliceFolder(exportId: string, exportAttempt: number, sliceNumber: number, sliceAttempt: number): string {
+  return `${exportAttemptFolder(exportId, exportAttempt)}slice-${String(sliceNumber).padStart(5, '0')}-${sliceAttempt}/`;
+}
+
+/**
  * File `fileNumber` (from 1) of an attempt: `user_<creator>.csv` for the first (the only one of
  * a single-file export), `user_<creator>.part-00002.csv` and so on for the next ones, so that a
  * listing sorted by key is in the export's row order.

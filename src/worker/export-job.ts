@@ -1,8 +1,10 @@
 import type { ServiceContext } from '../context';
+import type pg from 'pg';
 import {
   claimExport,
   completeExport,
   failExport,
+  recordProgress,
   releaseExport,
   requeueExport,
   type Claim,
@@ -18,6 +20,7 @@ import { copyToObject, type WrittenFile } from './copy-to-object';
 import { CopyProgress } from './csv-files';
 import { classifyFailure } from './failure';
 import { startHeartbeat } from './heartbeat';
+import { sliceIfLarge } from './slicing';
 import { StorageError } from '../storage/errors';
 import { ExportStopped, type StopReason } from './running-exports';
 import type { WorkerResources } from './resources';
@@ -34,7 +37,7 @@ import type { WorkerResources } from './resources';
  * An export's own failure is written to the export, not thrown.
  */
 
-type Outcome = (kind: ExportOutcome['outcome'], fields: Record<string, unknown>, message: string) => void;
+export type Outcome = (kind: ExportOutcome['outcome'], fields: Record<string, unknown>, message: string) => void;
 
 /** At most this long between two retries after storage faults, however many attempts. */
 const MAX_RETRY_DELAY_MS = 3_600_000;
@@ -58,28 +61,68 @@ export async function runExport(worker: WorkerResources, exportId: string, shutd
     return;
   }
 
-  const control = watchAttempt(worker, claim, progress, logger, shutdownSignal);
+  const control = watchAttempt(worker, exportId, (done) => recordProgress(worker.pool, claim, done), progress, logger, shutdownSignal);
   const folder = exportAttemptFolder(exportId, claim.attempt);
   try {
-    const result = await runCopy(worker, claim, folder, control.signal, progress, logger);
+    const query = parseExportDefinition(claim.definition);
+    const select = compileAnalyticsSelect(query);
+    const slices = await sliceIfLarge(worker, claim, query, select);
+    if (slices !== undefined) {
+      await control.stopHeartbeat();
+      logger.info({ slices, attempt: claim.attempt }, 'export divided into slices');
+      return;
+    }
+    const result = await runCopy(worker, claim, select, folder, control.signal, progress, logger);
     await control.stopHeartbeat();
     await settleCopied(worker, claim, result, control.signal, outcome);
   } catch (error) {
     await control.stopHeartbeat();
-    await recordFailure(worker, claim, error, outcome);
+    await recordFailure(worker.context, claim, attemptWrites(worker.pool, claim), error, outcome);
   } finally {
     control.release();
   }
 }
 
-/** One log line and one metrics observation per attempt, whatever its end. */
-function attemptOutcome(context: ServiceContext, claim: Claim, progress: CopyProgress, logger: Logger): Outcome {
+/** The writes that settle an export attempt that did not complete. */
+function attemptWrites(pool: pg.Pool, claim: Claim): AttemptWrites {
+  return {
+    fail: (errors) => failExport(pool, claim, errors),
+    requeue: (delayMs, errors) => requeueExport(pool, claim, delayMs, errors),
+    release: (errors) => releaseExport(pool, claim, errors),
+  };
+}
+
+/** What an attempt's outcome reports of its claim. */
+export interface AttemptFacts {
+  attempt: number;
+  maxAttempts: number;
+  queuedMs: number;
+}
+
+/**
+ * One log line per attempt, whatever its end, and one metrics observation per export attempt (a
+ * slice's attempt is logged, not counted as an export's).
+ */
+export function attemptOutcome(
+  context: ServiceContext,
+  claim: AttemptFacts,
+  progress: CopyProgress,
+  logger: Logger,
+  options: { metrics: boolean } = { metrics: true },
+): Outcome {
   const started = Date.now();
   return (kind, fields, message) => {
     const durationMs = Date.now() - started;
     const rows = typeof fields.rows === 'number' ? fields.rows : progress.rows;
     const bytes = typeof fields.bytes === 'number' ? fields.bytes : progress.bytes;
-    context.metrics.recordExport({ outcome: kind, durationSeconds: durationMs / 1000, rows, bytes, queuedSeconds: claim.queuedMs / 1000 });
+    if (options.metrics)
+      context.metrics.recordExport({
+        outcome: kind,
+        durationSeconds: durationMs / 1000,
+        rows,
+        bytes,
+        queuedSeconds: claim.queuedMs / 1000,
+      });
     logger.info(
       {
         outcome: kind,
@@ -101,19 +144,26 @@ function attemptOutcome(context: ServiceContext, claim: Claim, progress: CopyPro
  * stops it), stopped by the shutdown signal, and kept alive by the heartbeat. `signal` aborts
  * with ExportStopped; release() undoes the registrations.
  */
-function watchAttempt(worker: WorkerResources, claim: Claim, progress: CopyProgress, logger: Logger, shutdownSignal?: AbortSignal) {
+export function watchAttempt(
+  worker: WorkerResources,
+  exportId: string,
+  record: (progress: { rows: number; bytes: number }) => Promise<{ cancelRequested: boolean } | undefined>,
+  progress: CopyProgress,
+  logger: Logger,
+  shutdownSignal?: AbortSignal,
+) {
   const { config } = worker.context;
   const stopper = new AbortController();
   const stop = (reason: StopReason) => {
     if (!stopper.signal.aborted) stopper.abort(new ExportStopped(reason));
   };
-  const unregister = worker.running.add(claim.exportId, stop);
+  const unregister = worker.running.add(exportId, stop);
   const onShutdown = () => stop('shutdown');
   shutdownSignal?.addEventListener('abort', onShutdown, { once: true });
   if (shutdownSignal?.aborted) stop('shutdown');
   const heartbeat = startHeartbeat({
-    pool: worker.pool,
-    claim,
+    exportId,
+    record,
     intervalMs: Math.min(1000, config.export.heartbeatTimeoutMs / 3),
     timeoutMs: config.export.heartbeatTimeoutMs,
     progress: () => ({ rows: progress.rows, bytes: progress.bytes }),
@@ -146,6 +196,7 @@ interface CopiedExport {
 async function runCopy(
   worker: WorkerResources,
   claim: Claim,
+  select: string,
   folder: string,
   signal: AbortSignal,
   progress: CopyProgress,
@@ -153,7 +204,6 @@ async function runCopy(
 ): Promise<CopiedExport> {
   const { context } = worker;
   const { bucket } = context.config.s3;
-  const select = compileAnalyticsSelect(parseExportDefinition(claim.definition));
   const copied = await copyToObject({
     pool: worker.copyPool,
     s3: context.s3,
@@ -178,7 +228,7 @@ async function runCopy(
   } catch (error) {
     await discardObjects(
       worker,
-      claim,
+      claim.exportId,
       copied.files.map((file) => file.key),
     );
     throw new StorageError(error);
@@ -207,13 +257,13 @@ async function settleCopied(
   if (await failExport(worker.pool, claim, errors)) outcome('cancelled', { errors }, 'export cancelled');
   else outcome('lost', {}, 'export given up: this attempt no longer holds it');
   const keys = result.files.map((file) => file.key);
-  await discardObjects(worker, claim, result.objectKey === keys[0] ? keys : [...keys, result.objectKey]);
+  await discardObjects(worker, claim.exportId, result.objectKey === keys[0] ? keys : [...keys, result.objectKey]);
 }
 
 /** The uploads finished but the export will not own them: the objects must not outlive the attempt. */
-async function discardObjects(worker: WorkerResources, claim: Claim, keys: string[]): Promise<void> {
+export async function discardObjects(worker: WorkerResources, exportId: string, keys: string[]): Promise<void> {
   const { context } = worker;
-  const logger = context.logger.child({ export_id: claim.exportId });
+  const logger = context.logger.child({ export_id: exportId });
   const { failed } = await deleteObjects(context.s3, context.config.s3.bucket, keys);
   for (const { key, error } of failed)
     logger.warn({ err: error, object_key: key }, 'could not delete an object of an attempt that did not complete; the orphan sweep will');
@@ -221,17 +271,29 @@ async function discardObjects(worker: WorkerResources, claim: Claim, keys: strin
     logger.info({ objects: keys.length - failed.length }, 'the attempt did not complete the export: its objects removed');
 }
 
+/** The writes that settle an attempt (of an export, or of a slice) that did not complete. */
+export interface AttemptWrites {
+  fail(errors: ExportErrors): Promise<boolean>;
+  requeue(delayMs: number, errors: ExportErrors): Promise<boolean>;
+  release(errors: ExportErrors): Promise<boolean>;
+}
+
 /** copyToObject has removed what the attempt wrote before it threw: only the row is left to settle. */
-async function recordFailure(worker: WorkerResources, claim: Claim, error: unknown, outcome: Outcome): Promise<void> {
-  const { context, pool } = worker;
+export async function recordFailure(
+  context: ServiceContext,
+  claim: AttemptFacts & { exportId: string },
+  writes: AttemptWrites,
+  error: unknown,
+  outcome: Outcome,
+): Promise<void> {
   if (error instanceof ExportStopped) {
     if (error.reason === 'cancelled') {
       const errors: ExportErrors = { code: 'cancelled', message: error.message };
-      await failExport(pool, claim, errors);
+      await writes.fail(errors);
       outcome('cancelled', { errors }, 'export cancelled');
     } else if (error.reason === 'shutdown') {
       // Not the export's fault: it runs again at once on another worker, and the attempt does not count.
-      await releaseExport(pool, claim, { code: 'shutdown', message: error.message });
+      await writes.release({ code: 'shutdown', message: error.message });
       outcome('requeued', { reason: 'shutdown' }, 'export stopped by shutdown and re-queued');
     } else {
       outcome('lost', {}, 'export given up: this attempt no longer holds it');
@@ -245,10 +307,10 @@ async function recordFailure(worker: WorkerResources, claim: Claim, error: unkno
   if (errors.code === 'internal') context.logger.error({ err: error, export_id: claim.exportId }, 'unexpected error in an export');
   if (failure.retry && claim.attempt < claim.maxAttempts) {
     const delayMs = retryDelayMs(context.config.export.retryDelayMs, claim.attempt);
-    await requeueExport(pool, claim, delayMs, errors);
+    await writes.requeue(delayMs, errors);
     outcome('retry', { errors, retry_in_ms: delayMs }, 'export attempt failed, will retry');
   } else {
-    await failExport(pool, claim, errors);
+    await writes.fail(errors);
     outcome('failed', { errors }, 'export failed');
   }
 }
