@@ -50,8 +50,9 @@ async function completeExport(seeded: {
   return { id, body: response.body as ExportBody };
 }
 
+/** A GET of the signed link, as a client makes it; tried again once if the connection drops (a loaded machine). */
 async function download(url: string): Promise<{ body: Buffer; contentType: string | null; disposition: string | null }> {
-  const response = await fetch(url);
+  const response = await fetch(url).catch(() => fetch(url));
   assert.equal(response.status, 200, url);
   return {
     body: Buffer.from(await response.arrayBuffer()),
