@@ -76,14 +76,18 @@ export const exportPaths = () => ({
       operationId: 'retrieveAnalyticsExport',
       tags,
       summary: 'Retrieve an Analytics Export',
-      description: 'When `complete`, `url` is a download link signed on this request and valid for 1 hour (`url_expires`).',
+      description:
+        'When `complete`, `url` is a download link signed on this request and valid for 1 hour (`url_expires`), and `files` lists the ' +
+        'export’s files in row order, each with its own link signed for the same hour. A single-file export’s `url` is its file; ' +
+        'an export written as several files (larger than EXPORT_MAX_FILE_MIB) has a `url` to a JSON manifest of its files, so that ' +
+        'a client reading `url` can never take the first file for the whole export.',
       responses: { 200: exportResponse('The export.'), ...errors(404) },
     },
     delete: {
       operationId: 'deleteAnalyticsExport',
       tags,
       summary: 'Delete an Analytics Export',
-      description: 'Cancels it first if it is running, and deletes the file so existing links stop working.',
+      description: 'Cancels it first if it is running, and deletes its files so existing links stop working.',
       responses: { 204: { description: 'Deleted.' }, ...errors(403, 404) },
     },
   },
