@@ -1,15 +1,20 @@
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { spawnSync } from 'node:child_process';
+import { after, describe, test } from 'node:test';
+import pg from 'pg';
 import { pino } from 'pino';
 import { CSV_COLUMNS } from '../../src/exports/compile-query';
 import { compileExportQuery } from '../../src/exports/load-export-query';
 import { deleteExport } from '../../src/exports/delete-export';
+import { copyToObject } from '../../src/worker/copy-to-object';
+import { exportEncoder } from '../../src/worker/encoders';
 import { sweepOrphanedObjects } from '../../tasks/sweep-orphaned-objects';
 import { createTestApi } from '../support/api';
 import { parseCsv } from '../support/csv';
 import { directCopy, waitForFinalExport } from '../support/export-rows';
 import { seedCustomerReadings, insertExport } from '../support/fixtures';
-import { objectsOf } from '../support/objects';
+import { getObject, objectsOf } from '../support/objects';
+import { comparableCsvRows, csvMicros, readParquetRows, type ComparableRow } from '../support/parquet';
 import { startTestWorker } from '../support/worker';
 
 /**
@@ -65,6 +70,8 @@ async function download(url: string): Promise<{ body: Buffer; contentType: strin
 const dataOf = (csv: Buffer) => csv.subarray(csv.indexOf(0x0a) + 1);
 
 const multi = await completeExport(big);
+// The export's SELECT, for the tests below that copy it themselves (multi is deleted by one).
+const bigSelect = await compileExportQuery(sql, multi.id);
 
 describe('an export larger than EXPORT_MAX_FILE_MIB', () => {
   test('is several complete CSV files, each with its header, at most the limit give or take one part, in row order', async () => {
@@ -133,6 +140,84 @@ describe('an export larger than EXPORT_MAX_FILE_MIB', () => {
     assert.deepEqual(await objectsOf(bucket.client, bucket.config.bucket, multi.id), []);
     const [files] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM analytics_export_files WHERE export_id = ${multi.id}`;
     assert.equal(files!.n, 0);
+  });
+});
+
+/**
+ * Several files in the other formats: the export's SELECT copied by copyToObject itself, with
+ * files of 256 KiB (below what EXPORT_MAX_FILE_MIB allows, so that compressed output still makes
+ * several), into the bucket; each file read back by tools that did not write it (`gzip -d` and
+ * JSON.parse, DuckDB) and compared, row by row, with a direct COPY of the SELECT as CSV.
+ */
+describe('several files in jsonl+gzip and in parquet', () => {
+  const FILE_BYTES = 256 * 1024;
+  const copyPool = new pg.Pool({ connectionString: api.db.url, max: 1 });
+  after(() => copyPool.end());
+
+  async function copyInFiles(format: 'jsonl' | 'parquet', compression: 'gzip' | 'none') {
+    const prefix = `formats-files/${format}-${compression}/`;
+    const copied = await copyToObject({
+      pool: copyPool,
+      s3: bucket.client,
+      bucket: bucket.config.bucket,
+      fileKey: (fileNumber, extension) => `${prefix}${String(fileNumber).padStart(5, '0')}.${extension}`,
+      select: bigSelect,
+      encoder: exportEncoder({ format, compression, formulaGuard: false }),
+      contentDisposition: () => 'attachment',
+      partSizeBytes: 5 * MIB,
+      queueSize: 1,
+      maxFileBytes: FILE_BYTES,
+      signal: new AbortController().signal,
+      logger: pino({ level: 'silent' }),
+    });
+    const bodies: Buffer[] = [];
+    for (const file of copied.files) bodies.push((await getObject(bucket.client, bucket.config.bucket, file.key)).body);
+    return { copied, bodies };
+  }
+
+  const reference = async () => comparableCsvRows(parseCsv((await directCopy(api.db.url, bigSelect)).toString('utf8')).slice(1));
+
+  function assertSplit(copied: { rows: number; files: Array<{ rows: number; bytes: number }> }, bodies: Buffer[]) {
+    assert.ok(copied.files.length >= 3, `${copied.files.length} files`);
+    assert.equal(copied.rows, big.rows);
+    for (const [i, file] of copied.files.entries()) {
+      assert.equal(bodies[i]!.length, file.bytes, `file ${i + 1}: its bytes are the stored object's`);
+      if (i < copied.files.length - 1) assert.ok(file.bytes >= FILE_BYTES, `file ${i + 1} ended before the limit: ${file.bytes} bytes`);
+      assert.ok(file.bytes <= FILE_BYTES + 5 * MIB, `file ${i + 1} is ${file.bytes} bytes`);
+    }
+  }
+
+  test('jsonl+gzip: every file is a whole gzip stream of whole JSON lines; in order they are the export', async () => {
+    const { copied, bodies } = await copyInFiles('jsonl', 'gzip');
+    assertSplit(copied, bodies);
+    const rows: ComparableRow[] = [];
+    for (const [i, body] of bodies.entries()) {
+      assert.ok(body.subarray(0, 2).equals(Buffer.from([0x1f, 0x8b])), `file ${i + 1} is gzip`);
+      const unzipped = spawnSync('gzip', ['-dc'], { input: body, maxBuffer: 1 << 30 });
+      assert.equal(unzipped.status, 0, `gzip -d reads file ${i + 1} alone: ${unzipped.stderr.toString()}`);
+      const text = unzipped.stdout.toString('utf8');
+      assert.ok(text.endsWith('\n'), `file ${i + 1} ends with a whole line`);
+      const lines = text.slice(0, -1).split('\n');
+      assert.equal(lines.length, copied.files[i]!.rows, `file ${i + 1}: its rows are counted`);
+      for (const line of lines) {
+        const row = JSON.parse(line) as { timestamp: string; device_id: string; metric: string; value: number };
+        rows.push([csvMicros(row.timestamp), row.device_id, row.metric, row.value]);
+      }
+    }
+    assert.deepEqual(rows, await reference());
+  });
+
+  test('parquet: every file is a Parquet file DuckDB reads alone; in order they are the export', async () => {
+    const { copied, bodies } = await copyInFiles('parquet', 'none');
+    assertSplit(copied, bodies);
+    const rows: ComparableRow[] = [];
+    for (const [i, body] of bodies.entries()) {
+      assert.ok(body.subarray(-4).equals(Buffer.from('PAR1')), `file ${i + 1} ends with the Parquet footer`);
+      const read = await readParquetRows(body);
+      assert.equal(read.length, copied.files[i]!.rows, `file ${i + 1}: its rows are counted`);
+      rows.push(...read);
+    }
+    assert.deepEqual(rows, await reference());
   });
 });
 

@@ -11,6 +11,8 @@ import { directCopy, waitForFinalExport } from '../support/export-rows';
 import { NO_FAIR_SHARE } from '../support/exports';
 import { insertExport, seedCustomerReadings } from '../support/fixtures';
 import { objectsOf } from '../support/objects';
+import { comparableCsvRows, readParquetRows, type ComparableRow } from '../support/parquet';
+import { parseCsv } from '../support/csv';
 import { createTestBucket } from '../support/s3';
 import { spawnWorker, startTestWorker, workerEnvironment } from '../support/worker';
 import { waitFor } from '../support/wait';
@@ -147,6 +149,34 @@ describe('an export estimated above EXPORT_SLICE_ROWS, with three worker process
     await deleteExport(sql, { s3: api.bucket.client, bucket: api.bucket.config.bucket, logger: api.context.logger }, id);
     assert.deepEqual(await objectsOf(api.bucket.client, api.bucket.config.bucket, id), []);
     assert.equal((await slicesOf(api.db, id)).length, 0, 'the slices go with their export');
+  });
+});
+
+describe('a sliced export in another format', () => {
+  test('is Parquet files, one per slice, each read alone by DuckDB; in order they hold the unsliced rows', async () => {
+    const id = await insertExport(sql, seeded.user.id, seeded.queryId, { customerScopes: [seeded.customerId], format: 'parquet' });
+    const final = await waitForFinalExport(sql, id, 180_000);
+    assert.equal(final.status, 'complete', JSON.stringify(final.errors));
+    const slices = await slicesOf(api.db, id);
+    assert.ok(slices.length >= 3, `${slices.length} slices`);
+
+    const response = await api.request('GET', `/analytics/exports/${id}/`, { key: seeded.user.apiKey });
+    assert.equal(response.status, 200);
+    const body = response.body as { number_of_rows: number; files: Array<{ url: string; number_of_rows: number; total_bytes: number }> };
+    assert.equal(body.number_of_rows, seeded.rows);
+    assert.equal(body.files.length, slices.length);
+    const rows: ComparableRow[] = [];
+    for (const [i, file] of body.files.entries()) {
+      assert.match(new URL(file.url).pathname, /\.parquet$/, `file ${i + 1} is named .parquet`);
+      const parquet = await download(file.url);
+      assert.equal(parquet.length, file.total_bytes);
+      const read = await readParquetRows(parquet);
+      assert.equal(read.length, file.number_of_rows, `file ${i + 1}: its rows are counted`);
+      rows.push(...read);
+    }
+    const unsliced = await directCopy(api.db.url, await compileExportQuery(sql, id));
+    assert.deepEqual(rows, comparableCsvRows(parseCsv(unsliced.toString('utf8')).slice(1)));
+    await deleteExport(sql, { s3: api.bucket.client, bucket: api.bucket.config.bucket, logger: api.context.logger }, id);
   });
 });
 
