@@ -93,12 +93,32 @@ export const environmentSchema = {
   // How long an export waits for EXPORT_DATABASE_URL to replay what the primary had at its claim.
   EXPORT_REPLICA_MAX_LAG_S: v.optional(integer('EXPORT_REPLICA_MAX_LAG_S', 1, 3600), '30'),
   SHUTDOWN_GRACE_S: v.optional(integer('SHUTDOWN_GRACE_S', 0, 3600), '25'),
+  // notify_url may name loopback, private and other non-public addresses (and use http). Unset:
+  // allowed only with the embedded database (a zero-configuration run on a workstation).
+  WEBHOOK_ALLOW_PRIVATE: v.optional(boolean('WEBHOOK_ALLOW_PRIVATE')),
+  // The AES-256 key that encrypts webhook signing secrets in the database: 32 bytes in base64.
+  // Unset: a key file under DATA_DIR, made on first use.
+  WEBHOOK_SECRET_KEY: v.optional(
+    v.pipe(
+      v.string(),
+      v.trim(),
+      v.check((s) => /^[A-Za-z0-9+/]{43}=$/.test(s), 'WEBHOOK_SECRET_KEY must be 32 bytes in base64 (44 characters)'),
+    ),
+  ),
+  // First delay before retrying a webhook delivery; doubled on each attempt, at most 2 hours.
+  WEBHOOK_RETRY_DELAY_S: v.optional(integer('WEBHOOK_RETRY_DELAY_S', 0, 3600), '10'),
 } as const;
 
 const EnvironmentSchema = v.object(environmentSchema);
 
 /** The variables a tool working on the database alone reads (the CLI): a subset of the service's. */
 const DatabaseEnvironmentSchema = v.object({ DATA_DIR: environmentSchema.DATA_DIR, DATABASE_URL: environmentSchema.DATABASE_URL });
+
+/** What the CLI needs to encrypt a webhook signing secret as the service does. */
+const WebhookKeyEnvironmentSchema = v.object({
+  DATA_DIR: environmentSchema.DATA_DIR,
+  WEBHOOK_SECRET_KEY: environmentSchema.WEBHOOK_SECRET_KEY,
+});
 
 export interface S3Config {
   /** Unset: the embedded S3 server is started under DATA_DIR/s3. */
@@ -157,6 +177,15 @@ export interface Config {
     replicaMaxLagMs: number;
   };
   shutdownGraceMs: number;
+  webhooks: WebhookConfig;
+}
+
+export interface WebhookConfig {
+  /** notify_url may name non-public addresses and use http (WEBHOOK_ALLOW_PRIVATE). */
+  allowPrivate: boolean;
+  /** Encrypts the signing secrets: WEBHOOK_SECRET_KEY, or undefined for the key file under DATA_DIR. */
+  secretKey: Buffer | undefined;
+  retryDelayMs: number;
 }
 
 export class ConfigError extends Error {
@@ -199,6 +228,12 @@ export type DatabaseConfig = Pick<Config, 'dataDir' | 'databaseUrl'>;
 export function loadDatabaseConfig(env: NodeJS.ProcessEnv = process.env): DatabaseConfig {
   const e = parseEnvironment(DatabaseEnvironmentSchema, env);
   return { dataDir: path.resolve(e.DATA_DIR), databaseUrl: e.DATABASE_URL };
+}
+
+/** Where the webhook secrets' key comes from, parsed as loadConfig parses it: for the CLI. */
+export function loadWebhookKeyConfig(env: NodeJS.ProcessEnv = process.env): { dataDir: string; secretKey: Buffer | undefined } {
+  const e = parseEnvironment(WebhookKeyEnvironmentSchema, env);
+  return { dataDir: path.resolve(e.DATA_DIR), secretKey: secretKeyOf(e.WEBHOOK_SECRET_KEY) };
 }
 
 /** Parses the environment; throws ConfigError naming every bad variable. */
@@ -255,5 +290,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       replicaMaxLagMs: e.EXPORT_REPLICA_MAX_LAG_S * 1000,
     },
     shutdownGraceMs: e.SHUTDOWN_GRACE_S * 1000,
+    webhooks: {
+      allowPrivate: e.WEBHOOK_ALLOW_PRIVATE ?? e.DATABASE_URL === undefined,
+      secretKey: secretKeyOf(e.WEBHOOK_SECRET_KEY),
+      retryDelayMs: e.WEBHOOK_RETRY_DELAY_S * 1000,
+    },
   };
 }
+
+const secretKeyOf = (base64: string | undefined) => (base64 === undefined ? undefined : Buffer.from(base64, 'base64'));

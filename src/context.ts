@@ -1,6 +1,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Config } from './config';
 import type { Database } from './db/client';
+import type { ExportWaits } from './exports/export-waits';
 import type { Logger } from './logger';
 import type { Metrics } from './observability/metrics';
 import type { CheckResult } from './observability/check-result';
@@ -19,4 +20,9 @@ export interface ServiceContext {
   metrics: Metrics;
   /** Set while this process runs the worker: whether its job runner is taking jobs (GET /readyz). */
   workerHealth?: () => CheckResult;
+  /**
+   * Requests waiting for exports to finish (GET ?wait=N). Set by the service, which stops it
+   * first at shutdown so that they answer at once; an app without it makes its own.
+   */
+  exportWaits?: ExportWaits;
 }

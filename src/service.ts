@@ -12,6 +12,7 @@ import { apiKeyIsActive } from './db/statements/api-keys';
 import { migrate } from './db/migrate';
 import { readDevFile, writeDevFile } from './dev-file';
 import { seedDemoData } from './demo/seed';
+import { ExportWaits } from './exports/export-waits';
 import { startEmbeddedPostgres, type RunningPostgres } from './embedded/postgres';
 import { EMBEDDED_S3_CREDENTIALS } from './embedded/s3';
 import { startEmbeddedS3Process, type RunningS3Process } from './embedded/s3-process';
@@ -146,8 +147,13 @@ async function startHttpServer(context: ServiceContext, stack: StopStack): Promi
     logger.info({ url: serverUrl(server, config) }, 'health and metrics server listening');
     return undefined;
   }
-  const server = await listen(createAdaptorServer({ fetch: createApp(context).fetch }) as Server, config);
-  stack.push(() => closeServer(server));
+  const exportWaits = new ExportWaits({ connectionString: context.databaseUrl, logger });
+  const server = await listen(createAdaptorServer({ fetch: createApp({ ...context, exportWaits }).fetch }) as Server, config);
+  stack.push(async () => {
+    // Requests waiting for an export (?wait=N) answer now rather than hold the close for up to a minute.
+    await exportWaits.stop();
+    await closeServer(server);
+  });
   const baseUrl = serverUrl(server, config);
   logger.info({ baseUrl }, 'API listening');
   return baseUrl;

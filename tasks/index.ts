@@ -4,6 +4,7 @@ import type { WorkerResources } from '../src/worker/resources';
 import { ANALYTICS_EXPORT_TASK, createAnalyticsExportTask } from './analytics-export';
 import { ANALYTICS_EXPORT_FINISH_TASK, createAnalyticsExportFinishTask } from './analytics-export-finish';
 import { ANALYTICS_EXPORT_SLICE_TASK, createAnalyticsExportSliceTask } from './analytics-export-slice';
+import { DELIVER_EXPORT_WEBHOOK_TASK, deliverExportWebhookTask } from './deliver-export-webhook';
 import { EXPIRE_EXPORTS_TASK, expireExportsTask } from './expire-exports';
 import { SWEEP_ORPHANED_OBJECTS_TASK, sweepOrphanedObjectsTask } from './sweep-orphaned-objects';
 
@@ -16,6 +17,7 @@ export function createTaskList(worker: WorkerResources): TaskList {
     [EXPIRE_EXPORTS_TASK]: expireExportsTask(worker.context),
     [ABORT_STALE_UPLOADS_TASK]: abortStaleUploadsTask(worker.context),
     [SWEEP_ORPHANED_OBJECTS_TASK]: sweepOrphanedObjectsTask(worker.context),
+    [DELIVER_EXPORT_WEBHOOK_TASK]: deliverExportWebhookTask(worker.context),
   };
 }
 

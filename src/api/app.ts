@@ -14,6 +14,7 @@ import { limitBody, settleUnreadBody } from './middleware/body';
 import { useForwardedUrl } from './middleware/forwarded';
 import { openApiDocument } from './openapi';
 import { queryRoutes } from './queries/routes';
+import { webhookSecretRoutes } from './webhook-secret/routes';
 
 /**
  * Assembles the HTTP API: public health, readiness, metrics, OpenAPI and docs; everything under
@@ -45,6 +46,7 @@ export function createApp(context: ServiceContext): Hono<ApiEnv> {
   app.route('/', exportRoutes(context));
   app.route('/', queryRoutes(context));
   app.route('/', discoveryRoutes(context));
+  app.route('/', webhookSecretRoutes(context));
 
   app.notFound((c) => c.json({ detail: 'Not found.' }, 404));
   app.onError(errorHandler(context.logger));

@@ -2,6 +2,7 @@ import { DISCOVERY_TAG, discoveryPaths, discoverySchemas } from './discovery/ope
 import { EXPORTS_TAG, exportPaths, exportSchemas } from './exports/openapi';
 import { errorResponses, errorSchemas } from './openapi-parts';
 import { QUERIES_TAG, queryPaths, querySchemas } from './queries/openapi';
+import { WEBHOOKS_TAG, webhookSecretPaths } from './webhook-secret/openapi';
 
 /**
  * The OpenAPI 3.1 document. Each resource describes its paths and schemas beside its routes
@@ -82,9 +83,9 @@ export function openApiDocument() {
     openapi: '3.1.0',
     info,
     servers,
-    tags: [EXPORTS_TAG, QUERIES_TAG, DISCOVERY_TAG, ALIASES_TAG],
+    tags: [EXPORTS_TAG, QUERIES_TAG, DISCOVERY_TAG, WEBHOOKS_TAG, ALIASES_TAG],
     security: [{ bearer: [] }, { token: [] }],
-    paths: withSlashTwins({ ...exportPaths(), ...queryPaths(), ...discoveryPaths() }),
+    paths: withSlashTwins({ ...exportPaths(), ...queryPaths(), ...discoveryPaths(), ...webhookSecretPaths() }),
     components: {
       securitySchemes,
       schemas: { ...exportSchemas(), ...querySchemas(), ...discoverySchemas(), ...errorSchemas },

@@ -9,7 +9,7 @@ import { exportsCancel } from './exports-cancel';
 import { exportsList } from './exports-list';
 import { exportsRetry } from './exports-retry';
 import { partnersCreate } from './partners';
-import { usersCreate, usersList, usersRevokeKey, usersRotateKey } from './users';
+import { usersCreate, usersList, usersRevokeKey, usersRotateKey, usersWebhookSecret } from './users';
 
 /**
  * `npm run --silent cli -- <command> [options]`: operator commands on the service's database.
@@ -25,6 +25,7 @@ const COMMANDS: Record<string, Command> = {
   'users list': usersList,
   'users rotate-key': usersRotateKey,
   'users revoke-key': usersRevokeKey,
+  'users webhook-secret': usersWebhookSecret,
   'demo-data': demoData,
   'exports sql': exportsSql,
   'exports list': exportsList,

@@ -1,4 +1,6 @@
 import { issueApiKey } from '../auth/api-keys';
+import { rotateWebhookSecret, webhookSecretKey } from '../auth/webhook-secrets';
+import { loadWebhookKeyConfig } from '../config';
 import type { Queryable } from '../db/client';
 import { ACCOUNT_TYPES, type AccountType } from '../db/schema';
 import { revokeApiKeys } from '../db/statements/api-keys';
@@ -86,4 +88,23 @@ export const usersList = command({
   options: {},
   parse: () => ({}),
   run: (_input, sql) => listUsers(sql),
+});
+
+/**
+ * Creates the user's webhook signing secret, or replaces it, and prints it once. It is stored
+ * encrypted with the key the service uses (WEBHOOK_SECRET_KEY, or the key file under DATA_DIR).
+ */
+export const usersWebhookSecret = command({
+  usage: 'users webhook-secret --user ID',
+  summary: "Create or replace the user's webhook signing secret, printed this once.",
+  options: { user: { type: 'string' } },
+  parse: ({ values }) => ({ userId: userOption(values) }),
+  async run({ userId }, sql) {
+    const { secretKey, dataDir } = loadWebhookKeyConfig();
+    const key = await webhookSecretKey(secretKey, dataDir);
+    return sql.begin(async (tx) => {
+      if (!(await lockUser(tx, userId))) throw new NotFoundError('user', userId);
+      return { id: userId, secret: await rotateWebhookSecret(tx, key, userId) };
+    });
+  },
 });

@@ -291,6 +291,8 @@ export const analyticsExports = pgTable(
     formulaGuard: boolean('formula_guard').notNull().default(false),
     /** How many time slices the export was divided into (drizzle/0014_export_files.sql); null when it runs whole. */
     slices: integer('slices'),
+    /** Where the service POSTs a signed notification when the export becomes complete or failed (drizzle/0017). */
+    notifyUrl: text('notify_url'),
   },
   (t) => [
     index('analytics_exports_created_idx').on(t.created.desc(), t.id.desc()),
@@ -362,4 +364,35 @@ export const analyticsExportSlices = pgTable(
     primaryKey({ name: 'analytics_export_slices_pkey', columns: [t.exportId, t.sliceNumber] }),
     index('analytics_export_slices_running_heartbeat_idx').on(t.heartbeatAt).where(sql`${t.status} = 'running'`),
   ],
+);
+
+/** A user's webhook signing secret, encrypted with the service's key (src/auth/webhook-secrets.ts). */
+export const webhookSecrets = pgTable('webhook_secrets', {
+  userId: uuid('user_id')
+    .primaryKey()
+    .references(() => users.id, { onDelete: 'cascade' }),
+  encryptedSecret: text('encrypted_secret').notNull(),
+  ...timestamps,
+});
+
+/** One notification of an export's final state and how its delivery went (drizzle/0017). */
+export const analyticsExportWebhooks = pgTable(
+  'analytics_export_webhooks',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    exportId: uuid('export_id')
+      .notNull()
+      .references(() => analyticsExports.id, { onDelete: 'cascade' }),
+    eventType: text('event_type').notNull(),
+    url: text('url').notNull(),
+    created: timestamps.created,
+    attempts: integer('attempts').notNull().default(0),
+    lastAttemptAt: timestamp('last_attempt_at', { withTimezone: true, precision: 6 }),
+    lastStatusCode: integer('last_status_code'),
+    lastError: text('last_error'),
+    nextAttemptAt: timestamp('next_attempt_at', { withTimezone: true, precision: 6 }),
+    deliveredAt: timestamp('delivered_at', { withTimezone: true, precision: 6 }),
+    gaveUpAt: timestamp('gave_up_at', { withTimezone: true, precision: 6 }),
+  },
+  (t) => [index('analytics_export_webhooks_export_id_idx').on(t.exportId)],
 );

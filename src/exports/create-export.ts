@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { checkExportScopes, checkScopes, type Caller } from '../auth/scopes';
+import { hasWebhookSecret } from '../auth/webhook-secrets';
 import type { Queryable } from '../db/client';
 import {
   findByIdempotencyKey,
@@ -10,6 +11,7 @@ import {
   type NewExport,
 } from '../db/statements/exports';
 import { queryIsVisible } from '../db/statements/queries';
+import { NotifyUrlRefused, resolveNotifyUrl } from './notify-url';
 
 export type { NewExport };
 
@@ -20,7 +22,8 @@ export type { NewExport };
  *
  * 1. a key this user used in the last 24 hours replays that export (the same body) or is refused
  *    (another body); an older use lets go of the key;
- * 2. the request is checked (only a new one: a replay answers what was created then);
+ * 2. the request is checked (only a new one: a replay answers what was created then), its
+ *    notify_url included (a public https address, and the caller has a signing secret);
  * 3. the insert; two requests with one key at once: the unique index lets one in, the other replays it.
  */
 
@@ -50,14 +53,19 @@ export class InvalidExportRequest extends Error {
  * caller, the request is first checked against what the caller may see and reach
  * (InvalidExportRequest); without one (fixtures, operators) it is taken as it is.
  */
-export async function createExport(sql: Queryable, input: NewExport, caller?: Caller): Promise<CreatedExport> {
+export async function createExport(
+  sql: Queryable,
+  input: NewExport,
+  caller?: Caller,
+  options: { allowPrivateNotifyUrl?: boolean } = {},
+): Promise<CreatedExport> {
   const key = input.idempotencyKey;
   if (key !== undefined) {
     const replay = await replayed(sql, input, key);
     if (replay) return replay;
     await releaseExpiredIdempotencyKey(sql, input.createdBy, key);
   }
-  if (caller) await checkRequest(sql, caller, input);
+  if (caller) await checkRequest(sql, caller, input, options.allowPrivateNotifyUrl ?? false);
   try {
     const row = await insertExport(sql, input);
     return { id: row.id, row, replayed: false };
@@ -84,7 +92,7 @@ async function replayed(sql: Queryable, input: NewExport, key: string): Promise<
 }
 
 /** The query must be one the caller sees; the scopes within their reach and not empty for every reader. */
-async function checkRequest(sql: Queryable, caller: Caller, input: NewExport): Promise<void> {
+async function checkRequest(sql: Queryable, caller: Caller, input: NewExport, allowPrivateNotifyUrl: boolean): Promise<void> {
   if (!(await queryIsVisible(sql, caller.id, input.queryId))) {
     throw new InvalidExportRequest({ query: [`Invalid pk "${input.queryId}" - object does not exist.`] });
   }
@@ -93,6 +101,22 @@ async function checkRequest(sql: Queryable, caller: Caller, input: NewExport): P
   if (Object.keys(scopeErrors).length > 0) throw new InvalidExportRequest(scopeErrors);
   const emptyForEveryone = await checkExportScopes(sql, scopes);
   if (Object.keys(emptyForEveryone).length > 0) throw new InvalidExportRequest(emptyForEveryone);
+  if (input.notifyUrl !== undefined) await checkNotifyUrl(sql, caller, input.notifyUrl, allowPrivateNotifyUrl);
+}
+
+/** A notify_url must lead to a public address, and its deliveries need the creator's signing secret. */
+async function checkNotifyUrl(sql: Queryable, caller: Caller, notifyUrl: string, allowPrivate: boolean): Promise<void> {
+  try {
+    await resolveNotifyUrl(new URL(notifyUrl), allowPrivate);
+  } catch (error) {
+    if (error instanceof NotifyUrlRefused) throw new InvalidExportRequest({ notify_url: [error.message] });
+    throw error;
+  }
+  if (!(await hasWebhookSecret(sql, caller.id))) {
+    throw new InvalidExportRequest({
+      notify_url: ['You have no webhook signing secret yet: create one with POST /analytics/webhook-secret/ first.'],
+    });
+  }
 }
 
 /**

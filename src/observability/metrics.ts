@@ -2,6 +2,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { Sql } from '../db/client';
 import { EXPORT_ERROR_CODES, type ExportErrorCode } from '../db/schema';
 import { countExportsByStatus, dueQueue, runningHeartbeats } from '../db/statements/exports';
+import { countPendingWebhooks } from '../db/statements/export-webhooks';
 
 /**
  * Prometheus metrics. Two kinds:
@@ -30,7 +31,11 @@ export interface Metrics {
   registry: Registry;
   recordExport(outcome: ExportOutcome): void;
   recordRequest(method: string, route: string, status: number, seconds: number): void;
+  recordWebhookAttempt(outcome: (typeof WEBHOOK_OUTCOMES)[number]): void;
 }
+
+/** How a webhook delivery attempt ended: delivered (2xx), failed (another will be made), gave_up (the last). */
+export const WEBHOOK_OUTCOMES = ['delivered', 'failed', 'gave_up'] as const;
 
 const SIZE_BUCKETS = [1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10];
 const DURATION_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600];
@@ -48,6 +53,7 @@ export function createMetrics(sql: Sql): Metrics {
     registry,
     recordExport: exportRecorder(registry),
     recordRequest: requestRecorder(registry),
+    recordWebhookAttempt: webhookRecorder(registry, sql),
   };
 }
 
@@ -164,4 +170,24 @@ function requestRecorder(registry: Registry): Metrics['recordRequest'] {
   return (method, route, status, seconds) => {
     requests.observe({ method, route, status: String(status) }, seconds);
   };
+}
+
+/** Webhook delivery attempts this process made, and the notifications pending in the database at scrape time. */
+function webhookRecorder(registry: Registry, sql: Sql): Metrics['recordWebhookAttempt'] {
+  const attempts = new Counter({
+    name: 'analytics_export_webhook_attempts_total',
+    help: 'Webhook delivery attempts this process made, by outcome',
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
+  for (const outcome of WEBHOOK_OUTCOMES) attempts.inc({ outcome }, 0);
+  new Gauge({
+    name: 'analytics_export_webhooks_pending',
+    help: 'Export notifications neither delivered nor given up',
+    registers: [registry],
+    async collect() {
+      this.set(await countPendingWebhooks(sql));
+    },
+  });
+  return (outcome) => attempts.inc({ outcome });
 }

@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
 import { test } from 'node:test';
 import { createApp } from '../../src/api/app';
 import { createDatabase } from '../../src/db/client';
 import { createTestApi, type ApiResponse, type RequestOptions, type TestApi } from '../support/api';
 import { createTestDatabase } from '../support/database';
+import { testEnvironment } from '../support/environment';
 import { markComplete, markRunning } from '../support/exports';
 import { createCustomer, createDevice, createPartner, createSpace, createUser, type TestUser } from '../support/fixtures';
 import { openApiResponseValidator } from '../support/openapi-validator';
@@ -15,7 +18,9 @@ import { openApiResponseValidator } from '../support/openapi-validator';
  * status documented for the operation, body valid against its schema, documented headers there.
  */
 
-const api = await createTestApi();
+// Its own data directory: the webhook secrets' key file is made there.
+const dataDir = await fs.mkdtemp(path.join(testEnvironment.tmpDir, 'openapi-responses-'));
+const api = await createTestApi({ environment: { DATA_DIR: dataDir } });
 const { sql } = api.db;
 const { body: document } = await api.request('GET', '/openapi.json');
 const validator = openApiResponseValidator(document);
@@ -138,9 +143,17 @@ test('Analytics Exports: 201, the 200 replay and 409 of Idempotency-Key, states,
   await expect(403, call(alice, 'POST', `/analytics/exports/${shared}/cancel/`));
   await expect(403, call(alice, 'DELETE', `/analytics/exports/${shared}/`));
   await expect(200, call(alice, 'GET', `/analytics/exports/${complete}`));
+  await expect(200, call(alice, 'GET', `/analytics/exports/${complete}/?wait=1`));
+  await expect(400, call(alice, 'GET', `/analytics/exports/${complete}/?wait=61`));
   await expect(200, call(alice, 'GET', '/analytics/exports'));
   await expect(204, call(alice, 'DELETE', `/analytics/exports/${complete}`));
   await expect(204, call(alice, 'DELETE', `/analytics/exports/${running}/`));
+});
+
+test('webhook secret: 201 with the secret, at both spellings', async () => {
+  const created = await expect(201, call(alice, 'POST', '/analytics/webhook-secret/'));
+  assert.match(created.body.secret, /^whsec_/);
+  await expect(201, call(alice, 'POST', '/analytics/webhook-secret'));
 });
 
 test('discovery: 200 pages and 400 on a bad filter', async () => {

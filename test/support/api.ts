@@ -35,11 +35,18 @@ export interface ApiResponse {
   text: string;
 }
 
-/** `poolSize`: the API's database connections (DATABASE_POOL_SIZE), 10 unless given. */
-export async function createTestApi(options: { logger?: Logger; poolSize?: number } = {}): Promise<TestApi> {
+/** `poolSize`: the API's database connections (DATABASE_POOL_SIZE), 10 unless given; `environment`: more variables. */
+export async function createTestApi(
+  options: { logger?: Logger; poolSize?: number; environment?: Record<string, string> } = {},
+): Promise<TestApi> {
   const db = await createTestDatabase({ max: options.poolSize });
   const bucket = await createTestBucket();
-  const config = loadConfig({ DATABASE_URL: db.url, S3_ENDPOINT: bucket.config.endpoint, S3_BUCKET: bucket.config.bucket });
+  const config = loadConfig({
+    ...options.environment,
+    DATABASE_URL: db.url,
+    S3_ENDPOINT: bucket.config.endpoint,
+    S3_BUCKET: bucket.config.bucket,
+  });
   const context: ServiceContext = {
     config: { ...config, s3: bucket.config },
     databaseUrl: db.url,

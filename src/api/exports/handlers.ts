@@ -6,13 +6,15 @@ import { cancelExport, ExportAlreadyFinished } from '../../exports/cancel-export
 import { createExport, hashRequest, IdempotencyKeyConflict, InvalidExportRequest } from '../../exports/create-export';
 import { deleteExport } from '../../exports/delete-export';
 import { DEFAULT_ENCODING, encodingProblems } from '../../exports/formats';
+import { ExportWaits } from '../../exports/export-waits';
+import { isFinal } from '../../exports/status';
 import { presignDownload } from '../../storage/objects';
 import type { ApiEnv } from '../../http/env';
 import { ApiError, conflict, invalidFields, notFound } from '../errors';
 import { readJsonObject } from '../middleware/body';
 import { linkHeader, listFilter } from '../pagination';
 import { isUuid, parseOr400 } from '../validation';
-import { CreateExportBody, EXPORT_STATUSES, ListExportsQuery } from './schemas';
+import { CreateExportBody, EXPORT_STATUSES, ListExportsQuery, RetrieveExportQuery } from './schemas';
 import { exportResource } from './serialize';
 import { reachableOr403, visibleOr404 } from '../visible';
 
@@ -23,10 +25,11 @@ type C = Context<ApiEnv>;
 const IDEMPOTENCY_KEY_MAX = 255;
 
 export function exportHandlers(context: ServiceContext) {
+  const waits = context.exportWaits ?? new ExportWaits({ connectionString: context.databaseUrl, logger: context.logger });
   return {
     create: (c: C) => create(context, c),
     list: (c: C) => list(context, c),
-    retrieve: (c: C) => retrieve(context, c),
+    retrieve: (c: C) => retrieve(context, waits, c),
     remove: (c: C) => remove(context, c),
     cancel: (c: C) => cancel(context, c),
   };
@@ -65,8 +68,10 @@ async function create(context: ServiceContext, c: C) {
         formulaGuard: input.formula_guard,
         idempotencyKey,
         requestHash: idempotencyKey === undefined ? undefined : hashRequest(input),
+        notifyUrl: input.notify_url,
       },
       caller,
+      { allowPrivateNotifyUrl: context.config.webhooks.allowPrivate },
     );
     return c.json(exportResource(created.row), created.replayed ? 200 : 201);
   } catch (error) {
@@ -106,10 +111,20 @@ async function list(context: ServiceContext, c: C) {
 
 /**
  * GET /analytics/exports/{id}/: a complete export's url, and the url of each of its files, are
- * signed anew on every request, at one instant (they expire together).
+ * signed anew on every request, at one instant (they expire together). With
+ * ?wait=N (extension) the answer waits until the export is complete or failed, at most N seconds.
  */
-async function retrieve(context: ServiceContext, c: C) {
-  const row = await visibleExport(context, c);
+async function retrieve(context: ServiceContext, waits: ExportWaits, c: C) {
+  const { wait } = parseOr400(RetrieveExportQuery, { wait: c.req.query('wait') });
+  let row = await visibleExport(context, c);
+  if (wait !== undefined && !isFinal(row.status)) {
+    const find = () => findVisibleExport(context.database.sql, c.get('caller').id, row.id);
+    const finished = await waits.wait(row.id, wait * 1000, c.req.raw.signal, find, (r) => r === undefined || isFinal(r.status));
+    const now = finished === undefined ? await find() : finished;
+    // Deleted while it was waited for.
+    if (!now) throw notFound();
+    row = now;
+  }
   if (row.status === 'complete' && row.object_key) {
     const signer = context.publicS3 ?? context.s3;
     const { bucket } = context.config.s3;

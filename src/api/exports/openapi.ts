@@ -11,7 +11,7 @@ import {
   schemaRef,
 } from '../openapi-parts';
 import { pageParameters } from '../pagination';
-import { CreateExportBody, ExportResource } from './schemas';
+import { CreateExportBody, ExportResource, WAIT_MAX_SECONDS } from './schemas';
 
 /** The Analytics Export resource in the OpenAPI document: its schemas, its list's parameters, its paths. */
 
@@ -80,8 +80,16 @@ export const exportPaths = () => ({
         'When `complete`, `url` is a download link signed on this request and valid for 1 hour (`url_expires`), and `files` lists the ' +
         'export’s files in row order, each with its own link signed for the same hour. A single-file export’s `url` is its file; ' +
         'an export written as several files (larger than EXPORT_MAX_FILE_MIB) has a `url` to a JSON manifest of its files, so that ' +
-        'a client reading `url` can never take the first file for the whole export.',
-      responses: { 200: exportResponse('The export.'), ...errors(404) },
+        'a client reading `url` can never take the first file for the whole export. ' +
+        'Extension: `?wait=N` answers as soon as the export is complete or failed (at once if it is), or after N seconds with its current state.',
+      parameters: [
+        filterParameter(
+          'wait',
+          { type: 'integer', minimum: 1, maximum: WAIT_MAX_SECONDS },
+          `Extension: 1 to ${WAIT_MAX_SECONDS} seconds to wait for the export to become complete or failed.`,
+        ),
+      ],
+      responses: { 200: exportResponse('The export.'), ...errors(400, 404) },
     },
     delete: {
       operationId: 'deleteAnalyticsExport',

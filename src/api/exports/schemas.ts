@@ -31,6 +31,22 @@ const fileChoice = {
     v.description("Extension, csv only (default false): text cells starting with = + - @ tab or CR are written with a leading '."),
   ),
 };
+/** notify_url's form; where it may lead (https, a public address) is checked when the export is created. */
+const NOTIFY_URL_MAX = 2048;
+const notifyUrl = () =>
+  v.pipe(
+    text(),
+    v.maxLength(NOTIFY_URL_MAX, `Ensure this field has no more than ${NOTIFY_URL_MAX} characters.`),
+    v.check((s) => {
+      try {
+        const url = new URL(s);
+        return (url.protocol === 'https:' || url.protocol === 'http:') && url.username === '' && url.password === '';
+      } catch {
+        return false;
+      }
+    }, 'Enter a valid absolute https URL (without a user name or password).'),
+    v.metadata({ maxLength: NOTIFY_URL_MAX, format: 'uri' }),
+  );
 
 export const CreateExportBody = v.object({
   name: v.pipe(name(), v.description('Required, 1 to 100 characters.')),
@@ -46,6 +62,13 @@ export const CreateExportBody = v.object({
     v.description(`At most ${MAX_SCOPES}; defaults to the creator's partner (partner users).`),
   ),
   ...fileChoice,
+  notify_url: v.pipe(
+    v.optional(notifyUrl()),
+    v.description(
+      'Extension: an https URL on a public address, at most 2,048 characters. When the export becomes complete or failed, ' +
+        'a Standard Webhooks notification signed with the creator’s webhook secret is POSTed to it. Needs a secret (POST /analytics/webhook-secret/).',
+    ),
+  ),
 });
 export type CreateExportInput = v.InferOutput<typeof CreateExportBody>;
 
@@ -56,6 +79,24 @@ export const ListExportsQuery = v.object({
   tags: v.optional(text()),
   name__contains: v.optional(text()),
   query: v.optional(text()),
+});
+
+/** GET of one export: `wait` holds the answer until the export is complete or failed, at most that many seconds. */
+export const WAIT_MAX_SECONDS = 60;
+export const RetrieveExportQuery = v.object({
+  wait: v.optional(
+    v.pipe(
+      v.string(),
+      v.regex(/^\d{1,2}$/, `Must be a whole number of seconds from 1 to ${WAIT_MAX_SECONDS}.`),
+      // Before the transform: the OpenAPI document's parameter is the string as sent.
+      v.description(
+        `Extension: 1 to ${WAIT_MAX_SECONDS}. Answer as soon as the export is complete or failed (at once if it is), or after this many seconds with its current state.`,
+      ),
+      v.transform(Number),
+      v.minValue(1, `Must be a whole number of seconds from 1 to ${WAIT_MAX_SECONDS}.`),
+      v.maxValue(WAIT_MAX_SECONDS, `Must be a whole number of seconds from 1 to ${WAIT_MAX_SECONDS}.`),
+    ),
+  ),
 });
 
 const timestamp = (description: string) => v.pipe(v.string(), v.isoTimestamp(), v.description(description));
@@ -124,5 +165,6 @@ export const ExportResource = v.object({
     ),
     v.description("Extension, only while running: rows and bytes written so far and the worker's last heartbeat."),
   ),
+  notify_url: v.pipe(v.nullable(v.string()), v.description('Extension: where the final state is notified; null when nowhere.')),
 });
 export type ExportResourceBody = v.InferOutput<typeof ExportResource>;

@@ -54,5 +54,6 @@ export function exportResource(row: ExportRow, download?: ExportDownload): Expor
     ...(row.status === 'running'
       ? { progress: { rows: count(row.rows_written) ?? 0, bytes: count(row.bytes_written) ?? 0, heartbeat: row.heartbeat_at } }
       : {}),
+    notify_url: row.notify_url,
   };
 }

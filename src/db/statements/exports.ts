@@ -30,6 +30,7 @@ export interface ExportRow extends CommonRow {
   format: ExportFormat;
   compression: ExportCompression;
   formula_guard: boolean;
+  notify_url: string | null;
 }
 
 /** A new export's columns. */
@@ -49,6 +50,8 @@ export interface NewExport {
   /** Idempotency-Key header of the creating request, and a hash of its body. */
   idempotencyKey?: string | undefined;
   requestHash?: string | undefined;
+  /** Where to POST the signed notification of the final state (checked by createExport). */
+  notifyUrl?: string | undefined;
 }
 
 const columns = (sql: Queryable) => sql`
@@ -57,7 +60,7 @@ const columns = (sql: Queryable) => sql`
   e.customer_scopes, e.partner_scopes, e.object_key, e.attempts,
   ${isoTimestamp(sql, 'e.started')} AS started, ${isoTimestamp(sql, 'e.finished')} AS finished,
   ${isoTimestamp(sql, 'e.heartbeat_at')} AS heartbeat_at, e.rows_written, e.bytes_written,
-  e.format, e.compression, e.formula_guard`;
+  e.format, e.compression, e.formula_guard, e.notify_url`;
 
 /** The value, or the column's own default (the database holds the defaults). */
 const orDefault = (sql: Queryable, value: string | boolean | undefined) => (value === undefined ? sql`DEFAULT` : sql`${value}`);
@@ -74,11 +77,12 @@ export async function insertExport(sql: Queryable, input: NewExport): Promise<Ex
     WITH e AS (
       INSERT INTO analytics_exports
         (created_by, name, notes, query_id, tags, customer_scopes, partner_scopes, max_attempts, idempotency_key, request_hash,
-         format, compression, formula_guard)
+         format, compression, formula_guard, notify_url)
       VALUES (${input.createdBy}, ${input.name}, ${input.notes}, ${input.queryId}, ${input.tags}::text[],
               ${input.customerScopes}::uuid[], ${input.partnerScopes}::uuid[], ${input.maxAttempts},
               ${input.idempotencyKey ?? null}, ${input.requestHash ?? null},
-              ${orDefault(sql, input.format)}, ${orDefault(sql, input.compression)}, ${orDefault(sql, input.formulaGuard)})
+              ${orDefault(sql, input.format)}, ${orDefault(sql, input.compression)}, ${orDefault(sql, input.formulaGuard)},
+              ${input.notifyUrl ?? null})
       RETURNING *)
     SELECT ${columns(sql)} FROM e`;
   return row!;
@@ -88,6 +92,12 @@ export async function findVisibleExport(sql: Queryable, callerId: string, id: st
   const [row] = await sql<ExportRow[]>`
     SELECT ${columns(sql)} FROM analytics_exports e
      WHERE e.id = ${id} AND user_sees_scopes(${callerId}, e.customer_scopes, e.partner_scopes)`;
+  return row;
+}
+
+/** An export whoever may see it (the webhook task describes it to its creator). */
+export async function findExport(sql: Queryable, id: string): Promise<ExportRow | undefined> {
+  const [row] = await sql<ExportRow[]>`SELECT ${columns(sql)} FROM analytics_exports e WHERE e.id = ${id}`;
   return row;
 }
 
