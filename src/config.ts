@@ -80,6 +80,10 @@ export const environmentSchema = {
   // First delay before retrying an export after a storage fault; doubled on each attempt, at most 1 hour.
   EXPORT_RETRY_DELAY_S: v.optional(integer('EXPORT_RETRY_DELAY_S', 0, 3600), '10'),
   EXPORT_PART_SIZE_MIB: v.optional(integer('EXPORT_PART_SIZE_MIB', 5, 512), '5'),
+  // An export larger than this is written as several files, each a complete file of its own.
+  EXPORT_MAX_FILE_MIB: v.optional(integer('EXPORT_MAX_FILE_MIB', 5, 5_242_880), '1024'),
+  // An export whose planner estimate passes this many rows is divided into time slices of about as many rows; 0: never.
+  EXPORT_SLICE_ROWS: v.optional(integer('EXPORT_SLICE_ROWS', 0, 1_000_000_000_000), '2000000'),
   EXPORT_UPLOAD_QUEUE_SIZE: v.optional(integer('EXPORT_UPLOAD_QUEUE_SIZE', 1, 16), '2'),
   // work_mem of the COPY sessions (unset: the server's): the export's sort stays in memory up to it.
   EXPORT_WORK_MEM_MIB: v.optional(integer('EXPORT_WORK_MEM_MIB', 4, 4096)),
@@ -161,6 +165,10 @@ export interface Config {
     heartbeatTimeoutMs: number;
     retryDelayMs: number;
     partSizeBytes: number;
+    /** A file ends at the first row boundary once it holds this many bytes; the next row starts a new file. */
+    maxFileBytes: number;
+    /** Planner rows per slice: an export estimated at more is divided into time slices (0: never). */
+    sliceRows: number;
     uploadQueueSize: number;
     /** work_mem of each COPY session, in MiB; undefined: the server's. */
     workMemMiB: number | undefined;
@@ -241,6 +249,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if ((e.S3_ACCESS_KEY_ID === undefined) !== (e.S3_SECRET_ACCESS_KEY === undefined)) {
     problems.push('S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY must be set together');
   }
+  // A file may pass the limit by less than one part, and S3 takes at most 10,000 parts in one upload.
+  if (e.EXPORT_MAX_FILE_MIB > e.EXPORT_PART_SIZE_MIB * 9_999) {
+    problems.push(`EXPORT_MAX_FILE_MIB must be at most ${e.EXPORT_PART_SIZE_MIB * 9_999} (EXPORT_PART_SIZE_MIB x 9,999 parts)`);
+  }
   if (problems.length > 0) throw new ConfigError(problems);
 
   return {
@@ -273,6 +285,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       heartbeatTimeoutMs: e.EXPORT_HEARTBEAT_TIMEOUT_S * 1000,
       retryDelayMs: e.EXPORT_RETRY_DELAY_S * 1000,
       partSizeBytes: e.EXPORT_PART_SIZE_MIB * 1024 * 1024,
+      maxFileBytes: e.EXPORT_MAX_FILE_MIB * 1024 * 1024,
+      sliceRows: e.EXPORT_SLICE_ROWS,
       uploadQueueSize: e.EXPORT_UPLOAD_QUEUE_SIZE,
       workMemMiB: e.EXPORT_WORK_MEM_MIB,
       retentionDays: e.EXPORT_RETENTION_DAYS,

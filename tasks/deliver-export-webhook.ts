@@ -15,7 +15,7 @@ import { nextWebhookAttempt, postWebhook, type DeliveryResult } from '../src/wor
  * Webhooks specification: headers webhook-id (the notification's id, the same on every attempt),
  * webhook-timestamp and webhook-signature (`v1,<base64 HMAC-SHA256>` with the export creator's
  * secret, signed by the `standardwebhooks` library); body {"type", "timestamp", "data"} where
- * data is the export resource as GET shows it, without url (one serialiser for both). The URL's
+ * data is the export resource as GET shows it, without url and files (one serialiser for both). The URL's
  * host is checked again (a public address unless WEBHOOK_ALLOW_PRIVATE) and the request goes to
  * the address checked. A failure schedules the next attempt (nextWebhookAttempt) or gives up.
  */

@@ -2,6 +2,8 @@ import type { TaskList } from 'graphile-worker';
 import { ABORT_STALE_UPLOADS_TASK, abortStaleUploadsTask } from './abort-stale-uploads';
 import type { WorkerResources } from '../src/worker/resources';
 import { ANALYTICS_EXPORT_TASK, createAnalyticsExportTask } from './analytics-export';
+import { ANALYTICS_EXPORT_FINISH_TASK, createAnalyticsExportFinishTask } from './analytics-export-finish';
+import { ANALYTICS_EXPORT_SLICE_TASK, createAnalyticsExportSliceTask } from './analytics-export-slice';
 import { DELIVER_EXPORT_WEBHOOK_TASK, deliverExportWebhookTask } from './deliver-export-webhook';
 import { EXPIRE_EXPORTS_TASK, expireExportsTask } from './expire-exports';
 import { SWEEP_ORPHANED_OBJECTS_TASK, sweepOrphanedObjectsTask } from './sweep-orphaned-objects';
@@ -10,6 +12,8 @@ import { SWEEP_ORPHANED_OBJECTS_TASK, sweepOrphanedObjectsTask } from './sweep-o
 export function createTaskList(worker: WorkerResources): TaskList {
   return {
     [ANALYTICS_EXPORT_TASK]: createAnalyticsExportTask(worker),
+    [ANALYTICS_EXPORT_SLICE_TASK]: createAnalyticsExportSliceTask(worker),
+    [ANALYTICS_EXPORT_FINISH_TASK]: createAnalyticsExportFinishTask(worker),
     [EXPIRE_EXPORTS_TASK]: expireExportsTask(worker.context),
     [ABORT_STALE_UPLOADS_TASK]: abortStaleUploadsTask(worker.context),
     [SWEEP_ORPHANED_OBJECTS_TASK]: sweepOrphanedObjectsTask(worker.context),

@@ -289,6 +289,8 @@ export const analyticsExports = pgTable(
     format: exportFormatEnum('format').notNull().default('csv'),
     compression: exportCompressionEnum('compression').notNull().default('none'),
     formulaGuard: boolean('formula_guard').notNull().default(false),
+    /** How many time slices the export was divided into (drizzle/0014_export_files.sql); null when it runs whole. */
+    slices: integer('slices'),
     /** Where the service POSTs a signed notification when the export becomes complete or failed (drizzle/0017). */
     notifyUrl: text('notify_url'),
   },
@@ -301,6 +303,66 @@ export const analyticsExports = pgTable(
     index('analytics_exports_queued_run_at_idx').on(t.runAt).where(sql`${t.status} = 'queued'`),
     uniqueIndex('analytics_exports_idempotency_key').on(t.createdBy, t.idempotencyKey).where(sql`${t.idempotencyKey} IS NOT NULL`),
     check('analytics_exports_formula_guard_csv', sql`NOT ${t.formulaGuard} OR ${t.format} = 'csv'`),
+  ],
+);
+
+/**
+ * The files of a complete export, in its row order (drizzle/0014_export_files.sql): one file, or
+ * several when the export is larger than EXPORT_MAX_FILE_MIB. Saved with the completion, never
+ * changed, deleted with the export.
+ */
+export const analyticsExportFiles = pgTable(
+  'analytics_export_files',
+  {
+    exportId: uuid('export_id')
+      .notNull()
+      .references(() => analyticsExports.id, { onDelete: 'cascade' }),
+    fileNumber: integer('file_number').notNull(),
+    objectKey: text('object_key').notNull(),
+    numberOfRows: bigint('number_of_rows', { mode: 'number' }).notNull(),
+    totalBytes: bigint('total_bytes', { mode: 'number' }).notNull(),
+  },
+  (t) => [
+    primaryKey({ name: 'analytics_export_files_pkey', columns: [t.exportId, t.fileNumber] }),
+    index('analytics_export_files_object_key_idx').on(t.objectKey),
+    check('analytics_export_files_number_positive', sql`${t.fileNumber} >= 1`),
+    check('analytics_export_files_counts_not_negative', sql`${t.numberOfRows} >= 0 AND ${t.totalBytes} >= 0`),
+  ],
+);
+
+/**
+ * The time slices of a sliced export (drizzle/0014_export_files.sql): each runs as a job of its
+ * own, with the export's status machine; the export completes when all of them have.
+ */
+export const analyticsExportSlices = pgTable(
+  'analytics_export_slices',
+  {
+    exportId: uuid('export_id')
+      .notNull()
+      .references(() => analyticsExports.id, { onDelete: 'cascade' }),
+    sliceNumber: integer('slice_number').notNull(),
+    rangeStart: timestamp('range_start', { withTimezone: true }).notNull(),
+    rangeEnd: timestamp('range_end', { withTimezone: true }).notNull(),
+    status: exportStatusEnum('status').notNull().default('queued'),
+    attempts: integer('attempts').notNull().default(0),
+    maxAttempts: integer('max_attempts').notNull(),
+    workerId: text('worker_id'),
+    heartbeatAt: timestamp('heartbeat_at', { withTimezone: true, precision: 6 }),
+    runAt: timestamp('run_at', { withTimezone: true, precision: 6 }).notNull().defaultNow(),
+    started: timestamp('started', { withTimezone: true, precision: 6 }),
+    finished: timestamp('finished', { withTimezone: true, precision: 6 }),
+    rowsWritten: bigint('rows_written', { mode: 'number' }),
+    bytesWritten: bigint('bytes_written', { mode: 'number' }),
+    errors: jsonb('errors'),
+    lastError: jsonb('last_error'),
+    /** The slice's files in order, [{"key", "rows", "bytes"}], when complete. */
+    files: jsonb('files'),
+    numberOfRows: bigint('number_of_rows', { mode: 'number' }),
+    totalBytes: bigint('total_bytes', { mode: 'number' }),
+  },
+  (t) => [
+    primaryKey({ name: 'analytics_export_slices_pkey', columns: [t.exportId, t.sliceNumber] }),
+    index('analytics_export_slices_running_heartbeat_idx').on(t.heartbeatAt).where(sql`${t.status} = 'running'`),
   ],
 );
 

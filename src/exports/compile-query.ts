@@ -110,6 +110,16 @@ export function parseExportDefinition(definition: unknown): ExportQuery {
 
 const BUCKET_WIDTH = { '1m': '1 minute', '5m': '5 minutes', '15m': '15 minutes', '1h': '1 hour' } as const;
 
+/**
+ * What a time slice's boundaries are aligned on, as an interval from 2000-01-01 UTC, so that no
+ * row of the export falls on both sides: a reading's own instant for raw rows, the bucket width
+ * for buckets up to an hour. Day buckets follow a time zone's midnights and are not sliced.
+ */
+export function sliceAlignment(interval: ExportQuery['interval']): string | undefined {
+  if (interval === 'raw') return '1 microsecond';
+  return interval === '1d' ? undefined : BUCKET_WIDTH[interval];
+}
+
 const literal = (value: string) => pg.escapeLiteral(value);
 const uuidArray = (ids: string[]) => `ARRAY[${ids.map(literal).join(', ')}]::uuid[]`;
 

@@ -1,4 +1,4 @@
-import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { formatUrl } from '@aws-sdk/core/util';
 import { getSignedUrl, S3RequestPresigner } from '@aws-sdk/s3-request-presigner';
 import { getEndpointFromInstructions } from '@smithy/core/endpoints';
@@ -116,6 +116,25 @@ async function buildTemplate(client: S3Client, bucket: string): Promise<Template
     signingRegion: captured.region ?? region,
     signingService: captured.service,
   };
+}
+
+/** A small object written in one request. */
+export async function putObject(
+  client: S3Client,
+  bucket: string,
+  key: string,
+  body: string,
+  headers: { contentType: string; contentDisposition?: string },
+): Promise<void> {
+  await client.send(
+    new PutObjectCommand({
+      Bucket: bucket,
+      Key: key,
+      Body: body,
+      ContentType: headers.contentType,
+      ContentDisposition: headers.contentDisposition,
+    }),
+  );
 }
 
 export async function deleteObject(client: S3Client, bucket: string, key: string): Promise<void> {

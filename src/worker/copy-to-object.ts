@@ -6,24 +6,27 @@ import type { Logger } from '../logger';
 import { MAX_UPLOAD_PARTS, maxObjectBytes, uploadStream, type StreamUpload } from '../storage/upload';
 import type { ExportEncoder, FileEncoder } from './encoders';
 import { ExportProgress } from './export-progress';
+import { FileSplitter, type OpenFile } from './file-splitter';
 
 /**
  * The heart of an export: `COPY (<select>) TO STDOUT` on a connection of its own (from a pool
- * whose sessions copySessionOptions set up), through the export's encoder (its row reader and
- * the file's encoder: src/worker/encoders) and a byte-counting transform, into an S3 upload
- * (multipart above one part, PutObject below). Backpressure holds end to end: the upload reads a
- * part at a time, the transforms wait for it, the COPY stream stops reading the socket and
- * Postgres waits. Memory is about partSize x (queueSize + 1) plus what the encoder holds (a
- * Parquet row group, a zstd block), whatever the size of the export.
+ * whose sessions copySessionOptions set up), through the export's row reader (whole rows), split
+ * into files at batch boundaries (one while the export is smaller than EXPORT_MAX_FILE_MIB: the
+ * FileSplitter), each file through an encoder of its own (src/worker/encoders) and a
+ * byte-counting transform into an S3 upload of its own (multipart above one part, PutObject
+ * below). Backpressure holds end to end: the upload reads a part at a time, the transforms wait
+ * for it, the COPY stream stops reading the socket and Postgres waits. Memory is about partSize x
+ * (queueSize + 1) plus what the encoder holds (a Parquet row group, a zstd block), whatever the
+ * size of the export (twice that while one file's upload completes and the next one starts).
  *
  * On any failure the first error is the one reported: a COPY error (SQL error, timeout), a storage
- * error, or the stop reason from `signal`. The upload is aborted (by us: lib-storage's own abort
+ * error, or the stop reason from `signal`. The uploads are aborted (by us: lib-storage's own abort
  * would replace the real error with AbortMultipartUpload's, e.g. s3rver's 405) and the connection
  * is released with the error, so the pool destroys it and Postgres ends the backend. Before it
- * throws, it waits for every S3 request of the upload to settle and then removes what they wrote
- * (the object under `key`, which is this attempt's alone, and the multipart upload): aborting
- * only makes lib-storage's done() reject, and a PutObject or CompleteMultipartUpload already sent
- * still lands afterwards.
+ * throws, it waits for every S3 request of the uploads to settle and then removes what they wrote
+ * (the objects under the file keys, which are this attempt's alone, and the multipart uploads):
+ * aborting only makes lib-storage's done() reject, and a PutObject or CompleteMultipartUpload
+ * already sent still lands afterwards.
  */
 
 /**
@@ -38,12 +41,12 @@ export class CopyQueryError extends Error {
   }
 }
 
-/** The file outgrew what one upload can hold: running it again would fail again. */
+/** A file outgrew what one upload can hold: running it again would fail again. */
 export class ObjectTooLarge extends Error {
   override name = 'ObjectTooLarge';
   constructor(readonly maxBytes: number) {
     super(
-      `the export is larger than one upload can hold (${maxBytes} bytes: ${MAX_UPLOAD_PARTS} parts of ` +
+      `a file of the export is larger than one upload can hold (${maxBytes} bytes: ${MAX_UPLOAD_PARTS} parts of ` +
         `${maxBytes / MAX_UPLOAD_PARTS} bytes); narrow the query or raise EXPORT_PART_SIZE_MIB`,
     );
   }
@@ -83,14 +86,17 @@ export interface CopyToObjectOptions {
   pool: pg.Pool;
   s3: S3Client;
   bucket: string;
-  key: string;
+  /** The object key of file `fileNumber` (from 1), given its extension; each key must be this attempt's alone. */
+  fileKey(fileNumber: number, extension: string): string;
   select: string;
   /** The export's format, compression and formula guard. */
   encoder: ExportEncoder;
-  /** Content-Disposition for the file, given its extension. */
-  contentDisposition: (extension: string) => string;
+  /** The Content-Disposition of file `fileNumber`, given its extension. */
+  contentDisposition(fileNumber: number, extension: string): string;
   partSizeBytes: number;
   queueSize: number;
+  /** A file ends after the first batch of rows that brings it to this many bytes (EXPORT_MAX_FILE_MIB). */
+  maxFileBytes: number;
   /** The largest object allowed: maxObjectBytes(partSizeBytes) unless a test sets it lower. */
   maxBytes?: number;
   /** Aborting it stops the export at once; its reason is the error thrown. */
@@ -100,36 +106,90 @@ export interface CopyToObjectOptions {
   logger: Logger;
 }
 
-export async function copyToObject(options: CopyToObjectOptions): Promise<{ rows: number; bytes: number }> {
+/** One file an attempt wrote: its key, its data rows and its size. */
+export interface WrittenFile {
+  key: string;
+  rows: number;
+  bytes: number;
+}
+
+/** A file being written: its encoder, its byte count and its upload. */
+interface FileUpload extends OpenFile {
+  key: string;
+  encoder: FileEncoder;
+  upload: StreamUpload;
+}
+
+/**
+ * The COPY into files: returns them in row order, with the rows of each counted from the stream
+ * by its encoder; their sum is checked against the COPY's own row count.
+ */
+export async function copyToObject(options: CopyToObjectOptions): Promise<{ rows: number; bytes: number; files: WrittenFile[] }> {
   const { signal, logger } = options;
   signal.throwIfAborted();
   const client = await options.pool.connect();
   const progress = options.progress ?? new ExportProgress();
   const rowReader = options.encoder.rowReader();
-  const file = options.encoder.newFile();
   const maxBytes = options.maxBytes ?? maxObjectBytes(options.partSizeBytes);
-  // Stop as soon as the file outgrows what one upload can hold, not after uploading it all.
-  const counter = new FileBytes(progress, file, maxBytes, (error) => fail(error));
+  const files: FileUpload[] = [];
   let copy: CopyToStreamQuery | undefined;
-  let upload: StreamUpload | undefined;
+  let splitter: FileSplitter | undefined;
   // The first failure wins; a holder object, as it is set from callbacks.
   const failed: { first?: { error: unknown } } = {};
-  const throwIfFailed = () => {
-    if (failed.first) throw failed.first.error;
-  };
+  let rejectFailed: (error: unknown) => void = () => undefined;
+  const failure = new Promise<never>((_resolve, reject) => {
+    rejectFailed = reject;
+  });
+  failure.catch(() => undefined);
 
   const fail = (error: unknown) => {
     if (failed.first) return;
     failed.first = { error };
+    rejectFailed(error);
     copy?.destroy();
     rowReader.destroy();
-    file.input.destroy();
-    file.output.destroy();
-    counter.destroy();
-    upload?.abort();
+    splitter?.destroy();
+    for (const file of files) {
+      file.encoder.input.destroy();
+      file.encoder.output.destroy();
+      file.upload.abort();
+    }
   };
   const onAbort = () => fail(signal.reason);
   signal.addEventListener('abort', onAbort, { once: true });
+
+  const rowsSoFar = () => files.reduce((sum, file) => sum + file.encoder.rows, 0);
+  const openFile = (fileNumber: number): OpenFile => {
+    const encoder = options.encoder.newFile();
+    const key = options.fileKey(fileNumber, encoder.extension);
+    // Stop as soon as a file outgrows what one upload can hold, not after uploading it all.
+    const counter = new FileBytes(progress, rowsSoFar, maxBytes, fail);
+    encoder.input.on('error', fail);
+    encoder.output.on('error', fail);
+    counter.on('error', () => undefined);
+    encoder.output.pipe(counter);
+    const upload = uploadStream(options.s3, {
+      bucket: options.bucket,
+      key,
+      body: counter,
+      contentType: encoder.contentType,
+      contentDisposition: options.contentDisposition(fileNumber, encoder.extension),
+      partSizeBytes: options.partSizeBytes,
+      queueSize: options.queueSize,
+    });
+    upload.done.catch(fail);
+    const file: FileUpload = {
+      key,
+      encoder,
+      upload,
+      input: encoder.input,
+      get bytes() {
+        return counter.bytes;
+      },
+    };
+    files.push(file);
+    return file;
+  };
 
   try {
     signal.throwIfAborted();
@@ -138,61 +198,62 @@ export async function copyToObject(options: CopyToObjectOptions): Promise<{ rows
     // Piped, not pipeline(): pipeline() would destroy the COPY stream with the upload's own
     // complaint about its body (an AbortError) and hide which side failed first. Here the COPY's
     // 'error' is always a Postgres or connection error, an encoder's its own (a row it cannot read
-    // or write); the upload reports its failures through done(); the body's own 'error' after the
+    // or write); the uploads report their failures through done; a file's own 'error' after its
     // upload gave up on it says nothing new.
     copy.on('error', (error: Error) => fail(error instanceof pg.DatabaseError ? new CopyQueryError(error) : error));
     rowReader.on('error', fail);
-    file.input.on('error', fail);
-    file.output.on('error', fail);
-    counter.on('error', () => undefined);
-    copy.pipe(rowReader).pipe(file.input);
-    file.output.pipe(counter);
-    upload = uploadStream(options.s3, {
-      bucket: options.bucket,
-      key: options.key,
-      body: counter,
-      contentType: file.contentType,
-      contentDisposition: options.contentDisposition(file.extension),
-      partSizeBytes: options.partSizeBytes,
-      queueSize: options.queueSize,
-    });
+    splitter = new FileSplitter({ maxFileBytes: options.maxFileBytes, openFile });
+    splitter.on('error', fail);
+    copy.pipe(rowReader).pipe(splitter);
     let uploaded = false;
     try {
-      await upload.done;
+      await Promise.race([finishedWriting(splitter), failure]);
+      await Promise.race([Promise.all(files.map((file) => file.upload.done)), failure]);
       uploaded = true;
     } catch (error) {
       fail(error);
     }
-    // A complete upload means the whole COPY arrived: a stop requested from here on (or in the
+    // Complete uploads mean the whole COPY arrived: a stop requested from here on (or in the
     // instant before) is for the caller to settle against the export's row, not an error.
-    if (!uploaded) throwIfFailed();
+    if (!uploaded) throw failed.first!.error;
     signal.removeEventListener('abort', onAbort);
     // The stream ends at CopyDone; rowCount is set by the CommandComplete that follows it.
     await finished;
-    // Two counts of one thing: the rows the file holds, and the rows Postgres says it sent.
-    if (file.rows !== copy.rowCount) {
-      throw new Error(`the file holds ${file.rows} rows but the COPY sent ${copy.rowCount}`);
-    }
+    const written = files.map((file) => ({ key: file.key, rows: file.encoder.rows, bytes: file.bytes }));
+    const rows = written.reduce((sum, file) => sum + file.rows, 0);
+    // Two counts of one thing: the rows the files hold, and the rows Postgres says it sent.
+    if (rows !== copy.rowCount) throw new Error(`the files hold ${rows} rows but the COPY sent ${copy.rowCount}`);
     client.release();
-    return { rows: file.rows, bytes: progress.bytes };
+    progress.rows = rows;
+    return { rows, bytes: written.reduce((sum, file) => sum + file.bytes, 0), files: written };
   } catch (error) {
     const reported = failed.first ? failed.first.error : error;
     client.release(reported instanceof Error ? reported : new Error(String(reported)));
-    if (upload) await discardAttempt(upload, options.key, logger);
+    for (const file of files) await discardAttempt(file.upload, file.key, logger);
     throw reported;
   } finally {
     signal.removeEventListener('abort', onAbort);
   }
 }
 
+/** Resolves once the splitter has written every batch and ended its last file. */
+function finishedWriting(splitter: FileSplitter): Promise<void> {
+  return new Promise((resolve, reject) => {
+    splitter.once('finish', resolve);
+    splitter.once('error', reject);
+  });
+}
+
 /**
- * Counts the bytes of the file on their way to storage (exact: this is the object's size) and
+ * Counts the bytes of one file on their way to storage (exact: this is the object's size) and
  * keeps the attempt's progress; reports a file that outgrows one upload (the caller stops it).
  */
 class FileBytes extends Transform {
+  bytes = 0;
+
   constructor(
     private readonly progress: ExportProgress,
-    private readonly file: FileEncoder,
+    private readonly rowsSoFar: () => number,
     private readonly maxBytes: number,
     private readonly tooLarge: (error: ObjectTooLarge) => void,
   ) {
@@ -200,9 +261,10 @@ class FileBytes extends Transform {
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.bytes += chunk.length;
     this.progress.bytes += chunk.length;
-    this.progress.rows = this.file.rows;
-    if (this.progress.bytes > this.maxBytes) {
+    this.progress.rows = this.rowsSoFar();
+    if (this.bytes > this.maxBytes) {
       this.tooLarge(new ObjectTooLarge(this.maxBytes));
       return callback();
     }
@@ -210,7 +272,7 @@ class FileBytes extends Transform {
   }
 
   override _flush(callback: TransformCallback): void {
-    this.progress.rows = this.file.rows;
+    this.progress.rows = this.rowsSoFar();
     callback();
   }
 }

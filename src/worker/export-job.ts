@@ -1,8 +1,10 @@
 import type { ServiceContext } from '../context';
+import type pg from 'pg';
 import {
   claimExport,
   completeExport,
   failExport,
+  recordProgress,
   releaseExport,
   requeueExport,
   type Claim,
@@ -11,15 +13,17 @@ import {
 import { compileAnalyticsSelect, parseExportDefinition } from '../exports/compile-query';
 import type { Logger } from '../logger';
 import type { ExportOutcome } from '../observability/metrics';
-import { fileExtension } from '../exports/formats';
-import { contentDisposition, exportObjectKey } from '../exports/naming';
-import { deleteObject } from '../storage/objects';
-import { copyToObject } from './copy-to-object';
+import { exportManifest, MANIFEST_CONTENT_TYPE } from '../exports/manifest';
+import { contentDisposition, exportAttemptFolder, exportFileKey, exportManifestKey } from '../exports/naming';
+import { deleteObjects, putObject } from '../storage/objects';
+import { copyToObject, type WrittenFile } from './copy-to-object';
 import { exportEncoder } from './encoders';
 import { awaitExportDatabase, ExportDatabaseUnavailable, isExportDatabaseFault } from './export-database';
 import { ExportProgress } from './export-progress';
 import { classifyFailure } from './failure';
 import { startHeartbeat } from './heartbeat';
+import { sliceIfLarge } from './slicing';
+import { StorageError } from '../storage/errors';
 import { ExportStopped, type StopReason } from './running-exports';
 import type { WorkerResources } from './resources';
 
@@ -35,7 +39,7 @@ import type { WorkerResources } from './resources';
  * An export's own failure is written to the export, not thrown.
  */
 
-type Outcome = (kind: ExportOutcome['outcome'], fields: Record<string, unknown>, message: string) => void;
+export type Outcome = (kind: ExportOutcome['outcome'], fields: Record<string, unknown>, message: string) => void;
 
 /** At most this long between two retries after storage faults, however many attempts. */
 const MAX_RETRY_DELAY_MS = 3_600_000;
@@ -73,36 +77,71 @@ export async function runExport(worker: WorkerResources, exportId: string, shutd
     return;
   }
 
-  const control = watchAttempt(worker, claim, progress, logger, shutdownSignal);
-  const objectKey = exportObjectKey(exportId, claim.attempt, claim.createdBy, fileExtension(claim));
+  const control = watchAttempt(worker, exportId, (done) => recordProgress(worker.pool, claim, done), progress, logger, shutdownSignal);
+  const folder = exportAttemptFolder(exportId, claim.attempt);
   try {
-    const result = await runCopy(worker, claim, objectKey, control.signal, progress, logger);
+    const query = parseExportDefinition(claim.definition);
+    const select = compileAnalyticsSelect(query);
+    await awaitExportDatabaseCaughtUp(worker, control.signal);
+    const slices = await readingExportDatabase(worker, sliceIfLarge(worker, claim, query, select));
+    if (slices !== undefined) {
+      await control.stopHeartbeat();
+      logger.info({ slices, attempt: claim.attempt }, 'export divided into slices');
+      return;
+    }
+    const result = await runCopy(worker, claim, select, folder, control.signal, progress, logger);
     await control.stopHeartbeat();
-    await settleCopied(worker, claim, objectKey, result, control.signal, outcome);
+    await settleCopied(worker, claim, result, control.signal, outcome);
   } catch (error) {
     await control.stopHeartbeat();
-    await recordFailure(worker, claim, error, outcome);
+    await recordFailure(worker.context, claim, attemptWrites(worker.pool, claim), error, outcome);
   } finally {
     control.release();
   }
 }
 
-/** One log line and one metrics observation per attempt, whatever its end. */
-function attemptOutcome(context: ServiceContext, claim: Claim, progress: ExportProgress, logger: Logger): Outcome {
+/** The writes that settle an export attempt that did not complete. */
+function attemptWrites(pool: pg.Pool, claim: Claim): AttemptWrites {
+  return {
+    fail: (errors) => failExport(pool, claim, errors),
+    requeue: (delayMs, errors) => requeueExport(pool, claim, delayMs, errors),
+    release: (errors) => releaseExport(pool, claim, errors),
+  };
+}
+
+/** What an attempt's outcome reports of its claim. */
+export interface AttemptFacts {
+  attempt: number;
+  maxAttempts: number;
+  queuedMs: number;
+}
+
+/**
+ * One log line per attempt, whatever its end, and one metrics observation per export attempt (a
+ * slice's attempt is logged, not counted as an export's).
+ */
+export function attemptOutcome(
+  context: ServiceContext,
+  claim: AttemptFacts,
+  progress: ExportProgress,
+  logger: Logger,
+  options: { metrics: boolean } = { metrics: true },
+): Outcome {
   const started = Date.now();
   return (kind, fields, message) => {
     const durationMs = Date.now() - started;
     const rows = typeof fields.rows === 'number' ? fields.rows : progress.rows;
     const bytes = typeof fields.bytes === 'number' ? fields.bytes : progress.bytes;
     const errorCode = (fields.errors as ExportErrors | undefined)?.code;
-    context.metrics.recordExport({
-      outcome: kind,
-      durationSeconds: durationMs / 1000,
-      rows,
-      bytes,
-      queuedSeconds: claim.queuedMs / 1000,
-      errorCode,
-    });
+    if (options.metrics)
+      context.metrics.recordExport({
+        outcome: kind,
+        durationSeconds: durationMs / 1000,
+        rows,
+        bytes,
+        queuedSeconds: claim.queuedMs / 1000,
+        errorCode,
+      });
     logger.info(
       {
         outcome: kind,
@@ -124,19 +163,26 @@ function attemptOutcome(context: ServiceContext, claim: Claim, progress: ExportP
  * stops it), stopped by the shutdown signal, and kept alive by the heartbeat. `signal` aborts
  * with ExportStopped; release() undoes the registrations.
  */
-function watchAttempt(worker: WorkerResources, claim: Claim, progress: ExportProgress, logger: Logger, shutdownSignal?: AbortSignal) {
+export function watchAttempt(
+  worker: WorkerResources,
+  exportId: string,
+  record: (progress: { rows: number; bytes: number }) => Promise<{ cancelRequested: boolean } | undefined>,
+  progress: ExportProgress,
+  logger: Logger,
+  shutdownSignal?: AbortSignal,
+) {
   const { config } = worker.context;
   const stopper = new AbortController();
   const stop = (reason: StopReason) => {
     if (!stopper.signal.aborted) stopper.abort(new ExportStopped(reason));
   };
-  const unregister = worker.running.add(claim.exportId, stop);
+  const unregister = worker.running.add(exportId, stop);
   const onShutdown = () => stop('shutdown');
   shutdownSignal?.addEventListener('abort', onShutdown, { once: true });
   if (shutdownSignal?.aborted) stop('shutdown');
   const heartbeat = startHeartbeat({
-    pool: worker.pool,
-    claim,
+    exportId,
+    record,
     intervalMs: Math.min(1000, config.export.heartbeatTimeoutMs / 3),
     timeoutMs: config.export.heartbeatTimeoutMs,
     progress: () => ({ rows: progress.rows, bytes: progress.bytes }),
@@ -153,93 +199,145 @@ function watchAttempt(worker: WorkerResources, claim: Claim, progress: ExportPro
   };
 }
 
+/** What an attempt wrote: its files in row order, and the key `url` downloads (the file, or the manifest). */
+interface CopiedExport {
+  rows: number;
+  bytes: number;
+  files: WrittenFile[];
+  objectKey: string;
+}
+
 /**
- * The SELECT compiled from the definition the claim read, copied into the attempt's object. When
- * exports read from a database of their own (EXPORT_DATABASE_URL), it must first have caught up
- * with the primary, and its going away is a fault of its own (export-database.ts).
+ * When exports read from a database of their own (EXPORT_DATABASE_URL), an attempt (of an export
+ * or of a slice) waits until it has caught up with the primary before it reads.
+ */
+export async function awaitExportDatabaseCaughtUp(worker: WorkerResources, signal: AbortSignal): Promise<void> {
+  const { config } = worker.context;
+  if (config.export.readDatabaseUrl === undefined) return;
+  await awaitExportDatabase({ primary: worker.pool, reads: worker.copyPool, maxLagMs: config.export.replicaMaxLagMs, signal });
+}
+
+/**
+ * A read on the export database (the planner estimate, the COPY): when that is a database of its
+ * own, its going away is a fault of its own (export-database.ts).
+ */
+export function readingExportDatabase<T>(worker: WorkerResources, read: Promise<T>): Promise<T> {
+  if (worker.context.config.export.readDatabaseUrl === undefined) return read;
+  return read.catch((error: unknown) => {
+    throw isExportDatabaseFault(error) ? new ExportDatabaseUnavailable(error) : error;
+  });
+}
+
+/**
+ * The SELECT compiled from the definition the claim read, copied into the attempt's files, and
+ * for several files their manifest. If the manifest cannot be written the files are removed and
+ * the storage's error is the attempt's.
  */
 async function runCopy(
   worker: WorkerResources,
   claim: Claim,
-  objectKey: string,
+  select: string,
+  folder: string,
   signal: AbortSignal,
   progress: ExportProgress,
   logger: Logger,
-) {
+): Promise<CopiedExport> {
   const { context } = worker;
-  const select = compileAnalyticsSelect(parseExportDefinition(claim.definition));
-  const readsElsewhere = context.config.export.readDatabaseUrl !== undefined;
-  if (readsElsewhere) {
-    await awaitExportDatabase({ primary: worker.pool, reads: worker.copyPool, maxLagMs: context.config.export.replicaMaxLagMs, signal });
+  const { bucket } = context.config.s3;
+  const copied = await readingExportDatabase(
+    worker,
+    copyToObject({
+      pool: worker.copyPool,
+      s3: context.s3,
+      bucket,
+      fileKey: (fileNumber, extension) => exportFileKey(folder, claim.createdBy, fileNumber, extension),
+      select,
+      encoder: exportEncoder(claim),
+      contentDisposition: (fileNumber, extension) => contentDisposition(claim.name, extension, fileNumber),
+      partSizeBytes: context.config.export.partSizeBytes,
+      maxFileBytes: context.config.export.maxFileBytes,
+      queueSize: context.config.export.uploadQueueSize,
+      signal,
+      progress,
+      logger,
+    }),
+  );
+  if (copied.files.length === 1) return { ...copied, objectKey: copied.files[0]!.key };
+  const objectKey = exportManifestKey(folder, claim.createdBy);
+  try {
+    await putObject(context.s3, bucket, objectKey, exportManifest(bucket, copied.files), {
+      contentType: MANIFEST_CONTENT_TYPE,
+      contentDisposition: contentDisposition(claim.name, 'manifest.json'),
+    });
+  } catch (error) {
+    await discardObjects(
+      worker,
+      claim.exportId,
+      copied.files.map((file) => file.key),
+    );
+    throw new StorageError(error);
   }
-  const copied = copyToObject({
-    pool: worker.copyPool,
-    s3: context.s3,
-    bucket: context.config.s3.bucket,
-    key: objectKey,
-    select,
-    encoder: exportEncoder(claim),
-    contentDisposition: (extension) => contentDisposition(claim.name, extension),
-    partSizeBytes: context.config.export.partSizeBytes,
-    queueSize: context.config.export.uploadQueueSize,
-    signal,
-    progress,
-    logger,
-  });
-  return readsElsewhere
-    ? copied.catch((error: unknown) => {
-        throw isExportDatabaseFault(error) ? new ExportDatabaseUnavailable(error) : error;
-      })
-    : copied;
+  return { ...copied, objectKey };
 }
 
-/** The object is written: the export completes, unless it was cancelled or this attempt lost it. */
+/** The files are written: the export completes, unless it was cancelled or this attempt lost it. */
 async function settleCopied(
   worker: WorkerResources,
   claim: Claim,
-  objectKey: string,
-  result: { rows: number; bytes: number },
+  result: CopiedExport,
   signal: AbortSignal,
   outcome: Outcome,
 ): Promise<void> {
-  // Cancelled while the upload was completing: the user's wish stands, the object goes.
+  // Cancelled while the upload was completing: the user's wish stands, the files go.
   const stopped = signal.aborted ? (signal.reason as ExportStopped) : undefined;
-  if (stopped?.reason !== 'cancelled' && (await completeExport(worker.pool, claim, { ...result, objectKey }))) {
-    outcome('complete', { rows: result.rows, bytes: result.bytes }, 'export complete');
+  if (stopped?.reason !== 'cancelled' && (await completeExport(worker.pool, claim, { objectKey: result.objectKey, files: result.files }))) {
+    outcome('complete', { rows: result.rows, bytes: result.bytes, files: result.files.length }, 'export complete');
     return;
   }
   // Not completed: cancelled (the completion refuses an export with a cancel request, however
-  // late it came), deleted, or taken over by a later attempt. This attempt's object is its own.
+  // late it came), deleted, or taken over by a later attempt. This attempt's objects are its own.
   const message = stopped?.reason === 'cancelled' ? stopped.message : 'the export was cancelled while its upload was completing';
   const errors: ExportErrors = { code: 'cancelled', message };
   if (await failExport(worker.pool, claim, errors)) outcome('cancelled', { errors }, 'export cancelled');
   else outcome('lost', {}, 'export given up: this attempt no longer holds it');
-  await discardObject(worker, claim, objectKey);
+  const keys = result.files.map((file) => file.key);
+  await discardObjects(worker, claim.exportId, result.objectKey === keys[0] ? keys : [...keys, result.objectKey]);
 }
 
-/** The upload finished but the export will not own it: the object must not outlive the attempt. */
-async function discardObject(worker: WorkerResources, claim: Claim, objectKey: string): Promise<void> {
+/** The uploads finished but the export will not own them: the objects must not outlive the attempt. */
+export async function discardObjects(worker: WorkerResources, exportId: string, keys: string[]): Promise<void> {
   const { context } = worker;
-  const logger = context.logger.child({ export_id: claim.exportId, object_key: objectKey });
-  try {
-    await deleteObject(context.s3, context.config.s3.bucket, objectKey);
-    logger.info('the attempt did not complete the export: its object removed');
-  } catch (error) {
-    logger.warn({ err: error }, 'could not delete the object of an attempt that did not complete; the orphan sweep will');
-  }
+  const logger = context.logger.child({ export_id: exportId });
+  const { failed } = await deleteObjects(context.s3, context.config.s3.bucket, keys);
+  for (const { key, error } of failed)
+    logger.warn({ err: error, object_key: key }, 'could not delete an object of an attempt that did not complete; the orphan sweep will');
+  if (failed.length < keys.length)
+    logger.info({ objects: keys.length - failed.length }, 'the attempt did not complete the export: its objects removed');
+}
+
+/** The writes that settle an attempt (of an export, or of a slice) that did not complete. */
+export interface AttemptWrites {
+  fail(errors: ExportErrors): Promise<boolean>;
+  requeue(delayMs: number, errors: ExportErrors): Promise<boolean>;
+  release(errors: ExportErrors): Promise<boolean>;
 }
 
 /** copyToObject has removed what the attempt wrote before it threw: only the row is left to settle. */
-async function recordFailure(worker: WorkerResources, claim: Claim, error: unknown, outcome: Outcome): Promise<void> {
-  const { context, pool } = worker;
+export async function recordFailure(
+  context: ServiceContext,
+  claim: AttemptFacts & { exportId: string },
+  writes: AttemptWrites,
+  error: unknown,
+  outcome: Outcome,
+): Promise<void> {
   if (error instanceof ExportStopped) {
     if (error.reason === 'cancelled') {
       const errors: ExportErrors = { code: 'cancelled', message: error.message };
-      await failExport(pool, claim, errors);
+      await writes.fail(errors);
       outcome('cancelled', { errors }, 'export cancelled');
     } else if (error.reason === 'shutdown') {
       // Not the export's fault: it runs again at once on another worker, and the attempt does not count.
-      await releaseExport(pool, claim, { code: 'shutdown', message: error.message });
+      await writes.release({ code: 'shutdown', message: error.message });
       outcome('requeued', { reason: 'shutdown' }, 'export stopped by shutdown and re-queued');
     } else {
       outcome('lost', {}, 'export given up: this attempt no longer holds it');
@@ -253,10 +351,10 @@ async function recordFailure(worker: WorkerResources, claim: Claim, error: unkno
   if (errors.code === 'internal') context.logger.error({ err: error, export_id: claim.exportId }, 'unexpected error in an export');
   if (failure.retry && claim.attempt < claim.maxAttempts) {
     const delayMs = retryDelayMs(context.config.export.retryDelayMs, claim.attempt);
-    await requeueExport(pool, claim, delayMs, errors);
+    await writes.requeue(delayMs, errors);
     outcome('retry', { errors, retry_in_ms: delayMs }, 'export attempt failed, will retry');
   } else {
-    await failExport(pool, claim, errors);
+    await writes.fail(errors);
     outcome('failed', { errors }, 'export failed');
   }
 }

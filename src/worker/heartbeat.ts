@@ -1,6 +1,4 @@
-import type pg from 'pg';
 import type { Logger } from '../logger';
-import { recordProgress, type Claim } from '../db/statements/export-attempts';
 import { repeatEvery } from './repeat';
 import type { StopReason } from './running-exports';
 
@@ -12,24 +10,25 @@ import type { StopReason } from './running-exports';
  * risk two attempts writing one object.
  */
 export function startHeartbeat(options: {
-  pool: pg.Pool;
-  claim: Claim;
+  exportId: string;
+  /** Writes the progress; undefined when the attempt no longer holds what it runs. */
+  record: (progress: { rows: number; bytes: number }) => Promise<{ cancelRequested: boolean } | undefined>;
   intervalMs: number;
   timeoutMs: number;
   progress: () => { rows: number; bytes: number };
   stop: (reason: StopReason) => void;
   logger: Logger;
 }): { stop(): Promise<void> } {
-  const { claim, logger } = options;
+  const { exportId, logger } = options;
   let lastBeat = Date.now();
   const beat = async () => {
     try {
-      const held = await recordProgress(options.pool, claim, options.progress());
+      const held = await options.record(options.progress());
       lastBeat = Date.now();
       if (held === undefined) options.stop('lost');
       else if (held.cancelRequested) options.stop('cancelled');
     } catch (error) {
-      logger.warn({ err: error, export_id: claim.exportId }, 'could not write the export heartbeat');
+      logger.warn({ err: error, export_id: exportId }, 'could not write the export heartbeat');
       if (Date.now() - lastBeat > options.timeoutMs) options.stop('lost');
     }
   };

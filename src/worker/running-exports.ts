@@ -22,25 +22,31 @@ export class ExportStopped extends Error {
   }
 }
 
+/** By export id: an export, or several slices of one export, may run in this process at once. */
 export class RunningExports {
-  readonly #stops = new Map<string, (reason: StopReason) => void>();
+  readonly #stops = new Map<string, Set<(reason: StopReason) => void>>();
 
-  /** Registers a running export; returns the function that unregisters it. */
+  /** Registers a running export (or slice of one); returns the function that unregisters it. */
   add(exportId: string, stop: (reason: StopReason) => void): () => void {
-    this.#stops.set(exportId, stop);
+    let stops = this.#stops.get(exportId);
+    if (!stops) this.#stops.set(exportId, (stops = new Set()));
+    stops.add(stop);
     return () => {
-      if (this.#stops.get(exportId) === stop) this.#stops.delete(exportId);
+      stops.delete(stop);
+      if (stops.size === 0 && this.#stops.get(exportId) === stops) this.#stops.delete(exportId);
     };
   }
 
-  /** Stops the export if this process runs it; true when it did. */
+  /** Stops what this process runs of the export; true when it ran any of it. */
   stop(exportId: string, reason: StopReason): boolean {
-    const stop = this.#stops.get(exportId);
-    stop?.(reason);
-    return stop !== undefined;
+    const stops = this.#stops.get(exportId);
+    for (const stop of stops ?? []) stop(reason);
+    return stops !== undefined;
   }
 
   get size(): number {
-    return this.#stops.size;
+    let size = 0;
+    for (const stops of this.#stops.values()) size += stops.size;
+    return size;
   }
 }

@@ -6,7 +6,11 @@ import {
   contentDisposition,
   downloadFileName,
   EXPORT_PREFIX,
+  exportAttemptFolder,
+  exportFileKey,
+  exportManifestKey,
   exportObjectKey,
+  exportSliceFolder,
   exportPrefix,
   parseExportObjectKey,
 } from '../../src/exports/naming';
@@ -80,5 +84,29 @@ describe('exportObjectKey', () => {
     assert.deepEqual(parseExportObjectKey(`${exportPrefix(exportId)}user_x.csv`), { exportId });
     assert.equal(parseExportObjectKey('other/key.csv'), undefined);
     assert.equal(parseExportObjectKey(`${EXPORT_PREFIX}not-a-uuid/1-ab/user_x.csv`), undefined);
+  });
+});
+
+describe('exportFileKey and exportSliceFolder', () => {
+  test("file 1 is the single-file key; the next ones sort after it in row order; a slice's files read as the export attempt's", () => {
+    const exportId = randomUUID();
+    const createdBy = randomUUID();
+    const folder = exportAttemptFolder(exportId, 3);
+    const keys = [1, 2, 3, 10, 99_999].map((n) => exportFileKey(folder, createdBy, n));
+    assert.equal(keys[0], `${folder}user_${createdBy}.csv`);
+    assert.equal(keys[1], `${folder}user_${createdBy}.part-00002.csv`);
+    assert.deepEqual([...keys].sort(), keys);
+    assert.ok(exportManifestKey(folder, createdBy).startsWith(folder));
+    const slice = exportFileKey(exportSliceFolder(exportId, 3, 2, 4), createdBy, 1);
+    assert.match(slice, new RegExp(`^anx_export_${exportId}/3-[0-9a-f]{8}/slice-00002-4/user_${createdBy}\\.csv$`));
+    assert.deepEqual(parseExportObjectKey(slice), { exportId, attempt: 3 });
+  });
+
+  test('file 2 and later are downloaded as <name>.part-0000n.csv', () => {
+    assert.match(
+      contentDisposition('Energy', 'csv', 2),
+      /^attachment; filename="Energy\.part-00002\.csv"; filename\*=UTF-8''Energy\.part-00002\.csv$/,
+    );
+    assert.equal(contentDisposition('Energy', 'csv', 1), contentDisposition('Energy'));
   });
 });

@@ -18,7 +18,8 @@ const database = await createTestDatabase();
 const bucket = await createTestBucket();
 const { sql } = database;
 // EXPORT_HEARTBEAT_TIMEOUT_S=2 (the test default): statements end after 2 s, lock waits after 1 s.
-const worker = await startTestWorker(database, bucket);
+// No slicing: its planner estimate would wait behind the table lock below before the COPY does.
+const worker = await startTestWorker(database, bucket, { EXPORT_SLICE_ROWS: '0' });
 
 const { user, queryId, rows } = await seedCustomerReadings(sql, 2, 2);
 

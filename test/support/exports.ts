@@ -85,7 +85,8 @@ export async function markComplete(sql: Sql, bucket: TestBucket, id: string, csv
   const key = exportObjectKey(id, claim.attempt, claim.createdBy);
   await bucket.client.send(new PutObjectCommand({ Bucket: bucket.config.bucket, Key: key, Body: csv, ContentType: 'text/csv' }));
   const lines = csv.trimEnd().split('\n').length - 1;
-  if (!(await completeExport(workerPool(sql), claim, { rows: lines, bytes: Buffer.byteLength(csv), objectKey: key }))) {
+  const files = [{ key, rows: lines, bytes: Buffer.byteLength(csv) }];
+  if (!(await completeExport(workerPool(sql), claim, { objectKey: key, files }))) {
     throw new Error(`export ${id} could not be completed`);
   }
   return key;

@@ -55,6 +55,21 @@ describe('loadConfig', () => {
     );
   });
 
+  test('EXPORT_MAX_FILE_MIB: 1024 MiB unless set, at least 5, at most what 9,999 parts hold', () => {
+    assert.equal(loadConfig({}).export.maxFileBytes, 1024 * 1024 * 1024);
+    assert.equal(loadConfig({ EXPORT_MAX_FILE_MIB: '5' }).export.maxFileBytes, 5 * 1024 * 1024);
+    assert.deepEqual(
+      problemsOf(() => loadConfig({ EXPORT_MAX_FILE_MIB: '4' })),
+      ['EXPORT_MAX_FILE_MIB must be a whole number from 5 to 5242880'],
+    );
+    assert.equal(loadConfig({ EXPORT_MAX_FILE_MIB: '49995' }).export.maxFileBytes, 49_995 * 1024 * 1024);
+    assert.deepEqual(
+      problemsOf(() => loadConfig({ EXPORT_MAX_FILE_MIB: '49996' })),
+      ['EXPORT_MAX_FILE_MIB must be at most 49995 (EXPORT_PART_SIZE_MIB x 9,999 parts)'],
+    );
+    assert.equal(loadConfig({ EXPORT_MAX_FILE_MIB: '49996', EXPORT_PART_SIZE_MIB: '6' }).export.maxFileBytes, 49_996 * 1024 * 1024);
+  });
+
   test('an empty variable counts as unset', () => {
     const empty = Object.fromEntries(VARIABLES.map((name) => [name, '']));
     assert.deepEqual(loadConfig(empty), loadConfig({}));

@@ -1,7 +1,7 @@
 import type { Context } from 'hono';
 import type { ServiceContext } from '../../context';
 import { defaultScopes, distinctIds } from '../../auth/scopes';
-import { findVisibleExport, listVisibleExports } from '../../db/statements/exports';
+import { findVisibleExport, listExportFiles, listVisibleExports } from '../../db/statements/exports';
 import { cancelExport, ExportAlreadyFinished } from '../../exports/cancel-export';
 import { createExport, hashRequest, IdempotencyKeyConflict, InvalidExportRequest } from '../../exports/create-export';
 import { deleteExport } from '../../exports/delete-export';
@@ -110,7 +110,8 @@ async function list(context: ServiceContext, c: C) {
 }
 
 /**
- * GET /analytics/exports/{id}/: a complete export's url is signed anew on every request. With
+ * GET /analytics/exports/{id}/: a complete export's url, and the url of each of its files, are
+ * signed anew on every request, at one instant (they expire together). With
  * ?wait=N (extension) the answer waits until the export is complete or failed, at most N seconds.
  */
 async function retrieve(context: ServiceContext, waits: ExportWaits, c: C) {
@@ -126,7 +127,13 @@ async function retrieve(context: ServiceContext, waits: ExportWaits, c: C) {
   }
   if (row.status === 'complete' && row.object_key) {
     const signer = context.publicS3 ?? context.s3;
-    return c.json(exportResource(row, await presignDownload(signer, context.config.s3.bucket, row.object_key)));
+    const { bucket } = context.config.s3;
+    const signingTime = new Date();
+    const files = await listExportFiles(context.database.sql, row.id);
+    const [download, ...fileUrls] = await Promise.all(
+      [row.object_key, ...files.map((file) => file.object_key)].map((key) => presignDownload(signer, bucket, key, signingTime)),
+    );
+    return c.json(exportResource(row, { ...download!, files: files.map((file, i) => ({ ...file, url: fileUrls[i]!.url })) }));
   }
   return c.json(exportResource(row));
 }

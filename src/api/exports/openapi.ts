@@ -77,7 +77,10 @@ export const exportPaths = () => ({
       tags,
       summary: 'Retrieve an Analytics Export',
       description:
-        'When `complete`, `url` is a download link signed on this request and valid for 1 hour (`url_expires`). ' +
+        'When `complete`, `url` is a download link signed on this request and valid for 1 hour (`url_expires`), and `files` lists the ' +
+        'export’s files in row order, each with its own link signed for the same hour. A single-file export’s `url` is its file; ' +
+        'an export written as several files (larger than EXPORT_MAX_FILE_MIB) has a `url` to a JSON manifest of its files, so that ' +
+        'a client reading `url` can never take the first file for the whole export. ' +
         'Extension: `?wait=N` answers as soon as the export is complete or failed (at once if it is), or after N seconds with its current state.',
       parameters: [
         filterParameter(
@@ -92,7 +95,7 @@ export const exportPaths = () => ({
       operationId: 'deleteAnalyticsExport',
       tags,
       summary: 'Delete an Analytics Export',
-      description: 'Cancels it first if it is running, and deletes the file so existing links stop working.',
+      description: 'Cancels it first if it is running, and deletes its files so existing links stop working.',
       responses: { 204: { description: 'Deleted.' }, ...errors(403, 404) },
     },
   },

@@ -131,6 +131,22 @@ export const ExportResource = v.object({
     v.description('Only when complete, on GET of one export: a download link signed on that request, valid 1 hour.'),
   ),
   url_expires: v.pipe(v.optional(v.pipe(v.string(), v.isoTimestamp())), v.description('Extension: when url stops working.')),
+  files: v.pipe(
+    v.optional(
+      v.array(
+        v.object({
+          url: v.pipe(v.string(), v.url(), v.description('A download link of the file, signed as url is and expiring with it.')),
+          number_of_rows: v.pipe(v.number(), v.integer()),
+          total_bytes: v.pipe(v.number(), v.integer()),
+        }),
+      ),
+    ),
+    v.description(
+      'Extension, with url: the files of the export in row order, each a complete file of its format (a CSV with its header); number_of_rows and total_bytes are their sums. ' +
+        'One file: url is that file. Several (an export larger than EXPORT_MAX_FILE_MIB): url is a JSON manifest listing them ' +
+        '({"entries": [{"url": "s3://bucket/key", "meta": {"content_length", "record_count"}}], "meta": {...}}), never part of the data.',
+    ),
+  ),
   customer_scopes: v.array(v.pipe(v.string(), v.uuid())),
   partner_scopes: v.array(v.pipe(v.string(), v.uuid())),
   started: nullableTimestamp('Extension: when the latest attempt started.'),

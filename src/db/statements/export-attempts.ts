@@ -141,26 +141,44 @@ export async function recordProgress(
   return rows[0] ? { cancelRequested: rows[0].cancel_requested } : undefined;
 }
 
+/** One file of a complete export, in the export's row order. */
+export interface ExportFile {
+  key: string;
+  rows: number;
+  bytes: number;
+}
+
 /**
- * running -> complete with the exact counts; false when this attempt no longer holds the export
- * or when a cancel was requested meanwhile (a cancel wins over a completion: the caller fails it).
+ * running -> complete, with the export's files (analytics_export_files, numbered in order) saved
+ * by the same statement; the export's number_of_rows and total_bytes are their sums. `objectKey`
+ * is what `url` downloads: the one file, or the manifest of several. False when this attempt no
+ * longer holds the export or when a cancel was requested meanwhile (a cancel wins over a
+ * completion: the caller fails it).
  */
-export async function completeExport(
-  pool: pg.Pool,
-  claim: Claim,
-  result: { rows: number; bytes: number; objectKey: string },
-): Promise<boolean> {
-  const { rowCount } = await pool.query(
+export async function completeExport(pool: pg.Pool, claim: Claim, result: { objectKey: string; files: ExportFile[] }): Promise<boolean> {
+  const { rows } = await pool.query<{ completed: boolean }>(
     prepared(
       'complete',
-      `UPDATE analytics_exports
-          SET status = 'complete', number_of_rows = $4, total_bytes = $5, object_key = $6,
-              rows_written = $4, bytes_written = $5
-        WHERE ${HELD_BY_THIS_ATTEMPT} AND cancel_requested_at IS NULL`,
-      [...attemptParams(claim), result.rows, result.bytes, result.objectKey],
+      `WITH files AS (
+         SELECT f.file_number::int, f.key, f.rows, f.bytes
+           FROM ROWS FROM (jsonb_to_recordset($5::jsonb) AS (key text, rows bigint, bytes bigint))
+                WITH ORDINALITY AS f(key, rows, bytes, file_number)),
+       sums AS (SELECT sum(rows) AS rows, sum(bytes) AS bytes FROM files),
+       completed AS (
+         UPDATE analytics_exports
+            SET status = 'complete', object_key = $4,
+                number_of_rows = sums.rows, total_bytes = sums.bytes, rows_written = sums.rows, bytes_written = sums.bytes
+           FROM sums
+          WHERE ${HELD_BY_THIS_ATTEMPT} AND cancel_requested_at IS NULL
+          RETURNING id),
+       saved AS (
+         INSERT INTO analytics_export_files (export_id, file_number, object_key, number_of_rows, total_bytes)
+         SELECT completed.id, files.file_number, files.key, files.rows, files.bytes FROM completed, files)
+       SELECT EXISTS (SELECT FROM completed) AS completed`,
+      [...attemptParams(claim), result.objectKey, JSON.stringify(result.files)],
     ),
   );
-  return rowCount === 1;
+  return rows[0]!.completed;
 }
 
 /** running -> failed; false when this attempt no longer holds the export. */

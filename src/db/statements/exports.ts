@@ -221,11 +221,26 @@ export async function runningHeartbeats(sql: Queryable): Promise<{ oldestAgeSeco
   return { oldestAgeSeconds: row!.oldest_age_seconds, workers: row!.workers };
 }
 
-/** Which of these object keys a complete export owns (the orphan sweep keeps those). */
+/** Which of these object keys a complete export owns, as its object or one of its files (the orphan sweep keeps those). */
 export async function ownedObjectKeys(sql: Queryable, keys: string[]): Promise<string[]> {
   const rows = await sql<{ key: string }[]>`
-    SELECT object_key AS key FROM analytics_exports WHERE status = 'complete' AND object_key = ANY (${keys}::text[])`;
+    SELECT object_key AS key FROM analytics_exports WHERE status = 'complete' AND object_key = ANY (${keys}::text[])
+    UNION
+    SELECT object_key FROM analytics_export_files WHERE object_key = ANY (${keys}::text[])`;
   return rows.map((row) => row.key);
+}
+
+/** One file of a complete export, as the API lists it. */
+export interface ExportFileRow {
+  object_key: string;
+  number_of_rows: string | number;
+  total_bytes: string | number;
+}
+
+/** The files of an export, in its row order (none unless it is complete). */
+export async function listExportFiles(sql: Queryable, exportId: string): Promise<ExportFileRow[]> {
+  return sql<ExportFileRow[]>`
+    SELECT object_key, number_of_rows, total_bytes FROM analytics_export_files WHERE export_id = ${exportId} ORDER BY file_number`;
 }
 
 /** The attempt each of these exports is running now, by export id (exports not running are absent). */
