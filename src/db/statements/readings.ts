@@ -33,3 +33,13 @@ export async function insertSyntheticReadings(
     ON CONFLICT DO NOTHING`;
   return result.count;
 }
+
+/**
+ * Fresh planner statistics after a bulk load, as Postgres advises: a devices table of a few
+ * dozen rows never reaches autovacuum's analyze threshold (50 changed rows), and without its
+ * statistics the export's SELECT gets a single-process plan that sorts everything at once
+ * instead of the parallel one (docs/performance.md, "Export path").
+ */
+export async function analyzeReadingTables(sql: Queryable): Promise<void> {
+  await sql`ANALYZE devices, spaces, device_readings`;
+}
