@@ -38,7 +38,42 @@ export interface ExportErrors {
  * parses and plans them once rather than for every export (a one-row export is mostly its
  * statements: npm run bench).
  */
-const prepared = (name: string, text: string, values: unknown[]) => ({ name: `analytics-export-${name}`, text, values });
+export const namedStatements = (prefix: string) => (name: string, text: string, values: unknown[]) => ({
+  name: `${prefix}-${name}`,
+  text,
+  values,
+});
+const prepared = namedStatements('analytics-export');
+
+/** What an export's claim and a slice's claim both return, as the row names it. */
+export interface ClaimedRow {
+  attempts: number;
+  max_attempts: number;
+  created_by: string;
+  name: string;
+  cancel_requested: boolean;
+  queued_ms: number;
+  definition: string | null;
+  format: ExportFormat;
+  compression: ExportCompression;
+  formula_guard: boolean;
+}
+
+/** The fields of a claim that an export's and a slice's share, from their claim's row. */
+export function claimedFields(row: ClaimedRow) {
+  return {
+    attempt: row.attempts,
+    maxAttempts: row.max_attempts,
+    createdBy: row.created_by,
+    name: row.name,
+    cancelRequested: row.cancel_requested,
+    queuedMs: Math.max(0, row.queued_ms),
+    definition: row.definition,
+    format: row.format,
+    compression: row.compression,
+    formulaGuard: row.formula_guard,
+  };
+}
 
 const HELD_BY_THIS_ATTEMPT = `id = $1 AND status = 'running' AND worker_id = $2 AND attempts = $3`;
 const attemptParams = (claim: Claim) => [claim.exportId, claim.workerId, claim.attempt];
@@ -64,19 +99,7 @@ export type ClaimResult = { claimed: Claim } | { deferred: true } | undefined;
  * export is mostly round trips.
  */
 export async function claimExport(pool: pg.Pool, exportId: string, workerId: string, fairShare: FairShare): Promise<ClaimResult> {
-  const { rows } = await pool.query<{
-    turn: boolean;
-    attempts: number | null;
-    max_attempts: number;
-    created_by: string;
-    name: string;
-    cancel_requested: boolean;
-    queued_ms: number;
-    definition: string | null;
-    format: ExportFormat;
-    compression: ExportCompression;
-    formula_guard: boolean;
-  }>(
+  const { rows } = await pool.query<{ turn: boolean } & ({ attempts: null } | ClaimedRow)>(
     prepared(
       'claim',
       // The turn is asked once, of a due queued export only (MATERIALIZED: it may move the job);
@@ -102,20 +125,7 @@ export async function claimExport(pool: pg.Pool, exportId: string, workerId: str
   if (!row.turn) return { deferred: true };
   if (row.attempts === null) return undefined;
   return {
-    claimed: {
-      exportId,
-      workerId,
-      attempt: row.attempts,
-      maxAttempts: row.max_attempts,
-      createdBy: row.created_by,
-      name: row.name,
-      cancelRequested: row.cancel_requested,
-      queuedMs: Math.max(0, row.queued_ms),
-      definition: row.definition,
-      format: row.format,
-      compression: row.compression,
-      formulaGuard: row.formula_guard,
-    },
+    claimed: { exportId, workerId, ...claimedFields(row) },
   };
 }
 

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { Claim, ExportErrors, ExportFile } from './export-attempts';
+import { type Claim, type ClaimedRow, claimedFields, type ExportErrors, type ExportFile, namedStatements } from './export-attempts';
 import type { ExportCompression, ExportFormat } from '../schema';
 import { EXPORT_DEFINITION_SQL } from './export-definition';
 
@@ -35,7 +35,7 @@ export interface SliceClaim {
   formulaGuard: boolean;
 }
 
-const prepared = (name: string, text: string, values: unknown[]) => ({ name: `analytics-export-slice-${name}`, text, values });
+const prepared = namedStatements('analytics-export-slice');
 
 const heldByThisAttempt = (alias: string) =>
   `${alias}.export_id = $1 AND ${alias}.slice_number = $2 AND ${alias}.status = 'running' AND ${alias}.worker_id = $3 AND ${alias}.attempts = $4`;
@@ -86,22 +86,14 @@ export async function sliceExport(pool: pg.Pool, claim: Claim, boundaries: strin
 
 /** queued -> running, if the slice is still queued and due; with what it runs. */
 export async function claimSlice(pool: pg.Pool, exportId: string, sliceNumber: number, workerId: string): Promise<SliceClaim | undefined> {
-  const { rows } = await pool.query<{
-    attempts: number;
-    max_attempts: number;
-    slices: number;
-    export_attempt: number;
-    created_by: string;
-    name: string;
-    cancel_requested: boolean;
-    queued_ms: number;
-    definition: string | null;
-    range_start: string;
-    range_end: string;
-    format: ExportFormat;
-    compression: ExportCompression;
-    formula_guard: boolean;
-  }>(
+  const { rows } = await pool.query<
+    ClaimedRow & {
+      slices: number;
+      export_attempt: number;
+      range_start: string;
+      range_end: string;
+    }
+  >(
     prepared(
       'claim',
       `UPDATE analytics_export_slices AS s
@@ -123,19 +115,10 @@ export async function claimSlice(pool: pg.Pool, exportId: string, sliceNumber: n
     sliceNumber,
     slices: row.slices,
     workerId,
-    attempt: row.attempts,
-    maxAttempts: row.max_attempts,
+    ...claimedFields(row),
     exportAttempt: row.export_attempt,
-    createdBy: row.created_by,
-    name: row.name,
-    cancelRequested: row.cancel_requested,
-    queuedMs: Math.max(0, row.queued_ms),
-    definition: row.definition,
     rangeStart: row.range_start,
     rangeEnd: row.range_end,
-    format: row.format,
-    compression: row.compression,
-    formulaGuard: row.formula_guard,
   };
 }
 
