@@ -1,9 +1,10 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { Transform, type TransformCallback } from 'node:stream';
 import pg from 'pg';
-import { to as copyTo, type CopyToStreamQuery } from 'pg-copy-streams';
+import type { CopyToStreamQuery } from 'pg-copy-streams';
 import type { Logger } from '../logger';
 import { MAX_UPLOAD_PARTS, maxObjectBytes, uploadStream, type StreamUpload } from '../storage/upload';
+import { copyOut } from './copy-out';
 import type { ExportEncoder, FileEncoder } from './encoders';
 import { ExportProgress } from './export-progress';
 import { FileSplitter, type OpenFile } from './file-splitter';
@@ -194,7 +195,7 @@ export async function copyToObject(options: CopyToObjectOptions): Promise<{ rows
   try {
     signal.throwIfAborted();
     const finished = copyFinished(client);
-    copy = client.query(copyTo(options.encoder.copyStatement(options.select)));
+    copy = client.query(copyOut(options.encoder.copyStatement(options.select)));
     // Piped, not pipeline(): pipeline() would destroy the COPY stream with the upload's own
     // complaint about its body (an AbortError) and hide which side failed first. Here the COPY's
     // 'error' is always a Postgres or connection error, an encoder's its own (a row it cannot read
