@@ -40,9 +40,16 @@ const startWorker = async () =>
     { EXPORT_SLICE_ROWS: '0', WORKER_CONCURRENCY: '1' },
   ));
 
-/** An export claimed by a worker that does not exist and divided into three slices, one per day. */
+/**
+ * An export claimed by a worker that does not exist and divided into three slices, one per day.
+ * Its own job goes in the transaction that adds it, so that the file's worker cannot claim it first.
+ */
 async function slicedByHand(): Promise<{ id: string; holds(slice: number, workerId: string): Promise<SliceClaim> }> {
-  const id = await insertExport(sql, seeded.user.id, seeded.queryId, { customerScopes: [seeded.customerId] });
+  const id = await sql.begin(async (tx) => {
+    const inserted = await insertExport(tx, seeded.user.id, seeded.queryId, { customerScopes: [seeded.customerId] });
+    await tx`DELETE FROM graphile_worker._private_jobs WHERE key = ${`analytics_export:${inserted}`}`;
+    return inserted;
+  });
   const claimed = await claimExport(pool, id, 'slicer', NO_FAIR_SHARE);
   assert.ok(claimed && 'claimed' in claimed);
   assert.equal(await sliceExport(pool, claimed.claimed, ['2026-01-02T00:00:00+00:00', '2026-01-03T00:00:00+00:00']), true);
