@@ -46,6 +46,10 @@ LANGUAGE sql STABLE AS $$
 $$;
 --> statement-breakpoint
 
+-- The rescuer looks for queued slices every few seconds, without reading every slice ever made.
+CREATE INDEX analytics_export_slices_queued_run_at_idx ON analytics_export_slices (run_at) WHERE status = 'queued';
+--> statement-breakpoint
+
 -- requeue_orphaned_exports (0007, 0012), same signature, unchanged for unsliced exports, and now
 -- also for sliced ones, whose work is in their slices' jobs and their finishing job:
 -- - a queued slice due for longer than `stale_after` without a runnable job gets a fresh one;
