@@ -2,6 +2,7 @@ import type { TaskList } from 'graphile-worker';
 import { ABORT_STALE_UPLOADS_TASK, abortStaleUploadsTask } from './abort-stale-uploads';
 import type { WorkerResources } from '../src/worker/resources';
 import { ANALYTICS_EXPORT_TASK, createAnalyticsExportTask } from './analytics-export';
+import { ANALYTICS_EXPORT_DISCARD_SLICES_TASK, createAnalyticsExportDiscardSlicesTask } from './analytics-export-discard-slices';
 import { ANALYTICS_EXPORT_FINISH_TASK, createAnalyticsExportFinishTask } from './analytics-export-finish';
 import { ANALYTICS_EXPORT_SLICE_TASK, createAnalyticsExportSliceTask } from './analytics-export-slice';
 import { DELIVER_EXPORT_WEBHOOK_TASK, deliverExportWebhookTask } from './deliver-export-webhook';
@@ -14,6 +15,7 @@ export function createTaskList(worker: WorkerResources): TaskList {
     [ANALYTICS_EXPORT_TASK]: createAnalyticsExportTask(worker),
     [ANALYTICS_EXPORT_SLICE_TASK]: createAnalyticsExportSliceTask(worker),
     [ANALYTICS_EXPORT_FINISH_TASK]: createAnalyticsExportFinishTask(worker),
+    [ANALYTICS_EXPORT_DISCARD_SLICES_TASK]: createAnalyticsExportDiscardSlicesTask(worker),
     [EXPIRE_EXPORTS_TASK]: expireExportsTask(worker.context),
     [ABORT_STALE_UPLOADS_TASK]: abortStaleUploadsTask(worker.context),
     [SWEEP_ORPHANED_OBJECTS_TASK]: sweepOrphanedObjectsTask(worker.context),

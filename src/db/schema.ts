@@ -363,6 +363,7 @@ export const analyticsExportSlices = pgTable(
   (t) => [
     primaryKey({ name: 'analytics_export_slices_pkey', columns: [t.exportId, t.sliceNumber] }),
     index('analytics_export_slices_running_heartbeat_idx').on(t.heartbeatAt).where(sql`${t.status} = 'running'`),
+    index('analytics_export_slices_queued_run_at_idx').on(t.runAt).where(sql`${t.status} = 'queued'`),
   ],
 );
 

@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Sql } from '../db/client';
 import { EXPORT_ERROR_CODES, type ExportErrorCode } from '../db/schema';
-import { countExportsByStatus, dueQueue, runningHeartbeats } from '../db/statements/exports';
+import { countExportsByStatus, countSlicesByStatus, dueQueue, runningHeartbeats } from '../db/statements/exports';
 import { countPendingWebhooks } from '../db/statements/export-webhooks';
 
 /**
@@ -9,7 +9,8 @@ import { countPendingWebhooks } from '../db/statements/export-webhooks';
  * - the state of all exports (by status, queue depth, oldest waiting), read from the database at
  *   scrape time, so any process (API or worker) reports the same truth;
  * - what this process did (exports it finished, their duration, size, rows, bytes, the errors
- *   they met, and how long they waited in the queue), recorded as it happens.
+ *   they met, and how long they waited in the queue; the attempts at slices of sliced exports
+ *   beside them), recorded as it happens.
  * Every name passes `promtool check metrics`: only counters end in `_total`.
  */
 
@@ -27,9 +28,13 @@ export interface ExportOutcome {
   errorCode?: ExportErrorCode | undefined;
 }
 
+/** How an attempt at one slice of a sliced export ended (src/worker/slice-job.ts): the same outcomes. */
+export type SliceOutcome = Omit<ExportOutcome, 'queuedSeconds'>;
+
 export interface Metrics {
   registry: Registry;
   recordExport(outcome: ExportOutcome): void;
+  recordSlice(outcome: SliceOutcome): void;
   recordRequest(method: string, route: string, status: number, seconds: number): void;
   recordWebhookAttempt(outcome: (typeof WEBHOOK_OUTCOMES)[number]): void;
 }
@@ -49,9 +54,11 @@ export function createMetrics(sql: Sql): Metrics {
     registry.removeSingleMetric(name);
   }
   registerExportGauges(registry, sql);
+  const exported = exportedCounters(registry);
   return {
     registry,
-    recordExport: exportRecorder(registry),
+    recordExport: exportRecorder(registry, exported),
+    recordSlice: sliceRecorder(registry, sql, exported),
     recordRequest: requestRecorder(registry),
     recordWebhookAttempt: webhookRecorder(registry, sql),
   };
@@ -104,8 +111,21 @@ function registerExportGauges(registry: Registry, sql: Sql): void {
   });
 }
 
+/** Rows and bytes this process exported: by complete exports, and by complete slices of sliced exports. */
+interface ExportedCounters {
+  rows: Counter;
+  bytes: Counter;
+}
+
+function exportedCounters(registry: Registry): ExportedCounters {
+  return {
+    rows: new Counter({ name: 'analytics_export_rows_total', help: 'Rows exported', registers: [registry] }),
+    bytes: new Counter({ name: 'analytics_export_bytes_total', help: 'CSV bytes exported', registers: [registry] }),
+  };
+}
+
 /** What this process's export attempts did, recorded as each ends. */
-function exportRecorder(registry: Registry): Metrics['recordExport'] {
+function exportRecorder(registry: Registry, { rows, bytes }: ExportedCounters): Metrics['recordExport'] {
   const finished = new Counter({
     name: 'analytics_export_attempts_total',
     help: 'Export attempts this process ended, by outcome',
@@ -125,8 +145,6 @@ function exportRecorder(registry: Registry): Metrics['recordExport'] {
     buckets: SIZE_BUCKETS,
     registers: [registry],
   });
-  const rows = new Counter({ name: 'analytics_export_rows_total', help: 'Rows exported', registers: [registry] });
-  const bytes = new Counter({ name: 'analytics_export_bytes_total', help: 'CSV bytes exported', registers: [registry] });
   const queued = new Histogram({
     name: 'analytics_export_queue_wait_seconds',
     help: 'Time from an export being due (run_at) to a worker claiming it',
@@ -152,6 +170,56 @@ function exportRecorder(registry: Registry): Metrics['recordExport'] {
     if (o.errorCode !== undefined) errors.inc({ code: o.errorCode });
     if (o.outcome === 'complete') {
       size.observe(o.bytes);
+      rows.inc(o.rows);
+      bytes.inc(o.bytes);
+    }
+  };
+}
+
+/**
+ * The slices of sliced exports: in the database by status (at scrape time), and the attempts at
+ * them this process ended, as the export attempts' metrics but under their own names (a slice
+ * attempt is not an export attempt). A complete slice's rows and bytes count as exported.
+ */
+function sliceRecorder(registry: Registry, sql: Sql, { rows, bytes }: ExportedCounters): Metrics['recordSlice'] {
+  new Gauge({
+    name: 'analytics_export_slices',
+    help: 'Slices of sliced exports in the database, by status',
+    labelNames: ['status'],
+    registers: [registry],
+    async collect() {
+      const counts = await countSlicesByStatus(sql);
+      this.reset();
+      for (const row of counts) this.set({ status: row.status }, row.n);
+    },
+  });
+  const finished = new Counter({
+    name: 'analytics_export_slice_attempts_total',
+    help: 'Attempts at slices of sliced exports this process ended, by outcome',
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
+  const errors = new Counter({
+    name: 'analytics_export_slice_errors_total',
+    help: 'Slice attempts this process ended with an error (failed, cancelled or re-queued for a retry), by error code',
+    labelNames: ['code'],
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: 'analytics_export_slice_duration_seconds',
+    help: 'Duration of slice attempts run by this process',
+    labelNames: ['outcome'],
+    buckets: DURATION_BUCKETS,
+    registers: [registry],
+  });
+  for (const outcome of EXPORT_OUTCOMES) finished.inc({ outcome }, 0);
+  for (const code of EXPORT_ERROR_CODES) errors.inc({ code }, 0);
+
+  return (o) => {
+    finished.inc({ outcome: o.outcome });
+    duration.observe({ outcome: o.outcome }, o.durationSeconds);
+    if (o.errorCode !== undefined) errors.inc({ code: o.errorCode });
+    if (o.outcome === 'complete') {
       rows.inc(o.rows);
       bytes.inc(o.bytes);
     }

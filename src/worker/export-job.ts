@@ -117,15 +117,15 @@ export interface AttemptFacts {
 }
 
 /**
- * One log line per attempt, whatever its end, and one metrics observation per export attempt (a
- * slice's attempt is logged, not counted as an export's).
+ * One log line per attempt, whatever its end, and one metrics observation: an export attempt's,
+ * or a slice attempt's under the slice metrics (it is not counted as an export's).
  */
 export function attemptOutcome(
   context: ServiceContext,
   claim: AttemptFacts,
   progress: ExportProgress,
   logger: Logger,
-  options: { metrics: boolean } = { metrics: true },
+  attemptAt: 'export' | 'slice' = 'export',
 ): Outcome {
   const started = Date.now();
   return (kind, fields, message) => {
@@ -133,15 +133,9 @@ export function attemptOutcome(
     const rows = typeof fields.rows === 'number' ? fields.rows : progress.rows;
     const bytes = typeof fields.bytes === 'number' ? fields.bytes : progress.bytes;
     const errorCode = (fields.errors as ExportErrors | undefined)?.code;
-    if (options.metrics)
-      context.metrics.recordExport({
-        outcome: kind,
-        durationSeconds: durationMs / 1000,
-        rows,
-        bytes,
-        queuedSeconds: claim.queuedMs / 1000,
-        errorCode,
-      });
+    const observed = { outcome: kind, durationSeconds: durationMs / 1000, rows, bytes, errorCode };
+    if (attemptAt === 'slice') context.metrics.recordSlice(observed);
+    else context.metrics.recordExport({ ...observed, queuedSeconds: claim.queuedMs / 1000 });
     logger.info(
       {
         outcome: kind,

@@ -45,7 +45,7 @@ export async function runSlice(
     return;
   }
   const progress = new ExportProgress();
-  const outcome = attemptOutcome(worker.context, claim, progress, logger, { metrics: false });
+  const outcome = attemptOutcome(worker.context, claim, progress, logger, 'slice');
   if (claim.cancelRequested) {
     await failSlice(worker.pool, claim, { code: 'cancelled', message: 'the export was cancelled or failed before this slice ran' });
     outcome('cancelled', {}, 'slice cancelled');

@@ -227,3 +227,20 @@ export async function completeSlicedExport(pool: pg.Pool, exportId: string, mani
   const { rows } = await pool.query<{ completed: boolean }>(`SELECT complete_sliced_export($1, $2) AS completed`, [exportId, manifestKey]);
   return rows[0]!.completed;
 }
+
+/**
+ * The objects of the complete slices of a failed sliced export: the export failed, so no complete
+ * export will ever own them. None while the export is not failed (or is gone).
+ */
+export async function failedExportSliceObjectKeys(pool: pg.Pool, exportId: string): Promise<string[]> {
+  const { rows } = await pool.query<{ key: string }>(
+    `SELECT f.file ->> 'key' AS key
+       FROM analytics_exports e
+       JOIN analytics_export_slices s ON s.export_id = e.id AND s.status = 'complete'
+      CROSS JOIN LATERAL jsonb_array_elements(s.files) AS f(file)
+      WHERE e.id = $1 AND e.status = 'failed'
+      ORDER BY s.slice_number`,
+    [exportId],
+  );
+  return rows.map((row) => row.key);
+}

@@ -54,12 +54,17 @@ export interface NewExport {
   notifyUrl?: string | undefined;
 }
 
+/** A progress column of the export, its slices' sum while a sliced export runs (drizzle/0018_slice_rescue.sql). */
+const progressOf = (column: 'rows_written' | 'bytes_written' | 'heartbeat_at') =>
+  `CASE WHEN e.status = 'running' AND e.slices IS NOT NULL THEN (sliced_export_progress(e.id)).${column} ELSE e.${column} END`;
+
 const columns = (sql: Queryable) => sql`
   e.id, ${isoTimestamp(sql, 'e.created')} AS created, ${isoTimestamp(sql, 'e.modified')} AS modified,
   e.created_by, e.name, e.notes, e.query_id, e.status, e.errors, e.number_of_rows, e.total_bytes, e.tags,
   e.customer_scopes, e.partner_scopes, e.object_key, e.attempts,
   ${isoTimestamp(sql, 'e.started')} AS started, ${isoTimestamp(sql, 'e.finished')} AS finished,
-  ${isoTimestamp(sql, 'e.heartbeat_at')} AS heartbeat_at, e.rows_written, e.bytes_written,
+  ${isoTimestamp(sql, progressOf('heartbeat_at'))} AS heartbeat_at, ${sql.unsafe(progressOf('rows_written'))} AS rows_written,
+  ${sql.unsafe(progressOf('bytes_written'))} AS bytes_written,
   e.format, e.compression, e.formula_guard, e.notify_url`;
 
 /** The value, or the column's own default (the database holds the defaults). */
@@ -212,13 +217,28 @@ export async function dueQueue(sql: Queryable): Promise<{ depth: number; oldestS
   return { depth: row!.depth, oldestSeconds: row!.oldest_seconds };
 }
 
-/** Running exports' heartbeats: the oldest one's age (0 when none runs) and how many workers hold them. */
+/**
+ * The heartbeats of what workers run, unsliced exports and slices (a sliced export has no
+ * heartbeat of its own while its slices run): the oldest one's age (0 when none runs) and how
+ * many workers beat.
+ */
 export async function runningHeartbeats(sql: Queryable): Promise<{ oldestAgeSeconds: number; workers: number }> {
   const [row] = await sql<{ oldest_age_seconds: number; workers: number }[]>`
     SELECT coalesce(extract(epoch FROM now() - min(heartbeat_at)), 0)::float8 AS oldest_age_seconds,
            count(DISTINCT worker_id)::int AS workers
-      FROM analytics_exports WHERE status = 'running'`;
+      FROM (SELECT heartbeat_at, worker_id FROM analytics_exports WHERE status = 'running' AND slices IS NULL
+            UNION ALL
+            SELECT heartbeat_at, worker_id FROM analytics_export_slices WHERE status = 'running') AS held`;
   return { oldestAgeSeconds: row!.oldest_age_seconds, workers: row!.workers };
+}
+
+/** How many slices there are in each status (every status named, zeros included): GET /metrics. */
+export async function countSlicesByStatus(sql: Queryable): Promise<Array<{ status: ExportStatus; n: number }>> {
+  return sql<{ status: ExportStatus; n: number }[]>`
+    SELECT s.status::text AS status, count(x.export_id)::int AS n
+      FROM unnest(enum_range(NULL::export_status)) AS s(status)
+      LEFT JOIN analytics_export_slices x ON x.status = s.status
+     GROUP BY s.status`;
 }
 
 /** Which of these object keys a complete export owns, as its object or one of its files (the orphan sweep keeps those). */
