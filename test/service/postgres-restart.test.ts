@@ -14,7 +14,7 @@ import { createMetrics } from '../../src/observability/metrics';
 import type { TestDatabase } from '../support/database';
 import { testEnvironment } from '../support/environment';
 import { createCustomer, createDevice, createPartner, createQuery, createUser, insertExport } from '../support/fixtures';
-import { createTestBucket } from '../support/s3';
+import { createTestBucket, paceUploadParts } from '../support/s3';
 import { startTestWorker } from '../support/worker';
 import { waitFor } from '../support/wait';
 import { waitForExport, waitForFinalExport } from '../support/export-rows';
@@ -62,6 +62,9 @@ const smallQuery = await createQuery(
 );
 
 const worker = await startTestWorker(database, bucket, { WORKER_CONCURRENCY: '2' });
+// The big export's parts are held a while each, so the restart surely lands in the middle of it
+// however fast the COPY is (a fast one could finish between two heartbeats).
+paceUploadParts(worker.context.s3, 400);
 
 describe('a Postgres restart', () => {
   test('mid-export: the worker takes and completes exports afterwards, and its readiness says when it cannot', async (t) => {
