@@ -123,8 +123,12 @@ export function sliceAlignment(interval: ExportQuery['interval']): string | unde
 const literal = (value: string) => pg.escapeLiteral(value);
 const uuidArray = (ids: string[]) => `ARRAY[${ids.map(literal).join(', ')}]::uuid[]`;
 
-/** The SELECT for a checked definition. Pure: the same definition always gives the same text. */
-export function compileAnalyticsSelect(query: ExportQuery): string {
+/**
+ * The WITH clause every SELECT of an export starts with: `export_devices`, the devices the export
+ * reads (those its creator and every reader of its scopes may see, narrowed to the query's devices
+ * and spaces, a space with the spaces under it).
+ */
+function exportDevicesWith(query: ExportQuery): string {
   const ctes: string[] = [];
   if (query.spaces.length > 0) {
     ctes.push(`selected_spaces AS (
@@ -141,10 +145,46 @@ export function compileAnalyticsSelect(query: ExportQuery): string {
     SELECT d.id, d.name, d.space_id
       FROM export_devices(${literal(query.createdBy)}::uuid, ${uuidArray(query.customerScopes)}, ${uuidArray(query.partnerScopes)}) AS d${chosen.length > 0 ? `\n     WHERE ${chosen.join(' OR ')}` : ''}
   )`);
-  const readings = `r.metric = ANY (ARRAY[${query.metrics.map(literal).join(', ')}]::text[])
+  return `WITH${query.spaces.length > 0 ? ' RECURSIVE' : ''}\n  ${ctes.join(',\n  ')}`;
+}
+
+/** The readings of the query's metrics in its time range. */
+function readingsFilter(query: ExportQuery): string {
+  return `r.metric = ANY (ARRAY[${query.metrics.map(literal).join(', ')}]::text[])
      AND r.ts >= ${literal(query.start)}::timestamptz
      AND r.ts < ${literal(query.end)}::timestamptz`;
-  const withClause = `WITH${query.spaces.length > 0 ? ' RECURSIVE' : ''}\n  ${ctes.join(',\n  ')}`;
+}
+
+/** The ids of the devices the export reads, by the same rules as its SELECT. */
+export function compileExportDevicesSelect(query: ExportQuery): string {
+  return `${exportDevicesWith(query)}
+SELECT id FROM export_devices`;
+}
+
+/**
+ * For the planner only (EXPLAIN, never run for rows): the readings the export reads, given the
+ * ids of its devices. With the ids as literals the planner estimates from the readings' own
+ * statistics per device, where the visibility functions of the export's SELECT leave it a default
+ * guess (a third of the devices).
+ */
+export function compileReadingsEstimateSelect(query: ExportQuery, deviceIds: string[]): string {
+  return `SELECT 1 FROM device_readings AS r
+ WHERE r.device_id = ANY (${uuidArray(deviceIds)})
+   AND ${readingsFilter(query)}`;
+}
+
+/** At most how many buckets of the query's interval its time range holds; undefined for raw rows. */
+export function bucketsInRange(query: ExportQuery): number | undefined {
+  if (query.interval === 'raw') return undefined;
+  const widthMs = { '1m': 60_000, '5m': 300_000, '15m': 900_000, '1h': 3_600_000, '1d': 86_400_000 }[query.interval];
+  // One more for a range that does not start on a bucket boundary; a day of 25 hours still fits.
+  return Math.ceil((Date.parse(query.end) - Date.parse(query.start)) / widthMs) + 1;
+}
+
+/** The SELECT for a checked definition. Pure: the same definition always gives the same text. */
+export function compileAnalyticsSelect(query: ExportQuery): string {
+  const readings = readingsFilter(query);
+  const withClause = exportDevicesWith(query);
   const columns = (ts: string, metric: string, value: string) =>
     `to_char(${ts} AT TIME ZONE 'UTC', ${literal(TIMESTAMP_FORMAT)}) AS "timestamp",
        d.id AS device_id, d.name AS device_name, d.space_id, s.name AS space_name, ${metric} AS metric, ${value} AS value`;

@@ -83,7 +83,7 @@ export async function runExport(worker: WorkerResources, exportId: string, shutd
     const query = parseExportDefinition(claim.definition);
     const select = compileAnalyticsSelect(query);
     await awaitExportDatabaseCaughtUp(worker, control.signal);
-    const slices = await readingExportDatabase(worker, sliceIfLarge(worker, claim, query, select));
+    const slices = await readingExportDatabase(worker, sliceIfLarge(worker, claim, query));
     if (slices !== undefined) {
       await control.stopHeartbeat();
       logger.info({ slices, attempt: claim.attempt }, 'export divided into slices');

@@ -43,6 +43,12 @@ const attemptParams = (claim: SliceClaim) => [claim.exportId, claim.sliceNumber,
 /** As Postgres writes a timestamptz in JSON: what parseExportDefinition accepts. */
 const jsonTimestamp = (column: string) => `to_json(${column}) #>> '{}'`;
 
+/** The ids an export's compiled device SELECT gives (compileExportDevicesSelect). */
+export async function exportDeviceIds(pool: pg.Pool, devicesSelect: string): Promise<string[]> {
+  const { rows } = await pool.query<{ id: string }>(devicesSelect);
+  return rows.map((row) => row.id);
+}
+
 /** The planner's estimate of the rows a SELECT returns (EXPLAIN, nothing run). */
 export async function estimateRows(pool: pg.Pool, select: string): Promise<number> {
   const { rows } = await pool.query<{ 'QUERY PLAN': Array<{ Plan: { 'Plan Rows': number } }> }>(`EXPLAIN (FORMAT JSON) ${select}`);
