@@ -222,4 +222,31 @@ describe('the claim', async () => {
     assert.ok(claimed(await claimExport(second, await exportBy(admin.id), 'worker two', limitOne)));
     assert.deepEqual(await claimExport(second, await exportBy(admin.id), 'worker two', limitOne), { deferred: true });
   });
+  test("the turn is decided without reading the customer's whole backlog", async () => {
+    await reset();
+    const running = await insertExport(sql, a.user.id, a.queryId);
+    assert.ok(claimed(await claimExport(first, running, 'worker one', limitOne)));
+    const backlog: string[] = [];
+    for (let i = 0; i < 200; i++) backlog.push(await insertExport(sql, a.user.id, a.queryId));
+    // A is at its limit, so the turn asks whether any other customer has work due (none has).
+    // A session of its own: its statistics of this transaction are this call's alone.
+    const session = new pg.Client({ connectionString: claims.url });
+    await session.connect();
+    try {
+      await session.query('BEGIN');
+      const { rows: turn } = await session.query<{ go: boolean }>('SELECT analytics_export_take_turn($1, 1, $2) AS go', [
+        backlog.at(-1),
+        '2 s',
+      ]);
+      assert.equal(turn[0]!.go, true, 'nothing else is due: A may run beyond its limit');
+      // Rows of analytics_exports read by sequential scans, and entries read from its indexes.
+      const { rows: read } = await session.query<{ n: number }>(`
+        SELECT (pg_stat_get_xact_tuples_returned('analytics_exports'::regclass)
+                + (SELECT sum(pg_stat_get_xact_tuples_returned(indexrelid)) FROM pg_index WHERE indrelid = 'analytics_exports'::regclass))::int AS n`);
+      await session.query('ROLLBACK');
+      assert.ok(read[0]!.n < 50, `read ${read[0]!.n} rows and index entries of analytics_exports for a backlog of 200`);
+    } finally {
+      await session.end();
+    }
+  });
 });
