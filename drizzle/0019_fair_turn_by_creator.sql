@@ -19,33 +19,34 @@ CREATE INDEX "analytics_exports_queued_created_by_idx" ON "analytics_exports" US
 --> statement-breakpoint
 
 -- Whether a tenant other than export_tenant has a due export while it runs fewer than max_running
--- exports itself.
+-- exports itself. PL/pgSQL, so that a session plans the query once, not at every call.
 CREATE FUNCTION analytics_export_others_due(export_tenant text, max_running integer) RETURNS boolean
-LANGUAGE sql STABLE AS $$
-  WITH RECURSIVE running AS MATERIALIZED (
-    SELECT analytics_export_tenant(u.account_type, u.partner_id, u.customer_id) AS tenant, count(*) AS exports
-      FROM analytics_exports e JOIN users u ON u.id = e.created_by
-     WHERE e.status = 'running'
-     GROUP BY 1
-  ),
-  -- Every user with a queued export and the earliest run_at of theirs, in created_by order.
-  creators AS (
-    (SELECT e.created_by, e.run_at FROM analytics_exports e WHERE e.status = 'queued' ORDER BY e.created_by, e.run_at LIMIT 1)
-    UNION ALL
-    SELECT following.created_by, following.run_at
-      FROM creators c
-      CROSS JOIN LATERAL (SELECT e.created_by, e.run_at FROM analytics_exports e
-                           WHERE e.status = 'queued' AND e.created_by > c.created_by
-                           ORDER BY e.created_by, e.run_at LIMIT 1) AS following
-  )
-  SELECT EXISTS (
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  RETURN EXISTS (
+    WITH RECURSIVE running AS MATERIALIZED (
+      SELECT analytics_export_tenant(u.account_type, u.partner_id, u.customer_id) AS tenant, count(*) AS exports
+        FROM analytics_exports e JOIN users u ON u.id = e.created_by
+       WHERE e.status = 'running'
+       GROUP BY 1
+    ),
+    -- Every user with a queued export and the earliest run_at of theirs, in created_by order.
+    creators AS (
+      (SELECT e.created_by, e.run_at FROM analytics_exports e WHERE e.status = 'queued' ORDER BY e.created_by, e.run_at LIMIT 1)
+      UNION ALL
+      SELECT following.created_by, following.run_at
+        FROM creators c
+        CROSS JOIN LATERAL (SELECT e.created_by, e.run_at FROM analytics_exports e
+                             WHERE e.status = 'queued' AND e.created_by > c.created_by
+                             ORDER BY e.created_by, e.run_at LIMIT 1) AS following
+    )
     SELECT 1
       FROM creators c JOIN users u ON u.id = c.created_by
      WHERE c.run_at <= now()
-       AND analytics_export_tenant(u.account_type, u.partner_id, u.customer_id) <> analytics_export_others_due.export_tenant
+       AND analytics_export_tenant(u.account_type, u.partner_id, u.customer_id) <> export_tenant
        AND coalesce((SELECT o.exports FROM running o
-                      WHERE o.tenant = analytics_export_tenant(u.account_type, u.partner_id, u.customer_id)), 0)
-           < analytics_export_others_due.max_running)
+                      WHERE o.tenant = analytics_export_tenant(u.account_type, u.partner_id, u.customer_id)), 0) < max_running);
+END
 $$;
 --> statement-breakpoint
 
