@@ -286,6 +286,8 @@ describe('the claim', async () => {
     assert.ok(claimed(await claimExport(first, running, 'worker one', limitOne)));
     const backlog: string[] = [];
     for (let i = 0; i < 200; i++) backlog.push(await insertExport(sql, a.user.id, a.queryId));
+    // Statistics of the table as it is now, and none of the rows the earlier tests deleted.
+    await sql`VACUUM ANALYZE analytics_exports`;
     // A is at its limit, so the turn asks whether any other customer has work due (none has).
     // A session of its own: its statistics of this transaction are this call's alone.
     const session = new pg.Client({ connectionString: claims.url });
