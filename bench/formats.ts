@@ -1,21 +1,16 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
-import postgres from 'postgres';
-import { migrate } from '../src/db/migrate';
-import { generateReadings } from '../src/demo/readings';
 import { findFreePort } from '../src/embedded/free-port';
-import { startEmbeddedPostgres } from '../src/embedded/postgres';
 import { copyStatement, DEFAULT_ENCODING, type ExportEncoding } from '../src/exports/formats';
 import { compileExportQuery } from '../src/exports/load-export-query';
 import { deleteObject } from '../src/storage/objects';
-import { createS3Client } from '../src/storage/s3-client';
 import { createCustomer, createPartner, createQuery, createUser, insertExport } from '../test/support/fixtures';
+import { BENCH_ROOT as root, benchDirectory, log, onCleanup, round, runBench, sleep, startService, stopChild, waitFor } from './processes';
+import { cpuSeconds, peakRssMiB, resetPeakRss } from './proc-stats';
+import { seedReadings, startBenchDatabase, startBenchS3 } from './stack';
 
 /**
  * `npm run bench:formats`: the 2M-row export (100 devices x 4 metrics x 5,000 minutes) in each
@@ -26,12 +21,11 @@ import { createCustomer, createPartner, createQuery, createUser, insertExport } 
  * Everything it started is stopped at the end. Not part of `npm test`.
  */
 
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BUCKET = 'bench-formats';
 const DEVICES = 100;
 const METRICS = ['active_power', 'energy', 'illuminance', 'temperature'];
-const MINUTES = 5000;
+/** BENCH_FORMATS_MINUTES: fewer minutes of readings (a quick check of the bench itself). */
+const MINUTES = Number(process.env.BENCH_FORMATS_MINUTES ?? '5000');
 const START = new Date('2026-01-01T00:00:00Z');
 const REPEAT = Number(process.env.BENCH_REPEAT ?? '1');
 const RSS_LIMIT_MIB = 200;
@@ -52,62 +46,6 @@ const COMBINATIONS: Array<Partial<ExportEncoding> & { label: string }> = [
 /** BENCH_FORMATS=parquet,zst: only the files whose label contains one of these (plain csv always runs: the reference). */
 const ONLY = process.env.BENCH_FORMATS?.split(',').filter(Boolean);
 const CHOSEN = COMBINATIONS.filter((c) => c.label === 'csv' || !ONLY || ONLY.some((part) => c.label.includes(part)));
-
-const log = (message: string) => process.stderr.write(`[bench:formats ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
-const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-const children = new Set<ChildProcess>();
-const cleanups: Array<() => Promise<void>> = [];
-async function cleanup() {
-  for (const step of cleanups.splice(0).reverse()) await step().catch((error: unknown) => log(`cleanup: ${String(error)}`));
-  for (const child of children) child.kill('SIGKILL');
-}
-for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => void cleanup().then(() => process.exit(130)));
-
-function start(command: string, args: string[], env: Record<string, string>) {
-  const child = spawn(command, args, {
-    cwd: root,
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '/tmp',
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  let output = '';
-  const keep = (chunk: Buffer) => {
-    output += chunk.toString();
-    if (output.length > 1e6) output = output.slice(-5e5);
-  };
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
-  const exited = new Promise<void>((resolve) => child.on('exit', () => (children.delete(child), resolve())));
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    await exited;
-    clearTimeout(timer);
-  };
-  return { child, output: () => output, stop };
-}
-
-async function until(what: string, ok: () => boolean, ms = 120_000) {
-  const deadline = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`${what} not ready within ${ms} ms`);
-    await sleep(50);
-  }
-}
-
-const peakRssMiB = (pid: number) => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
-const cpuSeconds = (pid: number) => {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ').map(Number);
-  return (fields[11]! + fields[12]!) / 100;
-};
 
 /** A COPY read to the end and thrown away, with the worker's float setting: seconds and bytes. */
 async function copyAlone(databaseUrl: string, statement: string): Promise<{ seconds: number; bytes: number }> {
@@ -133,46 +71,10 @@ const postgresJsonLines = (select: string) =>
           'value', CASE WHEN q.value IN ('NaN', 'Infinity', '-Infinity') THEN NULL ELSE q.value END)::text
      FROM (${select}) AS q) TO STDOUT`;
 
-let exitCode = 1;
-try {
-  const tmp = path.join(root, 'bench', 'tmp', `formats-${process.pid}`);
-  await fs.mkdir(tmp, { recursive: true });
-  await fs.chmod(path.join(root, 'bench', 'tmp'), 0o755).catch(() => undefined);
-  await fs.chmod(tmp, 0o755);
-  cleanups.push(() => fs.rm(tmp, { recursive: true, force: true }));
-
-  const pg = await startEmbeddedPostgres({ dataDir: path.join(tmp, 'postgres') });
-  cleanups.push(() => pg.stop());
-  const admin = postgres(pg.url, { max: 1, onnotice: () => {} });
-  await admin.unsafe('CREATE DATABASE bench');
-  await admin.end();
-  const url = new URL(pg.url);
-  url.pathname = '/bench';
-  const databaseUrl = url.toString();
-  await migrate(databaseUrl);
-  const sql = postgres(databaseUrl, { max: 6, onnotice: () => {} });
-  cleanups.push(() => sql.end({ timeout: 5 }));
-
-  const s3 = start(process.execPath, ['--import', 'tsx', path.join(root, 'bench/s3-server.ts'), path.join(tmp, 's3'), BUCKET], {});
-  cleanups.push(s3.stop);
-  await until('s3rver', () => s3.output().includes('endpoint'));
-  const endpoint = (
-    JSON.parse(
-      s3
-        .output()
-        .split('\n')
-        .find((line) => line.includes('endpoint'))!,
-    ) as { endpoint: string }
-  ).endpoint;
-  const s3Client = createS3Client({
-    endpoint,
-    bucket: BUCKET,
-    region: 'us-east-1',
-    accessKeyId: 'S3RVER',
-    secretAccessKey: 'S3RVER',
-    forcePathStyle: true,
-  });
-  cleanups.push(async () => s3Client.destroy());
+await runBench('bench:formats', async () => {
+  const tmp = await benchDirectory(path.join(root, 'bench', 'tmp', `formats-${process.pid}`));
+  const { databaseUrl, sql } = await startBenchDatabase(tmp);
+  const { client: s3Client, serviceEnv: s3Env } = await startBenchS3(tmp, BUCKET);
 
   // The 2M readings, written in parallel slices with the triggers off, as the main bench does.
   const customerId = await createCustomer(sql, await createPartner(sql));
@@ -181,19 +83,10 @@ try {
     INSERT INTO devices (customer_id, name) SELECT ${customerId}, 'Bench device ' || n FROM generate_series(1, ${DEVICES}::int) AS n
     RETURNING id`;
   const seeded = performance.now();
-  await Promise.all(
-    [0, 1, 2, 3].map((writer) =>
-      sql.begin(async (tx) => {
-        await tx`SET LOCAL session_replication_role = replica`;
-        await generateReadings(tx, {
-          deviceIds: devices.filter((_d, n) => n % 4 === writer).map((d) => d.id),
-          metrics: METRICS,
-          start: START,
-          end: new Date(START.getTime() + MINUTES * 60_000),
-          step: '1m',
-        });
-      }),
-    ),
+  await seedReadings(
+    sql,
+    { deviceIds: devices.map((d) => d.id), metrics: METRICS, start: START, fromMinute: 0, toMinute: MINUTES },
+    { writers: 4, chunkMinutes: MINUTES },
   );
   await sql`ANALYZE device_readings`;
   log(`seeded 2M readings in ${round((performance.now() - seeded) / 1000)} s`);
@@ -204,28 +97,23 @@ try {
     { customerScopes: [customerId] },
   );
 
-  const worker = start(path.join(root, 'bin/service'), [], {
+  const worker = startService({
     DATABASE_URL: databaseUrl,
-    S3_ENDPOINT: endpoint,
-    S3_BUCKET: BUCKET,
-    S3_ACCESS_KEY_ID: 'S3RVER',
-    S3_SECRET_ACCESS_KEY: 'S3RVER',
+    ...s3Env,
     ROLE: 'worker',
     // The worker's ops server (/healthz, /metrics) on a free port, not the default 3000.
     PORT: String(await findFreePort()),
     LOG_LEVEL: 'info',
   });
-  cleanups.push(worker.stop);
-  await until('worker', () => worker.output().includes('"msg":"ready"'), 300_000).catch((error: unknown) => {
-    throw new Error(`${String(error)}:\n${worker.output().slice(-4000)}`);
-  });
+  onCleanup(() => stopChild(worker));
+  await waitFor('worker', () => worker.output().includes('"msg":"ready"'), { ms: 300_000, watching: [worker] });
   const pid = worker.child.pid!;
 
   const results: Array<Record<string, unknown>> = [];
   const copies: Record<string, { seconds: number; bytes: number }> = {};
   for (const { label, ...encoding } of CHOSEN) {
     for (let run = 0; run < REPEAT; run++) {
-      await fs.writeFile(`/proc/${pid}/clear_refs`, '5');
+      await resetPeakRss(pid);
       const cpu0 = cpuSeconds(pid);
       const t0 = performance.now();
       const id = await insertExport(sql, user.id, queryId, { name: `bench ${label}`, customerScopes: [customerId], ...encoding });
@@ -291,10 +179,5 @@ try {
   for (const [name, copy] of Object.entries(copies)) lines.push(`| ${name} | ${copy.seconds} | ${copy.bytes.toLocaleString('en')} |`);
   process.stdout.write(`${lines.join('\n')}\n`);
   if (overLimit.length > 0) log(`over ${RSS_LIMIT_MIB} MiB: ${overLimit.map((r) => r.label).join(', ')}`);
-  exitCode = overLimit.length === 0 ? 0 : 2;
-} catch (error) {
-  console.error('bench:formats failed:', error);
-} finally {
-  await cleanup();
-}
-process.exit(exitCode);
+  return overLimit.length === 0 ? 0 : 2;
+});

@@ -1,22 +1,33 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { closeHttpClient, requestJson } from './http-client';
 import { openLoop } from './open-loop';
+import {
+  BENCH_ROOT as root,
+  benchDirectory,
+  log,
+  onCleanup,
+  round,
+  runBench,
+  runCommand,
+  sleep,
+  startHelper,
+  startService,
+  stopChild,
+  waitFor,
+} from './processes';
+import { cpuSeconds, peakRssMiB, postgresCpuSeconds, resetPeakRss } from './proc-stats';
+import { seedReadings as seedBenchReadings, startBenchDatabase, startBenchS3 } from './stack';
 import { measureZeroConfig, ZERO_CONFIG_TARGETS } from './zero-config';
-import postgres from 'postgres';
+import type postgres from 'postgres';
 import { loadConfig } from '../src/config';
-import { migrate } from '../src/db/migrate';
-import { startEmbeddedPostgres } from '../src/embedded/postgres';
 import { findFreePort } from '../src/embedded/free-port';
 import { compileExportQuery } from '../src/exports/load-export-query';
-import { generateReadings } from '../src/demo/readings';
 import { deleteObject } from '../src/storage/objects';
-import { createS3Client } from '../src/storage/s3-client';
 import { createCustomer, createPartner, createQuery, createUser } from '../test/support/fixtures';
 
 /**
@@ -27,9 +38,6 @@ import { createCustomer, createPartner, createQuery, createUser } from '../test/
  * Not part of `npm test`.
  */
 
-// The AWS SDK's notice about Node 20 (README, "Node version") is not the bench's news.
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = new Set(process.argv.slice(2));
 const LARGE = args.has('--large');
 /**
@@ -45,6 +53,7 @@ const SKIP_EXPORT = !ONLY.has('export');
 const PARTIAL = ONLY.size < PARTS.length;
 /** BENCH_CPU_PROF=dir: the service processes write V8 CPU profiles there (node --cpu-prof). */
 const CPU_PROF = process.env.BENCH_CPU_PROF;
+const PROFILE_ENV: Record<string, string> = CPU_PROF ? { NODE_FLAGS: `--cpu-prof --cpu-prof-dir=${path.resolve(CPU_PROF)}` } : {};
 const BUCKET = 'bench-exports';
 const DEVICES = 100;
 const METRICS = ['active_power', 'energy', 'illuminance', 'temperature'];
@@ -64,6 +73,8 @@ const PG_STATEMENTS = process.env.BENCH_PG_STATEMENTS === '1';
 const SERVICE_ENV: Record<string, string> = Object.fromEntries(
   [
     'WORKER_CONCURRENCY',
+    'EXPORT_MAX_RUNNING_PER_CUSTOMER',
+    'EXPORT_SLICE_ROWS',
     'EXPORT_PART_SIZE_MIB',
     'EXPORT_UPLOAD_QUEUE_SIZE',
     'DATABASE_POOL_SIZE',
@@ -73,229 +84,40 @@ const SERVICE_ENV: Record<string, string> = Object.fromEntries(
   ].flatMap((name) => (process.env[name] === undefined ? [] : [[name, process.env[name]!]])),
 );
 
-const log = (message: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
 const minutes = (n: number) => new Date(START.getTime() + n * 60_000);
-const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
 const percentile = (values: number[], p: number) => {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 };
 
-// ---------------------------------------------------------------- processes and clean-up
-
-const cleanups: Array<() => Promise<void>> = [];
-/** Set on a signal: loops that poll stop, so the API can close its keep-alive connections. */
-let interrupted = false;
-const sleep = async (ms: number) => {
-  await new Promise((resolve) => setTimeout(resolve, ms));
-  if (interrupted) throw new Error('interrupted');
-};
-const children = new Set<ChildProcess>();
-let cleaning: Promise<void> | undefined;
-function cleanup(): Promise<void> {
-  cleaning ??= (async () => {
-    interrupted = true;
-    for (const step of cleanups.splice(0).reverse()) await step().catch((error: unknown) => log(`cleanup: ${String(error)}`));
-    for (const child of children) child.kill('SIGKILL');
-  })();
-  return cleaning;
-}
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.on(signal, () => void cleanup().then(() => process.exit(130)));
-}
-
-interface Child {
-  child: ChildProcess;
-  output: () => string;
-  exited: Promise<number | string>;
-}
-
-/** The service as it ships: bin/service on the bundle `npm run build` wrote (npm run bench builds it first). */
-const SERVICE = 'bin/service';
-
-/** The service (SERVICE) or one of the bench's own TypeScript helpers (through tsx) as a child process. */
-function startChild(script: string, scriptArgs: string[], extraEnv: Record<string, string>): Child {
-  const profile = CPU_PROF ? { NODE_FLAGS: `--cpu-prof --cpu-prof-dir=${path.resolve(CPU_PROF)}` } : {};
-  const [command, commandArgs] =
-    script === SERVICE
-      ? [path.join(root, script), scriptArgs]
-      : [process.execPath, ['--import', 'tsx', path.join(root, script), ...scriptArgs]];
-  const child = spawn(command, commandArgs, {
-    cwd: root,
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '/tmp',
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-      ...(script === SERVICE ? profile : {}),
-      ...extraEnv,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  let out = '';
-  child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()).length > 1e6 && (out = out.slice(-5e5)));
-  child.stderr!.on('data', (chunk: Buffer) => (out += chunk.toString()).length > 1e6 && (out = out.slice(-5e5)));
-  const exited = new Promise<number | string>((resolve) =>
-    child.on('exit', (code, signal) => {
-      children.delete(child);
-      resolve(code ?? signal ?? 'unknown');
-    }),
-  );
-  return { child, output: () => out, exited };
-}
-
-async function waitFor(what: string, child: Child, ok: () => boolean | Promise<boolean>, ms = 60_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  let exited: number | string | undefined;
-  void child.exited.then((code) => (exited = code));
-  while (!(await ok())) {
-    if (exited !== undefined) throw new Error(`${what} exited (${exited}):\n${child.output().slice(-4000)}`);
-    if (Date.now() > deadline) throw new Error(`${what} not ready within ${ms} ms:\n${child.output().slice(-4000)}`);
-    await sleep(50);
-  }
-}
-
-async function stopChild(child: Child): Promise<void> {
-  if (child.child.exitCode !== null || child.child.signalCode !== null) return;
-  child.child.kill('SIGTERM');
-  const timer = setTimeout(() => child.child.kill('SIGKILL'), 30_000);
-  await child.exited;
-  clearTimeout(timer);
-}
-
-/** VmHWM (peak resident set) of a process, MiB. */
-function peakRssMiB(pid: number): number {
-  const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return Number(match![1]) / 1024;
-}
-/** CPU seconds (user + system) a process has used so far. */
-function cpuSeconds(pid: number): number {
-  const stat = procStat(pid);
-  return (stat.utime + stat.stime) / 100;
-}
-/** A process's /proc/<pid>/stat: parent, and CPU ticks of its own and of the children it has reaped. */
-function procStat(pid: number | string): { ppid: number; utime: number; stime: number; cutime: number; cstime: number } {
-  // After "pid (comm) ": state is field 0, so ppid is 1 and utime, stime, cutime, cstime 11-14.
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ').map(Number);
-  return { ppid: fields[1]!, utime: fields[11]!, stime: fields[12]!, cutime: fields[13]!, cstime: fields[14]! };
-}
-/**
- * CPU seconds of the whole Postgres cluster so far: the postmaster with every backend it has
- * reaped (cutime, cstime) and those still running.
- */
-function postgresCpuSeconds(dataDir: string): number {
-  const postmaster = Number(readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
-  const own = procStat(postmaster);
-  let ticks = own.utime + own.stime + own.cutime + own.cstime;
-  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
-    try {
-      const backend = procStat(pid);
-      if (backend.ppid === postmaster) ticks += backend.utime + backend.stime;
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return ticks / 100;
-}
-/** Resets VmHWM to the current RSS (Linux: 5 > /proc/pid/clear_refs). */
-async function resetPeakRss(pid: number): Promise<void> {
-  await fs.writeFile(`/proc/${pid}/clear_refs`, '5');
-}
-
-function run(command: string, commandArgs: string[], options: { env?: Record<string, string>; stdoutFile?: string } = {}): Promise<number> {
-  return new Promise((resolve, reject) => {
-    void (async () => {
-      const out = options.stdoutFile ? await fs.open(options.stdoutFile, 'w') : undefined;
-      const started = performance.now();
-      const child = spawn(command, commandArgs, {
-        env: { ...process.env, ...options.env },
-        stdio: ['ignore', out ? out.fd : 'ignore', 'pipe'],
-      });
-      let err = '';
-      child.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString()));
-      child.on('error', reject);
-      child.on('exit', (code) => {
-        const ms = performance.now() - started;
-        void out?.close();
-        if (code === 0) resolve(ms);
-        else reject(new Error(`${command} exited ${code}: ${err}`));
-      });
-    })();
-  });
-}
-
 // ---------------------------------------------------------------- main
 
-const results: Record<string, unknown> = {};
-let exitCode = 1;
-try {
+await runBench('bench', async () => {
+  const results: Record<string, unknown> = {};
   const started = Date.now();
-  const tmp = path.join(root, 'bench', 'tmp', `run-${process.pid}`);
-  await fs.mkdir(tmp, { recursive: true });
-  await fs.chmod(path.join(root, 'bench', 'tmp'), 0o755).catch(() => undefined);
-  await fs.chmod(tmp, 0o755);
-  cleanups.push(() => fs.rm(tmp, { recursive: true, force: true }));
+  const tmp = await benchDirectory(path.join(root, 'bench', 'tmp', `run-${process.pid}`));
 
   results.machine = await machine();
   log(`machine: ${JSON.stringify(results.machine)}`);
 
   // ------------------------------------------------------------ 0. zero-config (bench/zero-config.ts)
   if (ONLY.has('zero-config')) {
-    results.zeroConfig = await measureZeroConfig({
-      root,
-      tmp,
-      repeat: REPEAT,
-      log,
-      sleep,
-      startService: (env) => startChild(SERVICE, [], env),
-      stopChild,
-      waitFor,
-      run,
-      peakRssMiB,
-      resetPeakRss,
-      onCleanup: (step) => cleanups.push(step),
-    });
+    results.zeroConfig = await measureZeroConfig({ tmp, repeat: REPEAT, serviceEnv: PROFILE_ENV });
   }
 
   // Durable by default, as a deployment runs; BENCH_PG_UNSAFE=1 turns fsync off (as the tests do) to see what commits cost.
-  const pgDataDir = path.join(tmp, 'postgres');
-  const pg = await startEmbeddedPostgres({
+  const {
     dataDir: pgDataDir,
+    databaseUrl,
+    sql,
+  } = await startBenchDatabase(tmp, {
     unsafeFast: process.env.BENCH_PG_UNSAFE === '1',
     settings: PG_STATEMENTS ? ['shared_preload_libraries=pg_stat_statements', 'pg_stat_statements.track=all'] : [],
   });
-  cleanups.push(() => pg.stop());
-  const adminSql = postgres(pg.url, { max: 1, onnotice: () => {} });
-  await adminSql.unsafe('CREATE DATABASE bench');
-  await adminSql.end();
-  const databaseUrl = withDatabase(pg.url, 'bench');
-  await migrate(databaseUrl);
-  const sql = postgres(databaseUrl, { max: 6, onnotice: () => {} });
-  cleanups.push(() => sql.end({ timeout: 5 }));
   if (PG_STATEMENTS) await sql`CREATE EXTENSION IF NOT EXISTS pg_stat_statements`;
   (results.machine as Record<string, unknown>).postgres = (await sql<{ v: string }[]>`SELECT current_setting('server_version') AS v`)[0]!.v;
 
-  const s3 = startChild('bench/s3-server.ts', [path.join(tmp, 's3'), BUCKET], {});
-  cleanups.push(() => stopChild(s3));
-  await waitFor('s3rver', s3, () => s3.output().includes('endpoint'));
-  const s3Endpoint = (
-    JSON.parse(
-      s3
-        .output()
-        .split('\n')
-        .find((l) => l.includes('endpoint'))!,
-    ) as { endpoint: string }
-  ).endpoint;
-
-  const s3Client = createS3Client({
-    endpoint: s3Endpoint,
-    bucket: BUCKET,
-    region: 'us-east-1',
-    accessKeyId: 'S3RVER',
-    secretAccessKey: 'S3RVER',
-    forcePathStyle: true,
-  });
-  cleanups.push(async () => s3Client.destroy());
+  const { process: s3, client: s3Client, serviceEnv: s3Env } = await startBenchS3(tmp, BUCKET);
 
   // ------------------------------------------------------------ data
   const partnerId = await createPartner(sql);
@@ -326,26 +148,26 @@ try {
   // ------------------------------------------------------------ service
   const serviceEnv = {
     DATABASE_URL: databaseUrl,
-    S3_ENDPOINT: s3Endpoint,
-    S3_BUCKET: BUCKET,
-    S3_ACCESS_KEY_ID: 'S3RVER',
-    S3_SECRET_ACCESS_KEY: 'S3RVER',
+    ...s3Env,
     HOST: '127.0.0.1',
     ...SERVICE_ENV,
   };
   const apiPort = await findFreePort();
-  const api = startChild(SERVICE, [], { ...serviceEnv, ROLE: 'api', PORT: String(apiPort), LOG_LEVEL: 'warn' });
-  cleanups.push(() => stopChild(api));
-  const worker = startChild(SERVICE, [], { ...serviceEnv, ROLE: 'worker', LOG_LEVEL: 'info' });
-  cleanups.push(() => stopChild(worker));
+  const api = startService({ ...PROFILE_ENV, ...serviceEnv, ROLE: 'api', PORT: String(apiPort), LOG_LEVEL: 'warn' });
+  onCleanup(() => stopChild(api));
+  const worker = startService({ ...PROFILE_ENV, ...serviceEnv, ROLE: 'worker', LOG_LEVEL: 'info' });
+  onCleanup(() => stopChild(worker));
   const baseUrl = `http://127.0.0.1:${apiPort}`;
-  await waitFor('API', api, () =>
-    fetch(`${baseUrl}/healthz`).then(
-      (r) => r.ok,
-      () => false,
-    ),
+  await waitFor(
+    'API',
+    () =>
+      fetch(`${baseUrl}/healthz`).then(
+        (r) => r.ok,
+        () => false,
+      ),
+    { ms: 60_000, watching: [api] },
   );
-  await waitFor('worker', worker, () => worker.output().includes('"msg":"ready"'));
+  await waitFor('worker', () => worker.output().includes('"msg":"ready"'), { ms: 60_000, watching: [worker] });
   log(`service up (api pid ${api.child.pid}, worker pid ${worker.child.pid})`);
   const effective = loadConfig({ ...serviceEnv, ROLE: 'worker' });
   results.settings = {
@@ -358,7 +180,7 @@ try {
   };
 
   const headers = { authorization: `Bearer ${user.apiKey}`, 'content-type': 'application/json' };
-  cleanups.push(async () => closeHttpClient());
+  onCleanup(async () => closeHttpClient());
   const post = async (query: string, name: string): Promise<string> => {
     const response = await requestJson('POST', `${baseUrl}/analytics/export`, headers, { name, query });
     if (response.status !== 201) throw new Error(`POST /analytics/export: ${response.status} ${JSON.stringify(response.body)}`);
@@ -422,7 +244,7 @@ try {
       // COPY alone: psql's COPY of the export's own SELECT, to /dev/null, with the worker's setting.
       const select = (await compileExportQuery(sql, id)).replace(/\s+/g, ' ');
       const psqlEnv = { PGOPTIONS: '-c extra_float_digits=1' };
-      const copyMs = await run(
+      const copyMs = await runCommand(
         'psql',
         [databaseUrl, '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', `\\copy (${select}) to '/dev/null' with (format csv, header)`],
         { env: psqlEnv },
@@ -431,12 +253,12 @@ try {
       // Upload alone: the same bytes from a file through the same Upload settings into the same s3rver.
       const file = path.join(tmp, `export-${label}.csv`);
       if (!existsSync(file))
-        await run(
+        await runCommand(
           'psql',
           [databaseUrl, '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', `\\copy (${select}) to '${file}' with (format csv, header)`],
           { env: psqlEnv },
         );
-      const uploader = startChild('bench/upload-file.ts', [file, `bench/upload-${label}-${i}.csv`], serviceEnv);
+      const uploader = startHelper('bench/upload-file.ts', [file, `bench/upload-${label}-${i}.csv`], serviceEnv);
       const code = await uploader.exited;
       if (code !== 0) throw new Error(`upload alone failed (${code}): ${uploader.output()}`);
       const uploaded = JSON.parse(uploader.output().trim().split('\n').pop()!) as { ms: number; bytes: number };
@@ -624,13 +446,7 @@ try {
   // --large measures everything the default run does and 10M rows too: its file is results.json as well.
   await fs.writeFile(path.join(root, 'bench', PARTIAL ? 'results-partial.json' : 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
   printTable(results);
-  exitCode = 0;
-} catch (error) {
-  console.error('bench failed:', error);
-} finally {
-  await cleanup();
-}
-process.exit(exitCode);
+});
 
 // ---------------------------------------------------------------- helpers
 
@@ -645,30 +461,10 @@ async function seedDevices(sql: postgres.Sql, customerId: string): Promise<strin
 
 /** Readings for minutes [from, to) of every device and metric, in parallel slices as demo-data writes them. */
 async function seedReadings(sql: postgres.Sql, deviceIds: string[], from: number, to: number): Promise<void> {
-  const writers = 4;
-  const chunk = 5000;
-  const jobs: Array<{ slice: string[]; start: number; end: number }> = [];
-  for (let start = from; start < to; start += chunk) {
-    for (let w = 0; w < writers; w++)
-      jobs.push({ slice: deviceIds.filter((_id, n) => n % writers === w), start, end: Math.min(to, start + chunk) });
-  }
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: writers }, async () => {
-      while (next < jobs.length) {
-        const job = jobs[next++]!;
-        await sql.begin(async (tx) => {
-          await tx`SET LOCAL session_replication_role = replica`;
-          await generateReadings(tx, {
-            deviceIds: job.slice,
-            metrics: METRICS,
-            start: minutes(job.start),
-            end: minutes(job.end),
-            step: '1m',
-          });
-        });
-      }
-    }),
+  await seedBenchReadings(
+    sql,
+    { deviceIds, metrics: METRICS, start: START, fromMinute: from, toMinute: to },
+    { writers: 4, chunkMinutes: 5000 },
   );
   await sql`ANALYZE device_readings`;
 }
@@ -710,12 +506,6 @@ async function machine() {
       ),
     ),
   };
-}
-
-function withDatabase(url: string, database: string): string {
-  const u = new URL(url);
-  u.pathname = `/${database}`;
-  return u.toString();
 }
 
 function printTable(r: Record<string, any>): void {

@@ -1,14 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import postgres from 'postgres';
-import { generateReadings } from '../src/demo/readings';
-import { migrate } from '../src/db/migrate';
-import { startEmbeddedPostgres } from '../src/embedded/postgres';
 import { createCustomer, createPartner, createQuery, createUser, insertExport } from '../test/support/fixtures';
+import { BENCH_ROOT as root, benchDirectory, log, runBench, startService, stopChild, waitFor } from './processes';
+import { seedReadings, startBenchDatabase, startBenchS3 } from './stack';
 
 /**
  * `npm run bench:slices`: the same export (10,000,000 readings: 100 devices x 4 metrics x 25,000
@@ -19,8 +15,6 @@ import { createCustomer, createPartner, createQuery, createUser, insertExport } 
  * part of `npm test`.
  */
 
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const env = (name: string, fallback: string) => process.env[name] ?? fallback;
 const DEVICES = 100;
 const METRICS = ['active_power', 'energy', 'illuminance', 'temperature'];
@@ -36,76 +30,10 @@ const RUNS: Array<{ name: string; workers: number; sliceRows: string }> = [
   { name: 'slices, 4 workers', workers: 4, sliceRows: SLICE_ROWS },
 ];
 
-const log = (message: string) => process.stderr.write(`[bench:slices ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const children = new Set<ChildProcess>();
-const cleanups: Array<() => Promise<void>> = [];
-
-function start(command: string, args: string[], extraEnv: Record<string, string>): { child: ChildProcess; output: () => string } {
-  const child = spawn(command, args, {
-    cwd: root,
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '/tmp',
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-      ...extraEnv,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  child.on('exit', () => children.delete(child));
-  let out = '';
-  const keep = (chunk: Buffer) => {
-    out += chunk.toString();
-    if (out.length > 1e6) out = out.slice(-5e5);
-  };
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
-  return { child, output: () => out };
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await Promise.race([exited, sleep(15_000)]);
-  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-}
-
-async function until<T>(what: string, check: () => Promise<T | undefined> | T | undefined, ms: number): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
-
-async function main(): Promise<void> {
-  const tmp = path.join(root, 'bench', 'tmp-slices');
-  await fs.rm(tmp, { recursive: true, force: true });
-  await fs.mkdir(tmp, { recursive: true });
-  cleanups.push(() => fs.rm(tmp, { recursive: true, force: true }));
-  const pg = await startEmbeddedPostgres({
-    dataDir: path.join(tmp, 'postgres'),
-    unsafeFast: process.env.BENCH_PG_UNSAFE === '1',
-    settings: [],
-  });
-  cleanups.push(() => pg.stop());
-  const admin = postgres(pg.url, { max: 1, onnotice: () => {} });
-  await admin.unsafe('CREATE DATABASE bench');
-  await admin.end();
-  const url = new URL(pg.url);
-  url.pathname = '/bench';
-  const databaseUrl = url.toString();
-  await migrate(databaseUrl);
-  const sql = postgres(databaseUrl, { max: 6, onnotice: () => {} });
-  cleanups.push(() => sql.end({ timeout: 5 }));
-
-  const s3 = start(process.execPath, ['--import', 'tsx', path.join(root, 'bench/s3-server.ts'), path.join(tmp, 's3'), BUCKET], {});
-  cleanups.push(() => stop(s3.child));
-  const endpoint = await until('s3rver', () => /"endpoint":"([^"]+)"/.exec(s3.output())?.[1], 60_000);
+await runBench('bench:slices', async () => {
+  const tmp = await benchDirectory(path.join(root, 'bench', 'tmp-slices'));
+  const { databaseUrl, sql } = await startBenchDatabase(tmp, { unsafeFast: process.env.BENCH_PG_UNSAFE === '1', settings: [] });
+  const { serviceEnv: s3Env } = await startBenchS3(tmp, BUCKET);
 
   const customerId = await createCustomer(sql, await createPartner(sql));
   const user = await createUser(sql, 'customer', { customerId });
@@ -113,19 +41,11 @@ async function main(): Promise<void> {
     INSERT INTO devices (customer_id, name) SELECT ${customerId}, 'Bench device ' || n FROM generate_series(1, ${DEVICES}::int) AS n RETURNING id`;
   const deviceIds = devices.map((d) => d.id);
   const seeding = performance.now();
-  const chunk = 2500;
-  for (let from = 0; from < MINUTES; from += chunk) {
-    await sql.begin(async (tx) => {
-      await tx`SET LOCAL session_replication_role = replica`;
-      await generateReadings(tx, {
-        deviceIds,
-        metrics: METRICS,
-        start: new Date(START.getTime() + from * 60_000),
-        end: new Date(START.getTime() + Math.min(MINUTES, from + chunk) * 60_000),
-        step: '1m',
-      });
-    });
-  }
+  await seedReadings(
+    sql,
+    { deviceIds, metrics: METRICS, start: START, fromMinute: 0, toMinute: MINUTES },
+    { writers: 1, chunkMinutes: 2500 },
+  );
   await sql`ANALYZE`;
   const readings = DEVICES * METRICS.length * MINUTES;
   log(`seeded ${readings} readings in ${((performance.now() - seeding) / 1000).toFixed(1)} s`);
@@ -140,23 +60,20 @@ async function main(): Promise<void> {
   const results: Array<Record<string, unknown>> = [];
   for (const run of RUNS) {
     const workers = Array.from({ length: run.workers }, () =>
-      start(path.join(root, 'bin/service'), [], {
+      startService({
         ROLE: 'worker',
         PORT: '0',
         DATABASE_URL: databaseUrl,
-        S3_ENDPOINT: endpoint,
-        S3_BUCKET: BUCKET,
-        S3_ACCESS_KEY_ID: 'S3RVER',
-        S3_SECRET_ACCESS_KEY: 'S3RVER',
+        ...s3Env,
         WORKER_CONCURRENCY: CONCURRENCY,
         EXPORT_SLICE_ROWS: run.sliceRows,
         LOG_LEVEL: 'info',
       }),
     );
-    await until('workers ready', () => (workers.every((w) => w.output().includes('"msg":"ready"')) ? true : undefined), 60_000);
+    await waitFor('workers ready', () => workers.every((w) => w.output().includes('"msg":"ready"')), { ms: 60_000, watching: workers });
     const started = performance.now();
     const id = await insertExport(sql, user.id, queryId, { customerScopes: [customerId] });
-    const final = await until(
+    const final = await waitFor(
       run.name,
       async () => {
         const [row] = await sql<
@@ -165,7 +82,7 @@ async function main(): Promise<void> {
           SELECT status, number_of_rows, total_bytes, slices, errors FROM analytics_exports WHERE id = ${id}`;
         return row && (row.status === 'complete' || row.status === 'failed') ? row : undefined;
       },
-      3_600_000,
+      { ms: 3_600_000, pollMs: 100 },
     );
     const seconds = (performance.now() - started) / 1000;
     if (final.status !== 'complete') throw new Error(`${run.name}: ${JSON.stringify(final.errors)}`);
@@ -182,7 +99,7 @@ async function main(): Promise<void> {
     };
     results.push(result);
     log(JSON.stringify(result));
-    await Promise.all(workers.map((w) => stop(w.child)));
+    await Promise.all(workers.map((w) => stopChild(w, 15_000)));
   }
 
   const cpu = readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1];
@@ -195,11 +112,4 @@ async function main(): Promise<void> {
   };
   await fs.writeFile(path.join(root, 'bench', 'results-slices.json'), `${JSON.stringify(report, null, 2)}\n`);
   console.table(results);
-}
-
-try {
-  await main();
-} finally {
-  for (const cleanup of cleanups.reverse()) await cleanup().catch((error: unknown) => log(`cleanup: ${String(error)}`));
-  for (const child of children) child.kill('SIGKILL');
-}
+});

@@ -1,4 +1,3 @@
-import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import postgres from 'postgres';
@@ -8,6 +7,8 @@ import type { DevFile } from '../src/dev-file';
 import { compileExportQuery } from '../src/exports/load-export-query';
 import { createQuery } from '../test/support/fixtures';
 import { requestJson } from './http-client';
+import { BENCH_ROOT, log, onCleanup, round, runCommand, sleep, startService, stopChild, waitFor } from './processes';
+import { peakRssMiB, resetPeakRss } from './proc-stats';
 
 /**
  * The bench's "zero-config" part: the service as a newcomer starts it (bin/service, no database
@@ -25,40 +26,18 @@ const DEVICES = 14;
 const DAYS = 100;
 const METRIC = 'temperature';
 
-interface Child {
-  child: ChildProcess;
-  output: () => string;
-  exited: Promise<number | string>;
-}
-
-/** What bench/run.ts lends this part: its process handling (everything it starts is stopped at the end). */
-export interface BenchTools {
-  root: string;
-  tmp: string;
-  repeat: number;
-  log(message: string): void;
-  sleep(ms: number): Promise<void>;
-  startService(env: Record<string, string>): Child;
-  stopChild(child: Child): Promise<void>;
-  waitFor(what: string, child: Child, ok: () => boolean | Promise<boolean>, ms?: number): Promise<void>;
-  /** Runs a command; resolves with its wall time in ms. */
-  run(command: string, args: string[], options?: { env?: Record<string, string> }): Promise<number>;
-  peakRssMiB(pid: number): number;
-  resetPeakRss(pid: number): Promise<void>;
-  onCleanup(step: () => Promise<void>): void;
-}
-
-const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
-
-export async function measureZeroConfig(tools: BenchTools) {
-  const { log } = tools;
-  const dataDir = path.join(tools.tmp, 'zero-config');
+/**
+ * Runs in the bench's tmp directory, `repeat` times (the best of each figure counts); the
+ * service gets serviceEnv too (profiling flags).
+ */
+export async function measureZeroConfig(options: { tmp: string; repeat: number; serviceEnv: Record<string, string> }) {
+  const dataDir = path.join(options.tmp, 'zero-config');
   await fs.mkdir(dataDir, { recursive: true });
   // The embedded Postgres runs as the postgres user when the bench runs as root: it must enter DATA_DIR.
   await fs.chmod(dataDir, 0o755);
-  const service = tools.startService({ DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info' });
-  tools.onCleanup(() => tools.stopChild(service));
-  await tools.waitFor('zero-config service', service, () => service.output().includes('"msg":"ready"'), 180_000);
+  const service = startService({ ...options.serviceEnv, DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info' });
+  onCleanup(() => stopChild(service));
+  await waitFor('zero-config service', () => service.output().includes('"msg":"ready"'), { ms: 180_000, watching: [service] });
   const dev = JSON.parse(await fs.readFile(path.join(dataDir, 'dev.json'), 'utf8')) as DevFile;
   const s3Line = service
     .output()
@@ -68,18 +47,18 @@ export async function measureZeroConfig(tools: BenchTools) {
   log(`zero-config service up (pid ${service.child.pid}, embedded S3 pid ${s3Pid ?? 'in-process'})`);
 
   const sql = postgres(dev.database_url, { max: 2, onnotice: () => {} });
-  tools.onCleanup(() => sql.end({ timeout: 5 }));
+  onCleanup(() => sql.end({ timeout: 5 }));
   const [customer] = await sql<{ id: string }[]>`SELECT id FROM customers ORDER BY created LIMIT 1`;
   const [admin] = await sql<{ id: string }[]>`SELECT id FROM users WHERE account_type = 'admin' ORDER BY created LIMIT 1`;
 
   // The readings, as a user would add them: the CLI's demo-data.
   let started = performance.now();
-  const cliOut = path.join(tools.tmp, 'zero-config-demo-data.json');
-  await tools.run(
+  const cliOut = path.join(options.tmp, 'zero-config-demo-data.json');
+  await runCommand(
     'sh',
     [
       '-c',
-      `node ${path.join(tools.root, 'dist/cli/index.js')} demo-data --customer ${customer!.id} --devices ${DEVICES} --days ${DAYS} --step 1m --metrics ${METRIC} > ${cliOut}`,
+      `node ${path.join(BENCH_ROOT, 'dist/cli/index.js')} demo-data --customer ${customer!.id} --devices ${DEVICES} --days ${DAYS} --step 1m --metrics ${METRIC} > ${cliOut}`,
     ],
     { env: { DATABASE_URL: dev.database_url } },
   );
@@ -100,7 +79,7 @@ export async function measureZeroConfig(tools: BenchTools) {
   const workMemMiB = v.parse(environmentSchema.EXPORT_WORK_MEM_MIB, process.env.EXPORT_WORK_MEM_MIB);
   const psqlEnv = { PGOPTIONS: `-c extra_float_digits=1${workMemMiB === undefined ? '' : ` -c work_mem=${workMemMiB}MB`}` };
   const psqlCopy = (what: string) =>
-    tools.run(
+    runCommand(
       'psql',
       [dev.database_url, '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', `\\copy ${what} to '/dev/null' with (format csv, header)`],
       {
@@ -116,9 +95,9 @@ export async function measureZeroConfig(tools: BenchTools) {
   }> = [];
   let rows = 0;
   let bytes = 0;
-  for (let i = 0; i < tools.repeat; i++) {
-    await tools.resetPeakRss(service.child.pid!);
-    if (s3Pid) await tools.resetPeakRss(s3Pid);
+  for (let i = 0; i < options.repeat; i++) {
+    await resetPeakRss(service.child.pid!);
+    if (s3Pid) await resetPeakRss(s3Pid);
     started = performance.now();
     const created = await requestJson('POST', `${dev.base_url}/analytics/export`, headers, { name: `zero-config ${i}`, query: queryId });
     if (created.status !== 201) throw new Error(`POST /analytics/export: ${created.status} ${JSON.stringify(created.body)}`);
@@ -131,11 +110,11 @@ export async function measureZeroConfig(tools: BenchTools) {
         bytes = body.total_bytes as number;
         break;
       }
-      await tools.sleep(50);
+      await sleep(50);
     }
     const exportMs = performance.now() - started;
-    const servicePeakRssMiB = tools.peakRssMiB(service.child.pid!);
-    const s3PeakRssMiB = s3Pid ? tools.peakRssMiB(s3Pid) : undefined;
+    const servicePeakRssMiB = peakRssMiB(service.child.pid!);
+    const s3PeakRssMiB = s3Pid ? peakRssMiB(s3Pid) : undefined;
     if (rows !== seeded.readings) throw new Error(`the export has ${rows} rows, the table ${seeded.readings}`);
 
     const select = (await compileExportQuery(sql, id)).replace(/\s+/g, ' ');

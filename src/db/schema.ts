@@ -301,6 +301,7 @@ export const analyticsExports = pgTable(
     index('analytics_exports_created_by_idx').on(t.createdBy),
     index('analytics_exports_running_heartbeat_idx').on(t.heartbeatAt).where(sql`${t.status} = 'running'`),
     index('analytics_exports_queued_run_at_idx').on(t.runAt).where(sql`${t.status} = 'queued'`),
+    index('analytics_exports_queued_created_by_idx').on(t.createdBy, t.runAt).where(sql`${t.status} = 'queued'`),
     uniqueIndex('analytics_exports_idempotency_key').on(t.createdBy, t.idempotencyKey).where(sql`${t.idempotencyKey} IS NOT NULL`),
     check('analytics_exports_formula_guard_csv', sql`NOT ${t.formulaGuard} OR ${t.format} = 'csv'`),
   ],

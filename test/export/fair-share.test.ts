@@ -111,7 +111,8 @@ describe('the claim', async () => {
   // One connection each: pool `first` with max 1 runs its BEGIN, claim and COMMIT on one session.
   const first = new pg.Pool({ connectionString: claims.url, max: 1 });
   const second = new pg.Pool({ connectionString: claims.url, max: 1, application_name: 'second claimant' });
-  after(() => Promise.all([first.end(), second.end()]));
+  const third = new pg.Pool({ connectionString: claims.url, max: 1 });
+  after(() => Promise.all([first.end(), second.end(), third.end()]));
   const limitOne = { maxRunningPerTenant: 1, retryAfterMs: 2000 };
   const claimed = (result: ClaimResult) => (result && 'claimed' in result ? result.claimed : undefined);
   const reset = () => sql`DELETE FROM analytics_exports`;
@@ -178,6 +179,63 @@ describe('the claim', async () => {
     assert.ok(claimed(await claimExport(second, two, 'worker two', limitOne)));
   });
 
+  test("with nothing else due, one customer's claims do not wait for each other's commit", async () => {
+    await reset();
+    const one = await insertExport(sql, a.user.id, a.queryId);
+    const two = await insertExport(sql, a.user.id, a.queryId);
+    await first.query('BEGIN');
+    try {
+      assert.ok(claimed(await claimExport(first, one, 'worker one', limitOne)));
+      // The first claim is not committed: the second goes ahead beside it rather than waiting for it.
+      const secondClaim = claimExport(second, two, 'worker two', limitOne);
+      const waited = new Promise<'waited'>((resolve) => setTimeout(() => resolve('waited'), 10_000).unref());
+      const result = await Promise.race([secondClaim, waited]);
+      assert.notEqual(result, 'waited', 'the second claim waited for the first to commit');
+      assert.ok(claimed(result as ClaimResult));
+    } finally {
+      await first.query('COMMIT');
+    }
+  });
+
+  test("a claim that found nothing else due is refused when another customer's export is due once it holds the lock", async () => {
+    await reset();
+    const c = await seedCustomerReadings(sql, 1, 1);
+    const ofB = await insertExport(sql, b.user.id, b.queryId);
+    const one = await insertExport(sql, a.user.id, a.queryId);
+    // B's export is due: A's first claim takes the lock exclusively, and stays uncommitted.
+    await first.query('BEGIN');
+    assert.ok(claimed(await claimExport(first, one, 'worker one', limitOne)));
+    // B's export starts (B at its limit).
+    assert.ok(claimed(await claimExport(third, ofB, 'worker three', limitOne)));
+    // C's export, due from before A's second claim starts, but committed only while that claim waits.
+    let inserted: () => void = () => undefined;
+    let release: () => void = () => undefined;
+    const insertedOfC = new Promise<void>((resolve) => (inserted = resolve));
+    const commitOfC = sql.begin(async (tx) => {
+      await insertExport(tx, c.user.id, c.queryId);
+      inserted();
+      await new Promise<void>((resolve) => (release = resolve));
+    });
+    await insertedOfC;
+    // Nothing else is due yet: A's second claim takes the shared path, and waits for the first's lock.
+    const two = await insertExport(sql, a.user.id, a.queryId);
+    const secondClaim = claimExport(second, two, 'worker two', limitOne);
+    await waitFor(
+      async () => {
+        const [row] = await sql<{ waiting: boolean }[]>`
+          SELECT wait_event = 'advisory' AS waiting FROM pg_stat_activity WHERE application_name = 'second claimant' AND state = 'active'`;
+        return row?.waiting ? true : undefined;
+      },
+      10_000,
+      'the second claim waiting for the lock',
+    );
+    release();
+    await commitOfC;
+    await first.query('COMMIT');
+    // A runs its limit and C's export is due: A's second export waits its turn.
+    assert.deepEqual(await secondClaim, { deferred: true });
+  });
+
   test("another customer's due export counts only while that customer is under its own limit", async () => {
     await reset();
     const runningOfB = await insertExport(sql, b.user.id, b.queryId);
@@ -221,5 +279,34 @@ describe('the claim', async () => {
     assert.ok(claimed(await claimExport(second, await insertExport(sql, a.user.id, a.queryId), 'worker two', limitOne)));
     assert.ok(claimed(await claimExport(second, await exportBy(admin.id), 'worker two', limitOne)));
     assert.deepEqual(await claimExport(second, await exportBy(admin.id), 'worker two', limitOne), { deferred: true });
+  });
+  test("the turn is decided without reading the customer's whole backlog", async () => {
+    await reset();
+    const running = await insertExport(sql, a.user.id, a.queryId);
+    assert.ok(claimed(await claimExport(first, running, 'worker one', limitOne)));
+    const backlog: string[] = [];
+    for (let i = 0; i < 200; i++) backlog.push(await insertExport(sql, a.user.id, a.queryId));
+    // Statistics of the table as it is now, and none of the rows the earlier tests deleted.
+    await sql`VACUUM ANALYZE analytics_exports`;
+    // A is at its limit, so the turn asks whether any other customer has work due (none has).
+    // A session of its own: its statistics of this transaction are this call's alone.
+    const session = new pg.Client({ connectionString: claims.url });
+    await session.connect();
+    try {
+      await session.query('BEGIN');
+      const { rows: turn } = await session.query<{ go: boolean }>('SELECT analytics_export_take_turn($1, 1, $2) AS go', [
+        backlog.at(-1),
+        '2 s',
+      ]);
+      assert.equal(turn[0]!.go, true, 'nothing else is due: A may run beyond its limit');
+      // Rows of analytics_exports read by sequential scans, and entries read from its indexes.
+      const { rows: read } = await session.query<{ n: number }>(`
+        SELECT (pg_stat_get_xact_tuples_returned('analytics_exports'::regclass)
+                + (SELECT sum(pg_stat_get_xact_tuples_returned(indexrelid)) FROM pg_index WHERE indrelid = 'analytics_exports'::regclass))::int AS n`);
+      await session.query('ROLLBACK');
+      assert.ok(read[0]!.n < 50, `read ${read[0]!.n} rows and index entries of analytics_exports for a backlog of 200`);
+    } finally {
+      await session.end();
+    }
   });
 });

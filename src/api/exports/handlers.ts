@@ -1,7 +1,7 @@
 import type { Context } from 'hono';
 import type { ServiceContext } from '../../context';
 import { defaultScopes, distinctIds } from '../../auth/scopes';
-import { findVisibleExport, listExportFiles, listVisibleExports } from '../../db/statements/exports';
+import { findVisibleExport, findVisibleExportWithFiles, listVisibleExports } from '../../db/statements/exports';
 import { cancelExport, ExportAlreadyFinished } from '../../exports/cancel-export';
 import { createExport, hashRequest, IdempotencyKeyConflict, InvalidExportRequest } from '../../exports/create-export';
 import { deleteExport } from '../../exports/delete-export';
@@ -111,14 +111,16 @@ async function list(context: ServiceContext, c: C) {
 
 /**
  * GET /analytics/exports/{id}/: a complete export's url, and the url of each of its files, are
- * signed anew on every request, at one instant (they expire together). With
+ * signed anew on every request, at one instant (they expire together; a key is signed once, so a
+ * single file's url is the export's). The export and its files are read together. With
  * ?wait=N (extension) the answer waits until the export is complete or failed, at most N seconds.
  */
 async function retrieve(context: ServiceContext, waits: ExportWaits, c: C) {
   const { wait } = parseOr400(RetrieveExportQuery, { wait: c.req.query('wait') });
-  let row = await visibleExport(context, c);
+  const { sql } = context.database;
+  let row = await visibleOr404(c, (callerId, id) => findVisibleExportWithFiles(sql, callerId, id));
   if (wait !== undefined && !isFinal(row.status)) {
-    const find = () => findVisibleExport(context.database.sql, c.get('caller').id, row.id);
+    const find = () => findVisibleExportWithFiles(sql, c.get('caller').id, row.id);
     const finished = await waits.wait(row.id, wait * 1000, c.req.raw.signal, find, (r) => r === undefined || isFinal(r.status));
     const now = finished === undefined ? await find() : finished;
     // Deleted while it was waited for.
@@ -129,11 +131,12 @@ async function retrieve(context: ServiceContext, waits: ExportWaits, c: C) {
     const signer = context.publicS3 ?? context.s3;
     const { bucket } = context.config.s3;
     const signingTime = new Date();
-    const files = await listExportFiles(context.database.sql, row.id);
-    const [download, ...fileUrls] = await Promise.all(
-      [row.object_key, ...files.map((file) => file.object_key)].map((key) => presignDownload(signer, bucket, key, signingTime)),
+    const keys = [...new Set([row.object_key, ...row.files.map((file) => file.object_key)])];
+    const signed = new Map(
+      await Promise.all(keys.map(async (key) => [key, await presignDownload(signer, bucket, key, signingTime)] as const)),
     );
-    return c.json(exportResource(row, { ...download!, files: files.map((file, i) => ({ ...file, url: fileUrls[i]!.url })) }));
+    const files = row.files.map((file) => ({ ...file, url: signed.get(file.object_key)!.url }));
+    return c.json(exportResource(row, { ...signed.get(row.object_key)!, files }));
   }
   return c.json(exportResource(row));
 }

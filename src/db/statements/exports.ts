@@ -100,6 +100,25 @@ export async function findVisibleExport(sql: Queryable, callerId: string, id: st
   return row;
 }
 
+/**
+ * An export the caller may see with its files (in row order; none unless it is complete), in one
+ * round trip: what GET of one export reads.
+ */
+export async function findVisibleExportWithFiles(
+  sql: Queryable,
+  callerId: string,
+  id: string,
+): Promise<(ExportRow & { files: ExportFileRow[] }) | undefined> {
+  const [row] = await sql<(ExportRow & { files: ExportFileRow[] })[]>`
+    SELECT ${columns(sql)},
+           coalesce((SELECT json_agg(json_build_object('object_key', f.object_key, 'number_of_rows', f.number_of_rows::text,
+                                                       'total_bytes', f.total_bytes::text) ORDER BY f.file_number)
+                       FROM analytics_export_files f WHERE f.export_id = e.id), '[]') AS files
+      FROM analytics_exports e
+     WHERE e.id = ${id} AND user_sees_scopes(${callerId}, e.customer_scopes, e.partner_scopes)`;
+  return row;
+}
+
 /** An export whoever may see it (the webhook task describes it to its creator). */
 export async function findExport(sql: Queryable, id: string): Promise<ExportRow | undefined> {
   const [row] = await sql<ExportRow[]>`SELECT ${columns(sql)} FROM analytics_exports e WHERE e.id = ${id}`;
@@ -255,12 +274,6 @@ export interface ExportFileRow {
   object_key: string;
   number_of_rows: string | number;
   total_bytes: string | number;
-}
-
-/** The files of an export, in its row order (none unless it is complete). */
-export async function listExportFiles(sql: Queryable, exportId: string): Promise<ExportFileRow[]> {
-  return sql<ExportFileRow[]>`
-    SELECT object_key, number_of_rows, total_bytes FROM analytics_export_files WHERE export_id = ${exportId} ORDER BY file_number`;
 }
 
 /** The attempt each of these exports is running now, by export id (exports not running are absent). */
