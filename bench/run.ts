@@ -150,6 +150,9 @@ await runBench('bench', async () => {
     DATABASE_URL: databaseUrl,
     ...s3Env,
     HOST: '127.0.0.1',
+    // The export path compares one export with one COPY and one upload of the same bytes: the
+    // export runs whole unless EXPORT_SLICE_ROWS is given (slices: npm run bench:slices).
+    EXPORT_SLICE_ROWS: '0',
     ...SERVICE_ENV,
   };
   const apiPort = await findFreePort();
@@ -175,6 +178,7 @@ await runBench('bench', async () => {
     EXPORT_PART_SIZE_MIB: effective.export.partSizeBytes / 1048576,
     EXPORT_UPLOAD_QUEUE_SIZE: effective.export.uploadQueueSize,
     DATABASE_POOL_SIZE: effective.databasePoolSize,
+    EXPORT_SLICE_ROWS: effective.export.sliceRows,
     ...SERVICE_ENV,
     postgresFsync: process.env.BENCH_PG_UNSAFE === '1' ? 'off' : 'on',
   };
