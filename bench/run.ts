@@ -75,6 +75,7 @@ const SERVICE_ENV: Record<string, string> = Object.fromEntries(
     'WORKER_CONCURRENCY',
     'EXPORT_MAX_RUNNING_PER_CUSTOMER',
     'EXPORT_SLICE_ROWS',
+    'EXPORT_MAX_FILE_MIB',
     'EXPORT_PART_SIZE_MIB',
     'EXPORT_UPLOAD_QUEUE_SIZE',
     'DATABASE_POOL_SIZE',
@@ -153,6 +154,8 @@ await runBench('bench', async () => {
     // The export path compares one export with one COPY and one upload of the same bytes: the
     // export runs whole unless EXPORT_SLICE_ROWS is given (slices: npm run bench:slices).
     EXPORT_SLICE_ROWS: '0',
+    // ... and as one file (10M rows are 1.4 GiB, past the default 1 GiB): one CSV header, as the COPY's.
+    EXPORT_MAX_FILE_MIB: '4096',
     ...SERVICE_ENV,
   };
   const apiPort = await findFreePort();
@@ -179,6 +182,7 @@ await runBench('bench', async () => {
     EXPORT_UPLOAD_QUEUE_SIZE: effective.export.uploadQueueSize,
     DATABASE_POOL_SIZE: effective.databasePoolSize,
     EXPORT_SLICE_ROWS: effective.export.sliceRows,
+    EXPORT_MAX_FILE_MIB: effective.export.maxFileBytes / 1048576,
     ...SERVICE_ENV,
     postgresFsync: process.env.BENCH_PG_UNSAFE === '1' ? 'off' : 'on',
   };
