@@ -98,7 +98,9 @@ describe('SIGTERM', () => {
     assert.equal(requeued.last_error!.code, 'shutdown');
     assert.equal(requeued.attempts, 0, 'a shutdown hands its attempt back');
     assert.equal(requeued.rows_written, null);
-    assert.equal(await copyBackends(database), 0);
+    // Postgres ends the backend when it next writes to the closed connection, or within the
+    // session's client_connection_check_interval (1 s) while it computes.
+    await waitFor(async () => ((await copyBackends(database)) === 0 ? true : undefined), 2000, 'the COPY backend to go', 20);
 
     const next = spawnWorker(environment());
     const final = await waitForFinalExport(sql, id, 120_000);
