@@ -109,6 +109,9 @@ export function parseExportDefinition(definition: unknown): ExportQuery {
 }
 
 const BUCKET_WIDTH = { '1m': '1 minute', '5m': '5 minutes', '15m': '15 minutes', '1h': '1 hour' } as const;
+const MINUTE_MS = 60_000;
+/** Each interval's width in milliseconds (a day's: 24 hours; bucketsInRange allows for one of 25). */
+const BUCKET_MS = { '1m': MINUTE_MS, '5m': 5 * MINUTE_MS, '15m': 15 * MINUTE_MS, '1h': 60 * MINUTE_MS, '1d': 24 * 60 * MINUTE_MS } as const;
 
 /**
  * What a time slice's boundaries are aligned on, as an interval from 2000-01-01 UTC, so that no
@@ -176,9 +179,8 @@ export function compileReadingsEstimateSelect(query: ExportQuery, deviceIds: str
 /** At most how many buckets of the query's interval its time range holds; undefined for raw rows. */
 export function bucketsInRange(query: ExportQuery): number | undefined {
   if (query.interval === 'raw') return undefined;
-  const widthMs = { '1m': 60_000, '5m': 300_000, '15m': 900_000, '1h': 3_600_000, '1d': 86_400_000 }[query.interval];
   // One more for a range that does not start on a bucket boundary; a day of 25 hours still fits.
-  return Math.ceil((Date.parse(query.end) - Date.parse(query.start)) / widthMs) + 1;
+  return Math.ceil((Date.parse(query.end) - Date.parse(query.start)) / BUCKET_MS[query.interval]) + 1;
 }
 
 /** The SELECT for a checked definition. Pure: the same definition always gives the same text. */

@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { BinaryRowReader } from '../../src/worker/encoders/binary-rows';
 import type { ReadingRow } from '../../src/worker/encoders/rows';
+import { chunked } from '../support/chunks';
 
 /**
  * BinaryRowReader decodes COPY's binary format (header, rows of length-prefixed fields, trailer)
@@ -47,17 +48,6 @@ function copyBinary(rows: ReadingRow[], headerExtension = Buffer.alloc(0)): Buff
   }
   parts.push(int16(-1));
   return Buffer.concat(parts);
-}
-
-function chunked(buffer: Buffer, cuts: number[]): Buffer[] {
-  const points = [...new Set(cuts.map((c) => c % (buffer.length + 1)))].sort((a, b) => a - b);
-  const chunks: Buffer[] = [];
-  let from = 0;
-  for (const at of [...points, buffer.length]) {
-    if (at > from) chunks.push(buffer.subarray(from, at));
-    from = Math.max(from, at);
-  }
-  return chunks;
 }
 
 async function decode(chunks: Buffer[]): Promise<ReadingRow[]> {

@@ -4,32 +4,13 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { CsvRowReader } from '../../src/worker/encoders/csv-rows';
 import type { CsvRows } from '../../src/worker/encoders/rows';
+import { chunked, csvFieldText as field, csvRow } from '../support/chunks';
 
 /**
  * CsvRowReader cuts the CSV that Postgres's COPY writes into batches of whole rows, however the
  * bytes are cut into chunks: a field holding a quote, a comma or a newline is quoted, inner quotes
  * doubled.
  */
-
-const field = fc.string({ unit: fc.constantFrom('a', 'é', '😀', ',', '"', '\n', '\r', ' ', '1'), maxLength: 12 });
-
-function csvField(value: string): string {
-  return /[",\n\r]/.test(value) ? `"${value.replaceAll('"', '""')}"` : value;
-}
-
-const csvRow = (row: string[]) => `${row.map(csvField).join(',')}\n`;
-
-/** The buffer cut at the given offsets (in any order, repeats allowed: empty chunks are skipped). */
-function chunked(buffer: Buffer, cuts: number[]): Buffer[] {
-  const points = [...new Set(cuts.map((c) => c % (buffer.length + 1)))].sort((a, b) => a - b);
-  const chunks: Buffer[] = [];
-  let from = 0;
-  for (const at of [...points, buffer.length]) {
-    if (at > from) chunks.push(buffer.subarray(from, at));
-    from = Math.max(from, at);
-  }
-  return chunks;
-}
 
 async function run(chunks: Buffer[]): Promise<CsvRows[]> {
   const reader = new CsvRowReader();

@@ -7,6 +7,7 @@ import { CSV_HEADER, type ExportEncoding } from '../../src/exports/formats';
 import { exportEncoder, type FileEncoder } from '../../src/worker/encoders';
 import { FileSplitter } from '../../src/worker/file-splitter';
 import { parseCsv } from '../support/csv';
+import { chunked, csvFieldText as field, csvRow } from '../support/chunks';
 
 /**
  * FileSplitter writes the row reader's batches into files, each through a fresh encoder of the
@@ -15,26 +16,6 @@ import { parseCsv } from '../support/csv';
  * (each with the header; each a whole gzip stream when compressed) holding whole rows in order,
  * every file but the last at least the limit, and the rows of each counted exactly.
  */
-
-const field = fc.string({ unit: fc.constantFrom('a', 'é', '😀', ',', '"', '\n', '\r', ' ', '1'), maxLength: 12 });
-
-function csvField(value: string): string {
-  return /[",\n\r]/.test(value) ? `"${value.replaceAll('"', '""')}"` : value;
-}
-
-const csvRow = (row: string[]) => `${row.map(csvField).join(',')}\n`;
-
-/** The buffer cut at the given offsets (in any order, repeats allowed: empty chunks are skipped). */
-function chunked(buffer: Buffer, cuts: number[]): Buffer[] {
-  const points = [...new Set(cuts.map((c) => c % (buffer.length + 1)))].sort((a, b) => a - b);
-  const chunks: Buffer[] = [];
-  let from = 0;
-  for (const at of [...points, buffer.length]) {
-    if (at > from) chunks.push(buffer.subarray(from, at));
-    from = Math.max(from, at);
-  }
-  return chunks;
-}
 
 interface SplitFile {
   encoder: FileEncoder;
