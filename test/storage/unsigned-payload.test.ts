@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
-import http from 'node:http';
+import { randomBytes } from 'node:crypto';
 import os from 'node:os';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { createS3Client, payloadIntegrityNeedsNoHash } from '../../src/storage/s3-client';
-import { createTestBucket, type TestBucket } from '../support/s3';
+import { createTestBucket, type RelayedPut, startS3Relay } from '../support/s3';
 
 /**
  * Uploads are signed without a hash of their bytes (SigV4's UNSIGNED-PAYLOAD) over TLS and on
@@ -15,51 +14,9 @@ import { createTestBucket, type TestBucket } from '../support/s3';
  * SHA-256 of the body it carried.
  */
 
-interface RecordedPut {
-  url: string;
-  contentSha256: string | undefined;
-  bodySha256: string;
-}
-
-let bucket: TestBucket;
-let relay: http.Server;
-let relayPort: number;
-const puts: RecordedPut[] = [];
-
-before(async () => {
-  bucket = await createTestBucket();
-  const target = new URL(bucket.config.endpoint!);
-  relay = http.createServer((request, response) => {
-    const chunks: Buffer[] = [];
-    request.on('data', (chunk: Buffer) => chunks.push(chunk));
-    request.on('end', () => {
-      const body = Buffer.concat(chunks);
-      if (request.method === 'PUT') {
-        puts.push({
-          url: request.url ?? '',
-          contentSha256: request.headers['x-amz-content-sha256'] as string | undefined,
-          bodySha256: createHash('sha256').update(body).digest('hex'),
-        });
-      }
-      const forwarded = http.request(
-        { host: target.hostname, port: target.port, method: request.method, path: request.url, headers: request.headers },
-        (answer) => {
-          response.writeHead(answer.statusCode ?? 502, answer.headers);
-          answer.pipe(response);
-        },
-      );
-      forwarded.on('error', () => response.destroy());
-      forwarded.end(body);
-    });
-  });
-  await new Promise<void>((resolve) => relay.listen(0, '0.0.0.0', resolve));
-  relayPort = (relay.address() as { port: number }).port;
-});
-
-after(async () => {
-  relay.closeAllConnections();
-  await new Promise((resolve) => relay.close(resolve));
-});
+const puts: RelayedPut[] = [];
+const bucket = await createTestBucket();
+const { port: relayPort } = await startS3Relay(bucket.config.endpoint!, { onPut: (put) => puts.push(put), allInterfaces: true });
 
 /** An address of this machine that is not loopback, if it has one. */
 function externalAddress(): string | undefined {
@@ -69,7 +26,7 @@ function externalAddress(): string | undefined {
   return undefined;
 }
 
-async function uploadThrough(host: string, key: string): Promise<{ body: Buffer; puts: RecordedPut[] }> {
+async function uploadThrough(host: string, key: string): Promise<{ body: Buffer; puts: RelayedPut[] }> {
   puts.length = 0;
   const s3 = createS3Client({ ...bucket.config, endpoint: `http://${host}:${relayPort}` });
   try {

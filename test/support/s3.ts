@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
@@ -134,14 +134,36 @@ export async function startCuttableRelay(targetPort: number): Promise<{ endpoint
   };
 }
 
+/** A PUT that passed through startS3Relay: its path, its x-amz-content-sha256 and the SHA-256 of its body. */
+export interface RelayedPut {
+  url: string;
+  contentSha256: string | undefined;
+  bodySha256: string;
+}
+
 /**
- * An HTTP relay in front of an S3 server that holds every PUT (PutObject, UploadPart) for
- * `delayMs` before passing it on, headers untouched (the signature covers them): uploads of
- * worker processes, which a test cannot hook like paceUploadParts, then last a predictable while.
+ * An HTTP relay in front of an S3 server, headers untouched (the signature covers them). With
+ * `delayPutMs` it holds every PUT (PutObject, UploadPart) that long before passing it on: uploads
+ * of worker processes, which a test cannot hook like paceUploadParts, then last a predictable
+ * while. With `onPut` it reports each PUT as it ends. `allInterfaces` listens beyond loopback.
  */
-export async function startPacedS3Relay(targetEndpoint: string, delayMs: number): Promise<{ endpoint: string }> {
+export async function startS3Relay(
+  targetEndpoint: string,
+  options: { delayPutMs?: number; onPut?: (put: RelayedPut) => void; allInterfaces?: boolean } = {},
+): Promise<{ endpoint: string; port: number }> {
   const target = new URL(targetEndpoint);
   const server = http.createServer((request, response) => {
+    if (request.method === 'PUT' && options.onPut) {
+      const hash = createHash('sha256');
+      request.on('data', (chunk: Buffer) => hash.update(chunk));
+      request.on('end', () =>
+        options.onPut?.({
+          url: request.url ?? '',
+          contentSha256: request.headers['x-amz-content-sha256'] as string | undefined,
+          bodySha256: hash.digest('hex'),
+        }),
+      );
+    }
     const forward = () => {
       const upstream = http.request(
         { host: target.hostname, port: target.port, method: request.method, path: request.url, headers: request.headers },
@@ -153,11 +175,17 @@ export async function startPacedS3Relay(targetEndpoint: string, delayMs: number)
       upstream.on('error', () => response.destroy());
       request.pipe(upstream);
     };
-    if (request.method === 'PUT') setTimeout(forward, delayMs);
+    if (request.method === 'PUT' && options.delayPutMs) setTimeout(forward, options.delayPutMs);
     else forward();
   });
-  server.listen(0, '127.0.0.1');
+  server.listen(0, options.allInterfaces ? '0.0.0.0' : '127.0.0.1');
   await once(server, 'listening');
   after(() => new Promise<void>((resolve) => server.close(() => resolve()) && server.closeAllConnections()));
-  return { endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+  const port = (server.address() as AddressInfo).port;
+  return { endpoint: `http://127.0.0.1:${port}`, port };
+}
+
+/** startS3Relay holding every PUT for `delayMs`. */
+export function startPacedS3Relay(targetEndpoint: string, delayMs: number): Promise<{ endpoint: string }> {
+  return startS3Relay(targetEndpoint, { delayPutMs: delayMs });
 }
