@@ -88,7 +88,6 @@ await runBench('bench:formats', async () => {
     { deviceIds: devices.map((d) => d.id), metrics: METRICS, start: START, fromMinute: 0, toMinute: MINUTES },
     { writers: 4, chunkMinutes: MINUTES },
   );
-  await sql`ANALYZE device_readings`;
   log(`seeded 2M readings in ${round((performance.now() - seeded) / 1000)} s`);
   const queryId = await createQuery(
     sql,

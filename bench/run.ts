@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -67,6 +67,12 @@ const REPEAT = Number(env('BENCH_REPEAT', '2'));
 /** BENCH_PG_STATEMENTS=1: pg_stat_statements on; the statements that took most of the server's time go to stderr at the end. */
 const PG_STATEMENTS = process.env.BENCH_PG_STATEMENTS === '1';
 /**
+ * BENCH_PG_SETTINGS='name=value name=value': more settings for the bench's Postgres (e.g.
+ * auto_explain's, to see the plan each export's COPY ran); BENCH_PG_LOG=file: its server log goes there.
+ */
+const PG_SETTINGS = (process.env.BENCH_PG_SETTINGS ?? '').split(/\s+/).filter(Boolean);
+const PG_LOG = process.env.BENCH_PG_LOG;
+/**
  * The service runs with its own defaults; these, when set in the bench's environment, are passed
  * on (for before/after figures): the service's knobs and bin/service's memory settings.
  */
@@ -113,7 +119,8 @@ await runBench('bench', async () => {
     sql,
   } = await startBenchDatabase(tmp, {
     unsafeFast: process.env.BENCH_PG_UNSAFE === '1',
-    settings: PG_STATEMENTS ? ['shared_preload_libraries=pg_stat_statements', 'pg_stat_statements.track=all'] : [],
+    settings: [...(PG_STATEMENTS ? ['shared_preload_libraries=pg_stat_statements', 'pg_stat_statements.track=all'] : []), ...PG_SETTINGS],
+    ...(PG_LOG ? { onLog: (line: string) => appendFileSync(PG_LOG, line) } : {}),
   });
   if (PG_STATEMENTS) await sql`CREATE EXTENSION IF NOT EXISTS pg_stat_statements`;
   (results.machine as Record<string, unknown>).postgres = (await sql<{ v: string }[]>`SELECT current_setting('server_version') AS v`)[0]!.v;
@@ -210,7 +217,7 @@ await runBench('bench', async () => {
     seeded = performance.now();
     await seedReadings(sql, deviceIds, SMALL_MINUTES, LARGE_MINUTES);
     log(`seeded 8M more readings in ${round((performance.now() - seeded) / 1000)} s`);
-    await sql`VACUUM ANALYZE device_readings`;
+    await sql`VACUUM device_readings`;
     const largeQuery = await createQuery(
       sql,
       user.id,
@@ -474,7 +481,6 @@ async function seedReadings(sql: postgres.Sql, deviceIds: string[], from: number
     { deviceIds, metrics: METRICS, start: START, fromMinute: from, toMinute: to },
     { writers: 4, chunkMinutes: 5000 },
   );
-  await sql`ANALYZE device_readings`;
 }
 
 async function machine() {
