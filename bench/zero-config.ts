@@ -8,7 +8,7 @@ import { compileExportQuery } from '../src/exports/load-export-query';
 import { createQuery } from '../test/support/fixtures';
 import { requestJson } from './http-client';
 import { BENCH_ROOT, log, onCleanup, round, runCommand, sleep, startService, stopChild, waitFor } from './processes';
-import { peakRssMiB, resetPeakRss } from './proc-stats';
+import { cpuSeconds, peakRssMiB, postgresCpuSeconds, resetPeakRss } from './proc-stats';
 
 /**
  * The bench's "zero-config" part: the service as a newcomer starts it (bin/service, no database
@@ -92,12 +92,21 @@ export async function measureZeroConfig(options: { tmp: string; repeat: number; 
     tableCopyMs: number;
     servicePeakRssMiB: number;
     s3PeakRssMiB?: number;
+    /** CPU seconds during the export (service, embedded S3, Postgres) and during psql's COPY of its SELECT (Postgres). */
+    cpuS: { service: number; s3?: number; postgres: number; postgresForSelectCopy: number };
   }> = [];
+  const pgDataDir = path.join(dataDir, 'postgres');
+  const cpuNow = () => ({
+    service: cpuSeconds(service.child.pid!),
+    s3: s3Pid ? cpuSeconds(s3Pid) : 0,
+    postgres: postgresCpuSeconds(pgDataDir),
+  });
   let rows = 0;
   let bytes = 0;
   for (let i = 0; i < options.repeat; i++) {
     await resetPeakRss(service.child.pid!);
     if (s3Pid) await resetPeakRss(s3Pid);
+    const cpu0 = cpuNow();
     started = performance.now();
     const created = await requestJson('POST', `${dev.base_url}/analytics/export`, headers, { name: `zero-config ${i}`, query: queryId });
     if (created.status !== 201) throw new Error(`POST /analytics/export: ${created.status} ${JSON.stringify(created.body)}`);
@@ -113,12 +122,15 @@ export async function measureZeroConfig(options: { tmp: string; repeat: number; 
       await sleep(50);
     }
     const exportMs = performance.now() - started;
+    const cpu1 = cpuNow();
     const servicePeakRssMiB = peakRssMiB(service.child.pid!);
     const s3PeakRssMiB = s3Pid ? peakRssMiB(s3Pid) : undefined;
     if (rows !== seeded.readings) throw new Error(`the export has ${rows} rows, the table ${seeded.readings}`);
 
     const select = (await compileExportQuery(sql, id)).replace(/\s+/g, ' ');
+    const pgBeforeSelect = postgresCpuSeconds(pgDataDir);
     const selectCopyMs = await psqlCopy(`(${select})`);
+    const postgresForSelectCopy = round(postgresCpuSeconds(pgDataDir) - pgBeforeSelect, 2);
     const tableCopyMs = await psqlCopy('device_readings');
     runs.push({
       exportMs: round(exportMs),
@@ -126,9 +138,15 @@ export async function measureZeroConfig(options: { tmp: string; repeat: number; 
       tableCopyMs: round(tableCopyMs),
       servicePeakRssMiB: round(servicePeakRssMiB),
       ...(s3PeakRssMiB === undefined ? {} : { s3PeakRssMiB: round(s3PeakRssMiB) }),
+      cpuS: {
+        service: round(cpu1.service - cpu0.service, 2),
+        ...(s3Pid ? { s3: round(cpu1.s3 - cpu0.s3, 2) } : {}),
+        postgres: round(cpu1.postgres - cpu0.postgres, 2),
+        postgresForSelectCopy,
+      },
     });
     log(
-      `zero-config run ${i + 1}: export ${round(exportMs / 1000, 2)} s, psql COPY of its SELECT ${round(selectCopyMs / 1000, 2)} s, psql COPY of the table ${round(tableCopyMs / 1000, 2)} s, service peak RSS ${round(servicePeakRssMiB)} MiB${s3PeakRssMiB === undefined ? '' : `, embedded S3 ${round(s3PeakRssMiB)} MiB`}`,
+      `zero-config run ${i + 1}: export ${round(exportMs / 1000, 2)} s, psql COPY of its SELECT ${round(selectCopyMs / 1000, 2)} s, psql COPY of the table ${round(tableCopyMs / 1000, 2)} s, service peak RSS ${round(servicePeakRssMiB)} MiB${s3PeakRssMiB === undefined ? '' : `, embedded S3 ${round(s3PeakRssMiB)} MiB`}; CPU during the export: ${JSON.stringify(runs.at(-1)!.cpuS)}`,
     );
   }
   // Best of the runs for each, so that a noisy run does not decide a ratio.

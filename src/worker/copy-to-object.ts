@@ -258,7 +258,10 @@ class FileBytes extends Transform {
     private readonly maxBytes: number,
     private readonly tooLarge: (error: ObjectTooLarge) => void,
   ) {
-    super();
+    // Chunks go on to the upload one by one, as objects: lib-storage reads its body with an async
+    // iterator, and from a byte stream that read joins every chunk buffered into a new Buffer (a
+    // copy of most of the export) before lib-storage copies them again into parts.
+    super({ readableObjectMode: true, readableHighWaterMark: 2 });
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {

@@ -21,14 +21,22 @@ export class CsvRowReader extends Transform {
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    const { rows, end } = this.#scan(chunk);
+    const { rows, firstEnd, end } = this.#scan(chunk);
     if (rows === 0) {
       this.#partial.push(chunk);
       return callback();
     }
-    const text = Buffer.concat([...this.#partial, chunk.subarray(0, end)]);
-    this.#partial = end < chunk.length ? [chunk.subarray(end)] : [];
-    callback(null, { text, rows } satisfies CsvRows);
+    if (this.#partial.length > 0) {
+      // Only the row the last chunks began is joined (a copy of one row, not of the chunk): it
+      // goes on as a batch of its own, and the chunk's other rows as they are.
+      this.push({ text: Buffer.concat([...this.#partial, chunk.subarray(0, firstEnd)]), rows: 1 } satisfies CsvRows);
+      this.#partial = [];
+      if (rows > 1) this.push({ text: chunk.subarray(firstEnd, end), rows: rows - 1 } satisfies CsvRows);
+    } else {
+      this.push({ text: chunk.subarray(0, end), rows } satisfies CsvRows);
+    }
+    if (end < chunk.length) this.#partial.push(chunk.subarray(end));
+    callback();
   }
 
   override _flush(callback: TransformCallback): void {
@@ -36,9 +44,10 @@ export class CsvRowReader extends Transform {
     callback();
   }
 
-  /** How many rows end in the chunk, and the offset just after the last of them. */
-  #scan(chunk: Buffer): { rows: number; end: number } {
+  /** How many rows end in the chunk, and the offsets just after the first and the last of them. */
+  #scan(chunk: Buffer): { rows: number; firstEnd: number; end: number } {
     let rows = 0;
+    let firstEnd = 0;
     let end = 0;
     let at = 0;
     while (at < chunk.length) {
@@ -52,13 +61,13 @@ export class CsvRowReader extends Transform {
       const quote = chunk.indexOf(QUOTE, at);
       const stop = quote === -1 ? chunk.length : quote;
       for (let nl = chunk.indexOf(NEWLINE, at); nl !== -1 && nl < stop; nl = chunk.indexOf(NEWLINE, nl + 1)) {
-        rows++;
+        if (rows++ === 0) firstEnd = nl + 1;
         end = nl + 1;
       }
       if (quote === -1) break;
       this.#inQuotes = true;
       at = quote + 1;
     }
-    return { rows, end };
+    return { rows, firstEnd, end };
   }
 }
