@@ -53,7 +53,13 @@ const SKIP_EXPORT = !ONLY.has('export');
 const PARTIAL = ONLY.size < PARTS.length;
 /** BENCH_CPU_PROF=dir: the service processes write V8 CPU profiles there (node --cpu-prof). */
 const CPU_PROF = process.env.BENCH_CPU_PROF;
-const PROFILE_ENV: Record<string, string> = CPU_PROF ? { NODE_FLAGS: `--cpu-prof --cpu-prof-dir=${path.resolve(CPU_PROF)}` } : {};
+/** ... and bin/service's memory settings, when set, reach the service processes (for before/after figures). */
+const PROFILE_ENV: Record<string, string> = {
+  ...(CPU_PROF ? { NODE_FLAGS: `--cpu-prof --cpu-prof-dir=${path.resolve(CPU_PROF)}` } : {}),
+  ...Object.fromEntries(
+    ['NODE_SEMI_SPACE_MIB', 'MALLOC_ARENA_MAX', 'MALLOC_MMAP_THRESHOLD_'].flatMap((name) => (process.env[name] ? [[name, process.env[name]!]] : [])),
+  ),
+};
 const BUCKET = 'bench-exports';
 const DEVICES = 100;
 const METRICS = ['active_power', 'energy', 'illuminance', 'temperature'];

@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, test } from 'node:test';
 import { HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { createTestDatabase } from '../support/database';
@@ -67,6 +70,25 @@ describe('bin/service', () => {
       malloc: ['MALLOC_ARENA_MAX=2', 'MALLOC_MMAP_THRESHOLD_=131072'],
     });
     assert.deepEqual((await settingsOf({ NODE_SEMI_SPACE_MIB: '8', MALLOC_ARENA_MAX: '4' })).flags, ['--max-semi-space-size=8']);
+  });
+
+  test("gives each role its young generation: 1 MiB for a worker, 4 MiB for both in one process (npm start), V8's own for the API", async () => {
+    // A `node` first on PATH that prints the flags bin/service gives it, instead of starting the service.
+    const bin = mkdtempSync(path.join(os.tmpdir(), 'fake-node-'));
+    try {
+      writeFileSync(path.join(bin, 'node'), '#!/bin/sh\necho "$@"\n', { mode: 0o755 });
+      const flagsFor = (env: Record<string, string>) =>
+        execFileSync(path.resolve('bin/service'), { env: { PATH: `${bin}:${process.env.PATH}`, ...env }, encoding: 'utf8' })
+          .split(' ')
+          .filter((arg) => arg.startsWith('--'));
+      assert.deepEqual(flagsFor({ ROLE: 'worker' }), ['--max-semi-space-size=1']);
+      assert.deepEqual(flagsFor({ ROLE: 'all' }), ['--max-semi-space-size=4']);
+      assert.deepEqual(flagsFor({}), ['--max-semi-space-size=4'], 'ROLE defaults to all');
+      assert.deepEqual(flagsFor({ ROLE: 'api' }), []);
+      assert.deepEqual(flagsFor({ ROLE: 'all', NODE_SEMI_SPACE_MIB: '16' }), ['--max-semi-space-size=16']);
+    } finally {
+      rmSync(bin, { recursive: true, force: true });
+    }
   });
 });
 
