@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises';
 import { findFreePort } from './free-port';
-import { assembleMultipartWithoutRehashing, type MultipartStore } from './s3-multipart';
+import { installMultipartUploads, type MultipartStore } from './s3-multipart';
 
 /**
  * An S3-compatible server (s3rver) inside the calling process: the tests' and the bench's server,
@@ -32,7 +32,7 @@ export async function startEmbeddedS3(options: { directory: string; buckets: str
     vhostBuckets: false,
     configureBuckets: options.buckets.map((name) => ({ name })),
   });
-  assembleMultipartWithoutRehashing((server as unknown as { store: MultipartStore }).store);
+  installMultipartUploads((server as unknown as { store: MultipartStore }).store);
   await server.run();
   let stopped: Promise<void> | undefined;
   return {
