@@ -84,8 +84,10 @@ test('a sliced export that completes adds 1 to the complete export attempts, wit
     assert.ok(sliced!.slices >= 2, `the export ran as ${sliced!.slices} slices`);
 
     // The finishing job counts the end just after its transaction commits.
-    await waitFor(async () =>
-      (await worker.context.metrics.registry.metrics()).includes(`${attempts('complete')} 1\n`) ? true : undefined,
+    await waitFor(
+      async () => (sample(await worker.context.metrics.registry.metrics(), attempts('complete')) >= 1 ? true : undefined),
+      30_000,
+      'the export counted',
     );
     const now = await scrape(t, worker);
     assert.deepEqual(growth(before, now, OUTCOMES.map(attempts)), {
@@ -215,14 +217,17 @@ test('a sliced export whose slices fail for good adds 1 to the failed export att
   assert.deepEqual(await sliceStatuses(id), ['failed', 'failed', 'failed']);
 
   // Every slice attempt has been counted (3 retried, then 3 ended): the export's end with them.
-  const now = await waitFor(async () => {
-    const text = await worker.context.metrics.registry.metrics();
-    return sample(text, sliceAttempts('retry')) + sample(text, sliceAttempts('failed')) + sample(text, sliceAttempts('cancelled')) === 6 &&
-      sample(text, attempts('failed')) >= 1
-      ? text
-      : undefined;
-  });
-  await scrape(t, worker);
+  await waitFor(
+    async () => {
+      const text = await worker.context.metrics.registry.metrics();
+      const slices =
+        sample(text, sliceAttempts('retry')) + sample(text, sliceAttempts('failed')) + sample(text, sliceAttempts('cancelled'));
+      return slices === 6 && sample(text, attempts('failed')) >= 1 ? true : undefined;
+    },
+    30_000,
+    'six slice attempts and the export counted',
+  );
+  const now = await scrape(t, worker);
   assert.deepEqual(growth(before, now, OUTCOMES.map(attempts)), {
     [attempts('complete')]: 0,
     [attempts('failed')]: 1,
@@ -267,11 +272,12 @@ test('a sliced export cancelled while its slices run adds 1 to the cancelled exp
   assert.equal(final.status, 'failed');
   assert.equal(final.errors!.code, 'cancelled');
 
-  const now = await waitFor(async () => {
-    const text = await worker.context.metrics.registry.metrics();
-    return sample(text, attempts('cancelled')) >= 1 ? text : undefined;
-  });
-  await scrape(t, worker);
+  await waitFor(
+    async () => (sample(await worker.context.metrics.registry.metrics(), attempts('cancelled')) >= 1 ? true : undefined),
+    30_000,
+    'the export counted',
+  );
+  const now = await scrape(t, worker);
   assert.deepEqual(growth(before, now, OUTCOMES.map(attempts)), {
     [attempts('complete')]: 0,
     [attempts('failed')]: 0,
