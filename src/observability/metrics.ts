@@ -10,7 +10,8 @@ import { countPendingWebhooks } from '../db/statements/export-webhooks';
  *   scrape time, so any process (API or worker) reports the same truth;
  * - what this process did (exports it finished, their duration, size, rows, bytes, the errors
  *   they met, and how long they waited in the queue; the attempts at slices of sliced exports
- *   beside them), recorded as it happens.
+ *   beside them), recorded as it happens. A sliced export's end counts once among the export
+ *   attempts, in the process whose job ended it (src/worker/sliced-export-end.ts).
  * Every name passes `promtool check metrics`: only counters end in `_total`.
  */
 
@@ -26,6 +27,8 @@ export interface ExportOutcome {
   queuedSeconds: number;
   /** The code of the error the attempt ended with (failed, cancelled and retry outcomes). */
   errorCode?: ExportErrorCode | undefined;
+  /** A sliced export's end: its rows and bytes were counted as its slices completed, not again. */
+  sliced?: boolean;
 }
 
 /** How an attempt at one slice of a sliced export ended (src/worker/slice-job.ts): the same outcomes. */
@@ -170,8 +173,10 @@ function exportRecorder(registry: Registry, { rows, bytes }: ExportedCounters): 
     if (o.errorCode !== undefined) errors.inc({ code: o.errorCode });
     if (o.outcome === 'complete') {
       size.observe(o.bytes);
-      rows.inc(o.rows);
-      bytes.inc(o.bytes);
+      if (!o.sliced) {
+        rows.inc(o.rows);
+        bytes.inc(o.bytes);
+      }
     }
   };
 }

@@ -3,11 +3,12 @@ import { exportManifest, MANIFEST_CONTENT_TYPE } from '../exports/manifest';
 import { contentDisposition, exportAttemptFolder, exportManifestKey } from '../exports/naming';
 import { deleteObject, putObject } from '../storage/objects';
 import type { WorkerResources } from './resources';
+import { recordSlicedExportEnd } from './sliced-export-end';
 
 /**
  * The end of a sliced export, once the database found every slice complete and added this job:
  * write the manifest of the slices' files (in slice order) and complete the export with it
- * (complete_sliced_export: the files and the sums, in SQL). A storage fault throws, and
+ * (complete_sliced_export: the files and the sums, in SQL), counting its end. A storage fault throws, and
  * graphile-worker runs the job again; nothing to do (already completed, cancelled, deleted) is
  * not a fault.
  */
@@ -25,9 +26,11 @@ export async function finishSlicedExport(worker: WorkerResources, exportId: stri
     contentType: MANIFEST_CONTENT_TYPE,
     contentDisposition: contentDisposition(done.name, 'manifest.json'),
   });
-  if (await completeSlicedExport(worker.pool, exportId, manifestKey)) {
+  const completed = await completeSlicedExport(worker.pool, exportId, manifestKey);
+  if (completed) {
     const rows = done.files.reduce((sum, file) => sum + file.rows, 0);
-    logger.info({ outcome: 'complete', files: done.files.length, rows }, 'sliced export complete');
+    const bytes = done.files.reduce((sum, file) => sum + file.bytes, 0);
+    recordSlicedExportEnd(context, logger.child({ files: done.files.length }), { ...completed, rows, bytes });
     return;
   }
   logger.info('sliced export not completed: cancelled or deleted meanwhile; its manifest removed');

@@ -6,6 +6,7 @@ import {
   releaseSlice,
   requeueSlice,
   type SliceClaim,
+  type SliceEnd,
 } from '../db/statements/export-slices';
 import type { ExportErrors } from '../db/statements/export-attempts';
 import { compileAnalyticsSelect, parseExportDefinition } from '../exports/compile-query';
@@ -24,13 +25,15 @@ import {
 import { ExportProgress } from './export-progress';
 import type { WorkerResources } from './resources';
 import type { ExportStopped } from './running-exports';
+import { recordSlicedExportEnd } from './sliced-export-end';
+import type { Logger } from '../logger';
 
 /**
  * One attempt at one slice of a sliced export: claim the slice, COPY the export's SELECT over the
  * slice's time range into the slice's files, and settle the slice. It is an export attempt in
  * small: the same heartbeat, cancel and shutdown handling, the same faults retried (the slice
  * runs again, not the export). The export's completion or failure is the database's, when its
- * slices settle (drizzle/0014_export_files.sql).
+ * slices settle (drizzle/0014_export_files.sql); the slice whose end failed it counts that end.
  */
 export async function runSlice(
   worker: WorkerResources,
@@ -47,7 +50,11 @@ export async function runSlice(
   const progress = new ExportProgress();
   const outcome = attemptOutcome(worker.context, claim, progress, logger, 'slice');
   if (claim.cancelRequested) {
-    await failSlice(worker.pool, claim, { code: 'cancelled', message: 'the export was cancelled or failed before this slice ran' });
+    sliceEnded(
+      worker,
+      logger,
+      await failSlice(worker.pool, claim, { code: 'cancelled', message: 'the export was cancelled or failed before this slice ran' }),
+    );
     outcome('cancelled', {}, 'slice cancelled');
     return;
   }
@@ -78,12 +85,12 @@ export async function runSlice(
     );
     await control.stopHeartbeat();
     const stopped = control.signal.aborted ? (control.signal.reason as ExportStopped) : undefined;
-    if (stopped?.reason !== 'cancelled' && (await completeSlice(worker.pool, claim, copied.files))) {
+    if (stopped?.reason !== 'cancelled' && sliceEnded(worker, logger, await completeSlice(worker.pool, claim, copied.files))) {
       outcome('complete', { rows: copied.rows, bytes: copied.bytes, files: copied.files.length }, 'slice complete');
       return;
     }
     const errors: ExportErrors = { code: 'cancelled', message: 'the export was cancelled or failed while this slice completed' };
-    if (await failSlice(worker.pool, claim, errors)) outcome('cancelled', { errors }, 'slice cancelled');
+    if (sliceEnded(worker, logger, await failSlice(worker.pool, claim, errors))) outcome('cancelled', { errors }, 'slice cancelled');
     else outcome('lost', {}, 'slice given up: this attempt no longer holds it');
     await discardObjects(
       worker,
@@ -92,15 +99,25 @@ export async function runSlice(
     );
   } catch (error) {
     await control.stopHeartbeat();
-    await recordFailure(worker.context, claim, sliceWrites(worker, claim), error, outcome);
+    await recordFailure(worker.context, claim, sliceWrites(worker, claim, logger), error, outcome);
   } finally {
     control.release();
   }
 }
 
-function sliceWrites(worker: WorkerResources, claim: SliceClaim): AttemptWrites {
+/**
+ * Whether this attempt still held the slice it ended. When that end failed the export (cancelled,
+ * or a slice failed for good, and this slice was the last to run), the export's end is counted
+ * here: one slice's end does, whichever it was.
+ */
+function sliceEnded(worker: WorkerResources, logger: Logger, end: SliceEnd | undefined): boolean {
+  if (end?.exportFailed) recordSlicedExportEnd(worker.context, logger, end.exportFailed);
+  return end !== undefined;
+}
+
+function sliceWrites(worker: WorkerResources, claim: SliceClaim, logger: Logger): AttemptWrites {
   return {
-    fail: (errors) => failSlice(worker.pool, claim, { ...errors, slice: claim.sliceNumber }),
+    fail: async (errors) => sliceEnded(worker, logger, await failSlice(worker.pool, claim, { ...errors, slice: claim.sliceNumber })),
     requeue: (delayMs, errors) => requeueSlice(worker.pool, claim, delayMs, { ...errors, slice: claim.sliceNumber }),
     release: (errors) => releaseSlice(worker.pool, claim, errors),
   };

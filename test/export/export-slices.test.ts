@@ -2,7 +2,14 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import pg from 'pg';
 import { claimExport } from '../../src/db/statements/export-attempts';
-import { claimSlice, failSlice, recordSliceProgress, sliceExport, type SliceClaim } from '../../src/db/statements/export-slices';
+import {
+  claimSlice,
+  completeSlice,
+  failSlice,
+  recordSliceProgress,
+  sliceExport,
+  type SliceClaim,
+} from '../../src/db/statements/export-slices';
 import { deleteExport } from '../../src/exports/delete-export';
 import { compileExportQuery } from '../../src/exports/load-export-query';
 import { createTestApi } from '../support/api';
@@ -195,7 +202,8 @@ describe('the fan-in, in the database', () => {
       ],
     );
     assert.deepEqual(await recordSliceProgress(pool, running, { rows: 1, bytes: 1 }), { cancelRequested: true });
-    assert.equal(await failSlice(pool, running, { code: 'cancelled', message: 'stopped' }), true);
+    const ended = await failSlice(pool, running, { code: 'cancelled', message: 'stopped' });
+    assert.equal(ended?.exportFailed?.errors?.code, 'cancelled', "the last slice's end says it failed the export");
     const row = await exportRow(sliced.id);
     assert.equal(row.status, 'failed');
     assert.equal(row.errors!.code, 'cancelled');
@@ -205,16 +213,37 @@ describe('the fan-in, in the database', () => {
     const sliced = await slicedByHand();
     const first = await sliced.holds(1, 'w1');
     const second = await sliced.holds(2, 'w2');
-    assert.equal(await failSlice(pool, first, { code: 'query_error', message: 'boom' }), true);
+    assert.deepEqual(await failSlice(pool, first, { code: 'query_error', message: 'boom' }), { exportFailed: undefined });
     assert.equal((await exportRow(sliced.id)).status, 'running', 'slice 2 still runs');
     assert.deepEqual(
       (await slicesOf(quiet, sliced.id)).map((slice) => slice.status),
       ['failed', 'running', 'failed'],
     );
     assert.deepEqual(await recordSliceProgress(pool, second, { rows: 1, bytes: 1 }), { cancelRequested: true }, 'slice 2 is told to stop');
-    await failSlice(pool, second, { code: 'cancelled', message: 'stopped' });
+    const ended = await failSlice(pool, second, { code: 'cancelled', message: 'stopped' });
+    assert.deepEqual(
+      [ended?.exportFailed?.errors?.code, ended?.exportFailed?.errors?.slice],
+      ['query_error', 1],
+      'slice 2 ended the export',
+    );
+    assert.equal(await failSlice(pool, second, { code: 'cancelled', message: 'again' }), undefined, 'a slice ends once');
     const row = await exportRow(sliced.id);
     assert.deepEqual([row.status, row.errors!.code, row.errors!.slice], ['failed', 'query_error', 1]);
+  });
+
+  test('a slice that completes after another failed for good is the one whose end fails the export, and says so', async () => {
+    const sliced = await slicedByHand();
+    const first = await sliced.holds(1, 'w1');
+    const second = await sliced.holds(2, 'w2');
+    assert.deepEqual(await failSlice(pool, first, { code: 'query_error', message: 'boom' }), { exportFailed: undefined });
+    const ended = await completeSlice(pool, second, [{ key: 'slice-2.csv', rows: 1, bytes: 10 }]);
+    assert.equal(ended?.exportFailed?.errors?.code, 'query_error');
+    assert.ok(ended!.exportFailed!.durationSeconds >= 0);
+    assert.deepEqual(
+      (await slicesOf(quiet, sliced.id)).map((slice) => slice.status),
+      ['failed', 'complete', 'failed'],
+    );
+    assert.equal((await exportRow(sliced.id)).status, 'failed');
   });
 
   test('the status machine of a slice is enforced: a complete slice is final, a slice cannot skip running (AE001)', async () => {

@@ -196,7 +196,7 @@ for (const [how, end] of [
     assert.equal((await objectsOf(api.bucket.client, bucket, sliced.id)).length, 2, 'a file for each complete slice');
 
     stopBeating();
-    assert.equal(await end(held), true);
+    assert.ok(await end(held), 'the test held the slice');
     assert.equal((await readExport(sql, sliced.id))!.status, 'failed');
     // Well before the hourly orphan sweep (which removes only objects older than an hour).
     await waitFor(

@@ -154,32 +154,71 @@ export async function recordSliceProgress(
   return rows[0] ? { cancelRequested: rows[0].cancel_requested } : undefined;
 }
 
+/**
+ * How a sliced export ended, counted as an unsliced export's attempt is: from the claim that
+ * sliced it to its end, from its due date to that claim, its rows and bytes, and a failed one's
+ * errors.
+ */
+export interface SlicedExportEnd {
+  durationSeconds: number;
+  queuedSeconds: number;
+  rows: number;
+  bytes: number;
+  errors?: ExportErrors;
+}
+
+/**
+ * A slice attempt's end as written: undefined when this attempt no longer held the slice; else
+ * the export's end when this slice's end failed the export (the last slice to end once the
+ * export was cancelled or another slice failed for good: drizzle/0020_sliced_export_outcome.sql).
+ */
+export interface SliceEnd {
+  exportFailed: SlicedExportEnd | undefined;
+}
+
+interface SliceEndRow {
+  ended: boolean;
+  export_errors: ExportErrors | null;
+  export_duration_s: number | null;
+  export_queued_s: number | null;
+  export_rows: string | null;
+  export_bytes: string | null;
+}
+
+function sliceEnd(row: SliceEndRow): SliceEnd | undefined {
+  if (!row.ended) return undefined;
+  if (row.export_errors === null) return { exportFailed: undefined };
+  return {
+    exportFailed: {
+      durationSeconds: row.export_duration_s!,
+      queuedSeconds: row.export_queued_s!,
+      rows: Number(row.export_rows),
+      bytes: Number(row.export_bytes),
+      errors: row.export_errors,
+    },
+  };
+}
+
 /** running -> complete with the slice's files and their sums; the database's fan-in follows. */
-export async function completeSlice(pool: pg.Pool, claim: SliceClaim, files: ExportFile[]): Promise<boolean> {
-  const { rowCount } = await pool.query(
-    prepared(
-      'complete',
-      `UPDATE analytics_export_slices AS s
-          SET status = 'complete', files = $5::jsonb, rows_written = sums.rows, bytes_written = sums.bytes,
-              number_of_rows = sums.rows, total_bytes = sums.bytes
-         FROM (SELECT sum((f ->> 'rows')::bigint) AS rows, sum((f ->> 'bytes')::bigint) AS bytes
-                 FROM jsonb_array_elements($5::jsonb) AS f) AS sums
-        WHERE ${heldByThisAttempt('s')}`,
-      [...attemptParams(claim), JSON.stringify(files)],
-    ),
+export async function completeSlice(pool: pg.Pool, claim: SliceClaim, files: ExportFile[]): Promise<SliceEnd | undefined> {
+  const { rows } = await pool.query<SliceEndRow>(
+    prepared('complete', `SELECT * FROM complete_analytics_export_slice($1, $2, $3, $4, $5::jsonb)`, [
+      ...attemptParams(claim),
+      JSON.stringify(files),
+    ]),
   );
-  return rowCount === 1;
+  return sliceEnd(rows[0]!);
 }
 
 /** running -> failed; the export fails with it once no other slice runs. */
-export async function failSlice(pool: pg.Pool, claim: SliceClaim, errors: ExportErrors): Promise<boolean> {
-  const { rowCount } = await pool.query(
-    prepared('fail', `UPDATE analytics_export_slices AS s SET status = 'failed', errors = $5 WHERE ${heldByThisAttempt('s')}`, [
+export async function failSlice(pool: pg.Pool, claim: SliceClaim, errors: ExportErrors): Promise<SliceEnd | undefined> {
+  const { rows } = await pool.query<SliceEndRow>(
+    prepared('fail', `SELECT * FROM fail_analytics_export_slice($1, $2, $3, $4, $5::jsonb)`, [
       ...attemptParams(claim),
       JSON.stringify(errors),
     ]),
   );
-  return rowCount === 1;
+  return sliceEnd(rows[0]!);
 }
 
 /** running -> queued after `delayMs`, the fault in last_error: the slice runs again, not the export. */
@@ -228,10 +267,24 @@ export async function completedSliceFiles(
   return row ? { createdBy: row.created_by, name: row.name, attempt: row.attempts, files: row.files } : undefined;
 }
 
-/** complete_sliced_export: the export completes with its slices' files and their sums; false if it cannot. */
-export async function completeSlicedExport(pool: pg.Pool, exportId: string, manifestKey: string): Promise<boolean> {
-  const { rows } = await pool.query<{ completed: boolean }>(`SELECT complete_sliced_export($1, $2) AS completed`, [exportId, manifestKey]);
-  return rows[0]!.completed;
+/**
+ * complete_sliced_export: the export completes with its slices' files and their sums; its end
+ * (without rows and bytes, which are its slices'), or undefined if it cannot. Its duration ends at
+ * now(), the transaction's time, which the completion writes as `finished`.
+ */
+export async function completeSlicedExport(
+  pool: pg.Pool,
+  exportId: string,
+  manifestKey: string,
+): Promise<Omit<SlicedExportEnd, 'rows' | 'bytes'> | undefined> {
+  const { rows } = await pool.query<{ completed: boolean; duration_s: number; queued_s: number }>(
+    `SELECT complete_sliced_export(e.id, $2) AS completed, extract(epoch FROM now() - e.started)::float8 AS duration_s,
+            extract(epoch FROM e.started - e.run_at)::float8 AS queued_s
+       FROM analytics_exports e WHERE e.id = $1`,
+    [exportId, manifestKey],
+  );
+  const row = rows[0];
+  return row?.completed ? { durationSeconds: row.duration_s, queuedSeconds: row.queued_s } : undefined;
 }
 
 /**
