@@ -57,7 +57,9 @@ const CPU_PROF = process.env.BENCH_CPU_PROF;
 const PROFILE_ENV: Record<string, string> = {
   ...(CPU_PROF ? { NODE_FLAGS: `--cpu-prof --cpu-prof-dir=${path.resolve(CPU_PROF)}` } : {}),
   ...Object.fromEntries(
-    ['NODE_SEMI_SPACE_MIB', 'MALLOC_ARENA_MAX', 'MALLOC_MMAP_THRESHOLD_'].flatMap((name) => (process.env[name] ? [[name, process.env[name]!]] : [])),
+    ['NODE_SEMI_SPACE_MIB', 'MALLOC_ARENA_MAX', 'MALLOC_MMAP_THRESHOLD_'].flatMap((name) =>
+      process.env[name] ? [[name, process.env[name]!]] : [],
+    ),
   ),
 };
 const BUCKET = 'bench-exports';
