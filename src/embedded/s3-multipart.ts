@@ -11,8 +11,8 @@ import path from 'node:path';
  * s3rver answers an UploadPart once its hash has seen the part's last byte, which can be before
  * its file stream has written it: a CompleteMultipartUpload that follows at once could read a
  * part cut short. Here the part is hashed and written as s3rver does (one stream; writing it in
- * batches of 4 MiB through an async iterator cost 8-30% more CPU in A/B uploads: the iterator joins what the
- * socket buffered), and answered once the file holds all of it.
+ * batches of 4 MiB through an async iterator cost 8-30% more CPU in A/B uploads: the iterator
+ * joins what the socket buffered), and answered once the file holds all of it.
  *
  * s3rver assembles a multipart object by streaming every part through an MD5 of the whole object
  * into a new file, after the last part arrived: for a 300 MB export that was about 1.3 s between
