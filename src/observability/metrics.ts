@@ -127,20 +127,39 @@ function exportedCounters(registry: Registry): ExportedCounters {
   };
 }
 
+/** The names and help texts of one kind of attempt's counters and duration histogram. */
+interface AttemptMetricNames {
+  attempts: { name: string; help: string };
+  errors: { name: string; help: string };
+  duration: { name: string; help: string };
+}
+
+/**
+ * Attempts this process ended, by outcome, with their durations and error codes. Every outcome
+ * and error code is reported from the start (as 0), so that rate() and alerts see the series.
+ */
+function attemptRecorder(registry: Registry, names: AttemptMetricNames): (o: SliceOutcome) => void {
+  const finished = new Counter({ ...names.attempts, labelNames: ['outcome'], registers: [registry] });
+  const duration = new Histogram({ ...names.duration, labelNames: ['outcome'], buckets: DURATION_BUCKETS, registers: [registry] });
+  const errors = new Counter({ ...names.errors, labelNames: ['code'], registers: [registry] });
+  for (const outcome of EXPORT_OUTCOMES) finished.inc({ outcome }, 0);
+  for (const code of EXPORT_ERROR_CODES) errors.inc({ code }, 0);
+  return (o) => {
+    finished.inc({ outcome: o.outcome });
+    duration.observe({ outcome: o.outcome }, o.durationSeconds);
+    if (o.errorCode !== undefined) errors.inc({ code: o.errorCode });
+  };
+}
+
 /** What this process's export attempts did, recorded as each ends. */
 function exportRecorder(registry: Registry, { rows, bytes }: ExportedCounters): Metrics['recordExport'] {
-  const finished = new Counter({
-    name: 'analytics_export_attempts_total',
-    help: 'Export attempts this process ended, by outcome',
-    labelNames: ['outcome'],
-    registers: [registry],
-  });
-  const duration = new Histogram({
-    name: 'analytics_export_duration_seconds',
-    help: 'Duration of export attempts run by this process',
-    labelNames: ['outcome'],
-    buckets: DURATION_BUCKETS,
-    registers: [registry],
+  const attempt = attemptRecorder(registry, {
+    attempts: { name: 'analytics_export_attempts_total', help: 'Export attempts this process ended, by outcome' },
+    duration: { name: 'analytics_export_duration_seconds', help: 'Duration of export attempts run by this process' },
+    errors: {
+      name: 'analytics_export_errors_total',
+      help: 'Export attempts this process ended with an error (failed, cancelled or re-queued for a retry), by error code',
+    },
   });
   const size = new Histogram({
     name: 'analytics_export_size_bytes',
@@ -155,22 +174,9 @@ function exportRecorder(registry: Registry, { rows, bytes }: ExportedCounters): 
     registers: [registry],
   });
 
-  const errors = new Counter({
-    name: 'analytics_export_errors_total',
-    help: 'Export attempts this process ended with an error (failed, cancelled or re-queued for a retry), by error code',
-    labelNames: ['code'],
-    registers: [registry],
-  });
-
-  // Every outcome and error code is reported from the start (as 0), so that rate() and alerts see the series.
-  for (const outcome of EXPORT_OUTCOMES) finished.inc({ outcome }, 0);
-  for (const code of EXPORT_ERROR_CODES) errors.inc({ code }, 0);
-
   return (o) => {
-    finished.inc({ outcome: o.outcome });
-    duration.observe({ outcome: o.outcome }, o.durationSeconds);
+    attempt(o);
     queued.observe(o.queuedSeconds);
-    if (o.errorCode !== undefined) errors.inc({ code: o.errorCode });
     if (o.outcome === 'complete') {
       size.observe(o.bytes);
       if (!o.sliced) {
@@ -198,32 +204,20 @@ function sliceRecorder(registry: Registry, sql: Sql, { rows, bytes }: ExportedCo
       for (const row of counts) this.set({ status: row.status }, row.n);
     },
   });
-  const finished = new Counter({
-    name: 'analytics_export_slice_attempts_total',
-    help: 'Attempts at slices of sliced exports this process ended, by outcome',
-    labelNames: ['outcome'],
-    registers: [registry],
+  const attempt = attemptRecorder(registry, {
+    attempts: {
+      name: 'analytics_export_slice_attempts_total',
+      help: 'Attempts at slices of sliced exports this process ended, by outcome',
+    },
+    duration: { name: 'analytics_export_slice_duration_seconds', help: 'Duration of slice attempts run by this process' },
+    errors: {
+      name: 'analytics_export_slice_errors_total',
+      help: 'Slice attempts this process ended with an error (failed, cancelled or re-queued for a retry), by error code',
+    },
   });
-  const errors = new Counter({
-    name: 'analytics_export_slice_errors_total',
-    help: 'Slice attempts this process ended with an error (failed, cancelled or re-queued for a retry), by error code',
-    labelNames: ['code'],
-    registers: [registry],
-  });
-  const duration = new Histogram({
-    name: 'analytics_export_slice_duration_seconds',
-    help: 'Duration of slice attempts run by this process',
-    labelNames: ['outcome'],
-    buckets: DURATION_BUCKETS,
-    registers: [registry],
-  });
-  for (const outcome of EXPORT_OUTCOMES) finished.inc({ outcome }, 0);
-  for (const code of EXPORT_ERROR_CODES) errors.inc({ code }, 0);
 
   return (o) => {
-    finished.inc({ outcome: o.outcome });
-    duration.observe({ outcome: o.outcome }, o.durationSeconds);
-    if (o.errorCode !== undefined) errors.inc({ code: o.errorCode });
+    attempt(o);
     if (o.outcome === 'complete') {
       rows.inc(o.rows);
       bytes.inc(o.bytes);
