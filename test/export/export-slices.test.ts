@@ -1,21 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import pg from 'pg';
-import { claimExport } from '../../src/db/statements/export-attempts';
-import {
-  claimSlice,
-  completeSlice,
-  failSlice,
-  recordSliceProgress,
-  sliceExport,
-  type SliceClaim,
-} from '../../src/db/statements/export-slices';
+import { completeSlice, failSlice, recordSliceProgress } from '../../src/db/statements/export-slices';
 import { deleteExport } from '../../src/exports/delete-export';
 import { compileExportQuery } from '../../src/exports/load-export-query';
 import { createTestApi } from '../support/api';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { directCopy, waitForFinalExport } from '../support/export-rows';
-import { NO_FAIR_SHARE } from '../support/exports';
+import { type SlicedByHand, sliceInThreeByHand } from '../support/exports';
 import { insertExport, seedCustomerReadings } from '../support/fixtures';
 import { objectsOf } from '../support/objects';
 import { comparableCsvRows, readParquetRows, type ComparableRow } from '../support/parquet';
@@ -79,20 +71,8 @@ function slicesOf(database: TestDatabase, id: string): Promise<SliceRow[]> {
 }
 
 /** An export of the quiet database, claimed by a worker that does not exist and sliced into three. */
-async function slicedByHand(): Promise<{ id: string; holds(slice: number, workerId: string): Promise<SliceClaim> }> {
-  const id = await insertExport(quiet.sql, small.user.id, small.queryId);
-  const claimed = await claimExport(pool, id, 'slicer', NO_FAIR_SHARE);
-  assert.ok(claimed && 'claimed' in claimed);
-  const claim = claimed.claimed;
-  assert.equal(await sliceExport(pool, claim, ['2026-01-02T00:00:00+00:00', '2026-01-03T00:00:00+00:00']), true);
-  return {
-    id,
-    async holds(slice, workerId) {
-      const held = await claimSlice(pool, id, slice, workerId);
-      assert.ok(held, `slice ${slice} claimed`);
-      return held;
-    },
-  };
+async function slicedByHand(): Promise<SlicedByHand> {
+  return sliceInThreeByHand(pool, await insertExport(quiet.sql, small.user.id, small.queryId));
 }
 
 async function exportRow(id: string) {

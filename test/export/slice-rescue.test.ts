@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import pg from 'pg';
-import { claimExport } from '../../src/db/statements/export-attempts';
-import { claimSlice, failSlice, recordSliceProgress, sliceExport, type SliceClaim } from '../../src/db/statements/export-slices';
+import { failSlice, recordSliceProgress, type SliceClaim } from '../../src/db/statements/export-slices';
 import { compileExportQuery } from '../../src/exports/load-export-query';
 import { createTestApi } from '../support/api';
 import { directCopy, readExport, waitForFinalExport } from '../support/export-rows';
-import { NO_FAIR_SHARE } from '../support/exports';
+import { type SlicedByHand, sliceInThreeByHand } from '../support/exports';
 import { insertExport, seedCustomerReadings } from '../support/fixtures';
 import { getObject, objectsOf } from '../support/objects';
 import { startPacedS3Relay } from '../support/s3';
@@ -44,23 +43,13 @@ const startWorker = async () =>
  * An export claimed by a worker that does not exist and divided into three slices, one per day.
  * Its own job goes in the transaction that adds it, so that the file's worker cannot claim it first.
  */
-async function slicedByHand(): Promise<{ id: string; holds(slice: number, workerId: string): Promise<SliceClaim> }> {
+async function slicedByHand(): Promise<SlicedByHand> {
   const id = await sql.begin(async (tx) => {
     const inserted = await insertExport(tx, seeded.user.id, seeded.queryId, { customerScopes: [seeded.customerId] });
     await tx`DELETE FROM graphile_worker._private_jobs WHERE key = ${`analytics_export:${inserted}`}`;
     return inserted;
   });
-  const claimed = await claimExport(pool, id, 'slicer', NO_FAIR_SHARE);
-  assert.ok(claimed && 'claimed' in claimed);
-  assert.equal(await sliceExport(pool, claimed.claimed, ['2026-01-02T00:00:00+00:00', '2026-01-03T00:00:00+00:00']), true);
-  return {
-    id,
-    async holds(slice, workerId) {
-      const held = await claimSlice(pool, id, slice, workerId);
-      assert.ok(held, `slice ${slice} claimed`);
-      return held;
-    },
-  };
+  return sliceInThreeByHand(pool, id);
 }
 
 /** Beats for a slice the test holds, so that the worker's rescuer leaves it alone; the returned function stops. */

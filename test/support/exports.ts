@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import pg from 'pg';
 import type { Queryable, Sql } from '../../src/db/client';
@@ -9,6 +10,7 @@ import {
   type Claim,
   type ExportErrors,
 } from '../../src/db/statements/export-attempts';
+import { claimSlice, sliceExport, type SliceClaim } from '../../src/db/statements/export-slices';
 import { DEFAULT_ENCODING } from '../../src/exports/formats';
 import { exportObjectKey } from '../../src/exports/naming';
 import type { TestBucket } from './s3';
@@ -96,4 +98,28 @@ export async function markFailed(sql: Sql, id: string, errors: ExportErrors = { 
   const [row] = await sql<{ status: string }[]>`SELECT status FROM analytics_exports WHERE id = ${id}`;
   if (row!.status === 'queued') await markRunning(sql, id);
   if (!(await failExport(workerPool(sql), await heldClaim(sql, id), errors))) throw new Error(`export ${id} could not be failed`);
+}
+
+/** An export sliced by hand: its id, and a way to claim one of its slices as a given worker. */
+export interface SlicedByHand {
+  id: string;
+  holds(slice: number, workerId: string): Promise<SliceClaim>;
+}
+
+/**
+ * Claims export `id` as a worker that does not exist and divides it into three slices at
+ * 2026-01-02 and 2026-01-03 (UTC), with the worker's own statements on `pool`.
+ */
+export async function sliceInThreeByHand(pool: pg.Pool, id: string): Promise<SlicedByHand> {
+  const claimed = await claimExport(pool, id, 'slicer', NO_FAIR_SHARE);
+  assert.ok(claimed && 'claimed' in claimed);
+  assert.equal(await sliceExport(pool, claimed.claimed, ['2026-01-02T00:00:00+00:00', '2026-01-03T00:00:00+00:00']), true);
+  return {
+    id,
+    async holds(slice, workerId) {
+      const held = await claimSlice(pool, id, slice, workerId);
+      assert.ok(held, `slice ${slice} claimed`);
+      return held;
+    },
+  };
 }
