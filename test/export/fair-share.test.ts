@@ -116,6 +116,17 @@ describe('the claim', async () => {
   const limitOne = { maxRunningPerTenant: 1, retryAfterMs: 2000 };
   const claimed = (result: ClaimResult) => (result && 'claimed' in result ? result.claimed : undefined);
   const reset = () => sql`DELETE FROM analytics_exports`;
+  /** Until pool `second`'s claim waits for a tenant's lock (an advisory lock). */
+  const secondClaimantWaitingForLock = () =>
+    waitFor(
+      async () => {
+        const [row] = await sql<{ waiting: boolean }[]>`
+          SELECT wait_event = 'advisory' AS waiting FROM pg_stat_activity WHERE application_name = 'second claimant' AND state = 'active'`;
+        return row?.waiting ? true : undefined;
+      },
+      10_000,
+      'the second claim waiting for the lock',
+    );
 
   test('two workers claiming for one customer at the same instant: one runs it, the other is deferred', async () => {
     await reset();
@@ -128,15 +139,7 @@ describe('the claim', async () => {
     assert.ok(claimed(await claimExport(first, one, 'worker one', limitOne)));
     const secondClaim = claimExport(second, two, 'worker two', limitOne);
     // The second waits for the customer's lock instead of counting the uncommitted claim as nothing.
-    await waitFor(
-      async () => {
-        const [row] = await sql<{ waiting: boolean }[]>`
-          SELECT wait_event = 'advisory' AS waiting FROM pg_stat_activity WHERE application_name = 'second claimant' AND state = 'active'`;
-        return row?.waiting ? true : undefined;
-      },
-      10_000,
-      'the second claim waiting for the lock',
-    );
+    await secondClaimantWaitingForLock();
     await first.query('COMMIT');
     assert.deepEqual(await secondClaim, { deferred: true });
 
@@ -220,15 +223,7 @@ describe('the claim', async () => {
     // Nothing else is due yet: A's second claim takes the shared path, and waits for the first's lock.
     const two = await insertExport(sql, a.user.id, a.queryId);
     const secondClaim = claimExport(second, two, 'worker two', limitOne);
-    await waitFor(
-      async () => {
-        const [row] = await sql<{ waiting: boolean }[]>`
-          SELECT wait_event = 'advisory' AS waiting FROM pg_stat_activity WHERE application_name = 'second claimant' AND state = 'active'`;
-        return row?.waiting ? true : undefined;
-      },
-      10_000,
-      'the second claim waiting for the lock',
-    );
+    await secondClaimantWaitingForLock();
     release();
     await commitOfC;
     await first.query('COMMIT');
