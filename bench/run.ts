@@ -53,8 +53,8 @@ const SKIP_EXPORT = !ONLY.has('export');
 const PARTIAL = ONLY.size < PARTS.length;
 /** BENCH_CPU_PROF=dir: the service processes write V8 CPU profiles there (node --cpu-prof). */
 const CPU_PROF = process.env.BENCH_CPU_PROF;
-/** ... and bin/service's memory settings, when set, reach the service processes (for before/after figures). */
-const PROFILE_ENV: Record<string, string> = {
+/** What the service processes get of the bench's environment: the CPU profile flag, and bin/service's memory settings when set (for before/after figures). */
+const PROCESS_ENV: Record<string, string> = {
   ...(CPU_PROF ? { NODE_FLAGS: `--cpu-prof --cpu-prof-dir=${path.resolve(CPU_PROF)}` } : {}),
   ...Object.fromEntries(
     ['NODE_SEMI_SPACE_MIB', 'MALLOC_ARENA_MAX', 'MALLOC_MMAP_THRESHOLD_'].flatMap((name) =>
@@ -117,7 +117,7 @@ await runBench('bench', async () => {
 
   // ------------------------------------------------------------ 0. zero-config (bench/zero-config.ts)
   if (ONLY.has('zero-config')) {
-    results.zeroConfig = await measureZeroConfig({ tmp, repeat: REPEAT, serviceEnv: PROFILE_ENV });
+    results.zeroConfig = await measureZeroConfig({ tmp, repeat: REPEAT, serviceEnv: PROCESS_ENV });
   }
 
   // Durable by default, as a deployment runs; BENCH_PG_UNSAFE=1 turns fsync off (as the tests do) to see what commits cost.
@@ -174,9 +174,9 @@ await runBench('bench', async () => {
     ...SERVICE_ENV,
   };
   const apiPort = await findFreePort();
-  const api = startService({ ...PROFILE_ENV, ...serviceEnv, ROLE: 'api', PORT: String(apiPort), LOG_LEVEL: 'warn' });
+  const api = startService({ ...PROCESS_ENV, ...serviceEnv, ROLE: 'api', PORT: String(apiPort), LOG_LEVEL: 'warn' });
   onCleanup(() => stopChild(api));
-  const worker = startService({ ...PROFILE_ENV, ...serviceEnv, ROLE: 'worker', LOG_LEVEL: 'info' });
+  const worker = startService({ ...PROCESS_ENV, ...serviceEnv, ROLE: 'worker', LOG_LEVEL: 'info' });
   onCleanup(() => stopChild(worker));
   const baseUrl = `http://127.0.0.1:${apiPort}`;
   await waitFor(
