@@ -53,7 +53,10 @@ const SKIP_EXPORT = !ONLY.has('export');
 const PARTIAL = ONLY.size < PARTS.length;
 /** BENCH_CPU_PROF=dir: the service processes write V8 CPU profiles there (node --cpu-prof). */
 const CPU_PROF = process.env.BENCH_CPU_PROF;
-/** What the service processes get of the bench's environment: the CPU profile flag, and bin/service's memory settings when set (for before/after figures). */
+/**
+ * What the service processes get of the bench's environment: the CPU profile flag, and
+ * bin/service's memory settings when set (for before/after figures).
+ */
 const PROCESS_ENV: Record<string, string> = {
   ...(CPU_PROF ? { NODE_FLAGS: `--cpu-prof --cpu-prof-dir=${path.resolve(CPU_PROF)}` } : {}),
   ...Object.fromEntries(
