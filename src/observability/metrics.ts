@@ -67,6 +67,21 @@ export function createMetrics(sql: Sql): Metrics {
   };
 }
 
+/**
+ * One read shared by the callers that come while it is under way. prom-client collects every
+ * gauge of a scrape at once, so the gauges that show two figures of one query ask the database
+ * once per scrape, and both figures come from the same snapshot.
+ */
+export function sharedWhileReading<T>(read: () => Promise<T>): () => Promise<T> {
+  let reading: Promise<T> | undefined;
+  return () => {
+    reading ??= read().finally(() => {
+      reading = undefined;
+    });
+    return reading;
+  };
+}
+
 /** The state of all exports, read from the database at scrape time. */
 function registerExportGauges(registry: Registry, sql: Sql): void {
   new Gauge({
@@ -80,12 +95,13 @@ function registerExportGauges(registry: Registry, sql: Sql): void {
       for (const row of rows) this.set({ status: row.status }, row.n);
     },
   });
+  const queue = sharedWhileReading(() => dueQueue(sql));
   new Gauge({
     name: 'analytics_export_queue_depth',
     help: 'Queued exports whose run_at has come (waiting for a worker)',
     registers: [registry],
     async collect() {
-      this.set((await dueQueue(sql)).depth);
+      this.set((await queue()).depth);
     },
   });
   new Gauge({
@@ -93,15 +109,16 @@ function registerExportGauges(registry: Registry, sql: Sql): void {
     help: 'How long the longest-waiting due export has waited, in seconds (0 when none)',
     registers: [registry],
     async collect() {
-      this.set((await dueQueue(sql)).oldestSeconds);
+      this.set((await queue()).oldestSeconds);
     },
   });
+  const heartbeats = sharedWhileReading(() => runningHeartbeats(sql));
   new Gauge({
     name: 'analytics_export_heartbeat_age_seconds',
     help: 'Age of the oldest heartbeat among running exports, in seconds (0 when none runs)',
     registers: [registry],
     async collect() {
-      this.set((await runningHeartbeats(sql)).oldestAgeSeconds);
+      this.set((await heartbeats()).oldestAgeSeconds);
     },
   });
   new Gauge({
@@ -109,7 +126,7 @@ function registerExportGauges(registry: Registry, sql: Sql): void {
     help: 'Distinct workers holding a running export',
     registers: [registry],
     async collect() {
-      this.set((await runningHeartbeats(sql)).workers);
+      this.set((await heartbeats()).workers);
     },
   });
 }

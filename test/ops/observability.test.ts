@@ -18,6 +18,7 @@ import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
+import postgres from 'postgres';
 
 /** What @hono/node-server passes a request from a client on this host. */
 const loopback = { incoming: { socket: { remoteAddress: '127.0.0.1' } } };
@@ -126,6 +127,33 @@ describe('worker heartbeats in /metrics', () => {
       assert.equal(sample(text, 'analytics_export_running_workers'), 1);
     } finally {
       await markFailed(sql, id);
+    }
+  });
+});
+
+describe('the database reads behind /metrics', () => {
+  test('one query per scrape for the gauges that share one: queue depth and oldest wait, heartbeat age and workers', async () => {
+    // A client of its own whose every statement is seen (postgres.js calls debug for each).
+    const statements: string[] = [];
+    const watched = postgres(api.context.databaseUrl, {
+      max: 4,
+      onnotice: () => {},
+      debug: (_connection, query) => void statements.push(query),
+    });
+    try {
+      const { registry } = createMetrics(watched);
+      for (let scrape = 1; scrape <= 2; scrape++) {
+        statements.length = 0;
+        const text = await registry.metrics();
+        for (const gauge of ['queue_depth', 'oldest_queued_seconds', 'heartbeat_age_seconds', 'running_workers']) {
+          assert.notEqual(sample(text, `analytics_export_${gauge}`), undefined, gauge);
+        }
+        const count = (pattern: RegExp) => statements.filter((statement) => pattern.test(statement)).length;
+        assert.equal(count(/status = 'queued' AND run_at <= now\(\)/), 1, `scrape ${scrape}: the due queue read once`);
+        assert.equal(count(/AS held/), 1, `scrape ${scrape}: the heartbeats read once`);
+      }
+    } finally {
+      await watched.end({ timeout: 5 });
     }
   });
 });
