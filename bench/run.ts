@@ -559,6 +559,12 @@ function printTable(r: Record<string, any>): void {
       z.selectToTableCopy <= t.selectToTableCopy,
     );
     row(
+      '  floor: COPY of its rows stored / the table',
+      `${z.storedRowsToTableCopy}x (${round(z.storedRowsCopyMs / 1000, 2)} s)`,
+      '',
+      undefined,
+    );
+    row(
       '  service peak RSS (embedded S3 process)',
       `${z.servicePeakRssMiB} MiB${z.s3PeakRssMiB === undefined ? '' : ` (${z.s3PeakRssMiB} MiB)`}`,
       `<= ${t.servicePeakRssMiB} MiB`,
