@@ -54,13 +54,14 @@ const PARTIAL = ONLY.size < PARTS.length;
 /** BENCH_CPU_PROF=dir: the service processes write V8 CPU profiles there (node --cpu-prof). */
 const CPU_PROF = process.env.BENCH_CPU_PROF;
 /**
- * What the service processes get of the bench's environment: the CPU profile flag, and
- * bin/service's memory settings when set (for before/after figures).
+ * What the service processes get of the bench's environment: the CPU profile flag, and when set
+ * (for before/after figures) bin/service's memory settings and EXPORT_SLICE_ROWS (which also
+ * reaches the zero-config service, whose 2,016,000-row export is otherwise cut into 2 slices).
  */
 const PROCESS_ENV: Record<string, string> = {
   ...(CPU_PROF ? { NODE_FLAGS: `--cpu-prof --cpu-prof-dir=${path.resolve(CPU_PROF)}` } : {}),
   ...Object.fromEntries(
-    ['NODE_SEMI_SPACE_MIB', 'MALLOC_ARENA_MAX', 'MALLOC_MMAP_THRESHOLD_'].flatMap((name) =>
+    ['NODE_SEMI_SPACE_MIB', 'MALLOC_ARENA_MAX', 'MALLOC_MMAP_THRESHOLD_', 'EXPORT_SLICE_ROWS'].flatMap((name) =>
       process.env[name] ? [[name, process.env[name]!]] : [],
     ),
   ),
