@@ -1,4 +1,4 @@
-import { analyzeReadingTables } from '../db/statements/readings';
+import { vacuumReadingTables } from '../db/statements/readings';
 import { formatTimestamp } from '../db/timestamps';
 import { countReadings, generateReadings, READING_STEPS, type ReadingStep } from '../demo/readings';
 import { assertExists, command, integerOption, UsageError, uuidOption } from './command';
@@ -73,7 +73,7 @@ export const demoData = command({
     const readings = written.reduce((a, b) => a + b, 0);
     const expected = countReadings({ deviceIds, metrics, start, end, step });
     if (readings !== expected) throw new Error(`wrote ${readings} readings, expected ${expected}`);
-    await analyzeReadingTables(sql);
+    await vacuumReadingTables(sql);
     return { devices: deviceIds, metrics, readings, start: formatTimestamp(start), end: formatTimestamp(end) };
   },
 });
