@@ -229,7 +229,6 @@ await runBench('bench', async () => {
     seeded = performance.now();
     await seedReadings(sql, deviceIds, SMALL_MINUTES, LARGE_MINUTES);
     log(`seeded 8M more readings in ${round((performance.now() - seeded) / 1000)} s`);
-    await sql`VACUUM device_readings`;
     const largeQuery = await createQuery(
       sql,
       user.id,

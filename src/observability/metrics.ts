@@ -72,7 +72,7 @@ export function createMetrics(sql: Sql): Metrics {
  * gauge of a scrape at once, so the gauges that show two figures of one query ask the database
  * once per scrape, and both figures come from the same snapshot.
  */
-export function sharedWhileReading<T>(read: () => Promise<T>): () => Promise<T> {
+function sharedWhileReading<T>(read: () => Promise<T>): () => Promise<T> {
   let reading: Promise<T> | undefined;
   return () => {
     reading ??= read().finally(() => {

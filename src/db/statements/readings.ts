@@ -35,15 +35,15 @@ export async function insertSyntheticReadings(
 }
 
 /**
- * After a bulk load, what autovacuum would do in its own time, done at once (VACUUM cannot run
- * in a transaction: `sql` is a connection, not a transaction):
+ * After a bulk load, what autovacuum would do in its own time, done at once (outside any
+ * transaction: VACUUM cannot run in one):
  * - fresh planner statistics, as Postgres advises: a devices table of a few dozen rows never
  *   reached autovacuum's analyze threshold (50 changed rows) before migration 0021, and without
  *   its statistics the export's SELECT gets a single-process plan that sorts everything at once
  *   instead of the parallel one (docs/performance.md, "Export path");
  * - the new readings' pages marked all-visible with their hint bits set: otherwise the first
  *   export to read them sets the hint bits, dirtying every page it reads, and autovacuum's own
- *   pass over them (due after this many inserted rows) runs under the next exports.
+ *   pass over them (due once a fifth of the table's rows are new) runs under the next exports.
  */
 export async function vacuumReadingTables(sql: Queryable): Promise<void> {
   await sql`VACUUM (ANALYZE) devices, spaces, device_readings`;
