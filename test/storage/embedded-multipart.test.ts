@@ -5,14 +5,25 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import {
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { EMBEDDED_S3_CREDENTIALS, type RunningS3, startEmbeddedS3 } from '../../src/embedded/s3';
 
 /**
  * The embedded S3 server assembles a multipart object without hashing it again: the object is the
  * parts in order, byte for byte, and its ETag is the one S3 gives an object uploaded in parts (the
- * MD5 of the parts' MD5s, `-<parts>`), computed here from the bytes sent, with node's crypto.
+ * MD5 of the parts' MD5s, `-<parts>`), computed here from the bytes sent, with node's crypto. Parts
+ * are appended to the object while the upload goes on; whatever S3 allows besides one upload of
+ * parts 1..n (a part sent again, a completion with fewer parts or with a gap) still gives the
+ * object of the parts named, in order.
  */
 
 const BUCKET = 'multipart';
@@ -89,6 +100,85 @@ describe('embedded S3: CompleteMultipartUpload', () => {
       await new Upload({ client, params: { Bucket: BUCKET, Key: key, Body: body }, partSize: PART, queueSize: 2 }).done();
       const got = await client.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
       assert.ok(Buffer.from(await got.Body!.transformToByteArray()).equals(body));
+    }
+  });
+});
+
+/** An upload made part by part, as S3 clients may make it: parts in any order, again, or left out. */
+async function startUpload(key: string) {
+  const { UploadId } = await client.send(new CreateMultipartUploadCommand({ Bucket: BUCKET, Key: key }));
+  const etags = new Map<number, string>();
+  return {
+    async part(number: number, body: Buffer) {
+      const { ETag } = await client.send(new UploadPartCommand({ Bucket: BUCKET, Key: key, UploadId, PartNumber: number, Body: body }));
+      etags.set(number, ETag!);
+    },
+    async complete(numbers: number[]) {
+      const Parts = numbers.map((PartNumber) => ({ PartNumber, ETag: etags.get(PartNumber)! }));
+      return client.send(new CompleteMultipartUploadCommand({ Bucket: BUCKET, Key: key, UploadId, MultipartUpload: { Parts } }));
+    },
+    /** The object being assembled in the upload's directory (s3rver keeps uploads under the bucket). */
+    async assembledBytes(): Promise<number> {
+      const names = await fs.readdir(path.join(directory, BUCKET), { recursive: true });
+      const assembling = names.find((name) => name.includes(UploadId!) && path.basename(name) === 'object');
+      return assembling === undefined ? 0 : (await fs.stat(path.join(directory, BUCKET, assembling))).size;
+    },
+  };
+}
+
+async function objectBytes(key: string): Promise<Buffer> {
+  const got = await client.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
+  return Buffer.from(await got.Body!.transformToByteArray());
+}
+
+const etagOf = (parts: Buffer[]) =>
+  `"${createHash('md5')
+    .update(Buffer.concat(parts.map(md5)))
+    .digest('hex')}-${parts.length}"`;
+
+describe('embedded S3: parts appended while the upload goes on', () => {
+  test('parts sent out of order are appended once those before them are, before the completion', async () => {
+    const parts = [randomBytes(PART), randomBytes(PART), randomBytes(1234)];
+    const upload = await startUpload('in-the-meantime.bin');
+    await upload.part(3, parts[2]!);
+    await upload.part(2, parts[1]!);
+    assert.equal(await upload.assembledBytes(), 0, 'nothing before part 1');
+    await upload.part(1, parts[0]!);
+    const deadline = Date.now() + 10_000;
+    while ((await upload.assembledBytes()) < 2 * PART + 1234 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(await upload.assembledBytes(), 2 * PART + 1234, 'all three appended before CompleteMultipartUpload');
+    const done = await upload.complete([1, 2, 3]);
+    assert.equal(done.ETag, etagOf(parts));
+    assert.ok((await objectBytes('in-the-meantime.bin')).equals(Buffer.concat(parts)));
+  });
+
+  test('a part sent again after it was appended: the object has the last one', async () => {
+    const first = [randomBytes(PART), randomBytes(PART), randomBytes(99)];
+    const again = randomBytes(PART);
+    const upload = await startUpload('again.bin');
+    for (const [i, body] of first.entries()) await upload.part(i + 1, body);
+    const deadline = Date.now() + 10_000;
+    while ((await upload.assembledBytes()) < 2 * PART + 99 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await upload.part(2, again);
+    const done = await upload.complete([1, 2, 3]);
+    const expected = [first[0]!, again, first[2]!];
+    assert.equal(done.ETag, etagOf(expected));
+    assert.ok((await objectBytes('again.bin')).equals(Buffer.concat(expected)));
+  });
+
+  test('a completion with fewer parts than were sent, or with a gap, gives the parts it names', async () => {
+    const parts = [randomBytes(PART), randomBytes(PART), randomBytes(PART)];
+    for (const [key, numbers] of [
+      ['fewer.bin', [1, 2]],
+      ['gap.bin', [1, 3]],
+      ['without-the-first.bin', [2, 3]],
+    ] as const) {
+      const upload = await startUpload(key);
+      for (const [i, body] of parts.entries()) await upload.part(i + 1, body);
+      const named = numbers.map((n) => parts[n - 1]!);
+      const done = await upload.complete([...numbers]);
+      assert.equal(done.ETag, etagOf(named), key);
+      assert.ok((await objectBytes(key)).equals(Buffer.concat(named)), key);
     }
   });
 });
