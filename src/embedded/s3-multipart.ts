@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { constants as fsConstants, createWriteStream, existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import { Transform } from 'node:stream';
 import path from 'node:path';
@@ -22,12 +22,15 @@ import path from 'node:path';
  * when it was uploaded), and the ETag is what S3 itself gives a multipart object: the MD5 of the
  * parts' binary MD5s, then `-` and the number of parts. The object appears by rename, whole.
  *
- * The copying happens while the upload goes on: each part, once written, is appended to the
- * object as soon as every part before it is, so that CompleteMultipartUpload only appends what is
- * left (copying 290 MiB of parts after the last one took 180 ms, the export's last step). What
- * S3 allows beyond one upload of parts 1..n completed whole (a part uploaded again, a
- * completion with fewer parts or with gaps, a server restarted meanwhile) falls back to copying
- * every part at completion.
+ * Better still, a part is written where it belongs in the object as it arrives, when its offset
+ * is known: when every part before it has begun, each announcing its length (Content-Length), as
+ * S3 clients send parts in order. Such a part has no file of its own (a small `<n>.at` file
+ * records where it is), so the completion of parts 1..n only copies the parts that came early into
+ * their places and renames the object: no second write of the export's bytes (copying 290 MiB of
+ * parts after the last one had taken 180 ms, the export's last step, and copying them while the
+ * upload went on cost the busy cores more than that). What S3 allows besides one upload of parts
+ * 1..n (a part uploaded again, a completion with fewer parts or with gaps, a server restarted
+ * meanwhile) makes the completion copy every part it names, from wherever it is, into a new file.
  */
 
 /** What this needs of s3rver's FilesystemStore (lib/stores/filesystem.js). */
@@ -57,65 +60,56 @@ const COPY_BUFFER_BYTES = 1024 * 1024;
  */
 const PART_WRITE_BUFFER_BYTES = 4 * 1024 * 1024;
 
-/** An upload's object as assembled so far, from parts 1, 2, ... in order (one per upload, in memory). */
+/** An upload's parts as they arrive (one per upload, in memory; lost with a restart, which only costs a copy). */
 interface Assembly {
-  /** The MD5s (hex) of the parts appended to the object, in part order: parts 1..appended.length. */
-  appended: string[];
-  /** The object's bytes so far: the sum of the appended parts' sizes. */
-  bytes: number;
-  /** Parts written and waiting for a lower-numbered one: number -> MD5. */
-  waiting: Map<number, string>;
-  /** Parts being received, and the part being appended. */
-  writing: Set<number>;
-  copying?: number | undefined;
-  /** The appending, one part after another. */
-  appending: Promise<void>;
-  /** A part was uploaded again, or an append failed: the object is copied whole at completion. */
+  /** The length each part announced at its first upload (Content-Length), by part number. */
+  lengths: Map<number, number>;
+  /** A part was uploaded again, announced no length, or came short: the completion copies every part. */
   spoiled: boolean;
-  buffer?: Buffer;
 }
 
 /** The upload's directory: its parts, their MD5s, its key and metadata, and the object being assembled. */
 const uploadDirectory = (store: MultipartStore, bucket: string, uploadId: string) =>
   path.join(store.getResourcePath(bucket, undefined, 'uploads'), uploadId);
 const ASSEMBLING = 'object';
+/** Opened for writing at an offset, created if need be, never truncated. */
+const IN_PLACE = fsConstants.O_WRONLY | fsConstants.O_CREAT;
 
-/** Copies a part's file into the object at `offset`; the bytes copied. */
-async function copyPart(out: fs.FileHandle, partPath: string, offset: number, buffer: Buffer): Promise<number> {
-  const input = await fs.open(partPath, 'r');
+/** Where part `number` goes in the object: the lengths of the parts before it, if all have begun. */
+function offsetOf(assembly: Assembly, number: number): number | undefined {
+  let offset = 0;
+  for (let before = 1; before < number; before++) {
+    const length = assembly.lengths.get(before);
+    if (length === undefined) return undefined;
+    offset += length;
+  }
+  return offset;
+}
+
+/** Copies `size` bytes (all of it when undefined) from `from` at `fromOffset` into `out` at `offset`; the bytes copied. */
+async function copyRange(
+  out: fs.FileHandle,
+  offset: number,
+  from: string,
+  fromOffset: number,
+  size: number | undefined,
+  buffer: Buffer,
+): Promise<number> {
+  const input = await fs.open(from, 'r');
   let copied = 0;
   try {
-    for (;;) {
-      const { bytesRead } = await input.read(buffer, 0, buffer.length, null);
-      if (bytesRead === 0) return copied;
+    while (size === undefined || copied < size) {
+      const want = size === undefined ? buffer.length : Math.min(buffer.length, size - copied);
+      const { bytesRead } = await input.read(buffer, 0, want, fromOffset + copied);
+      if (bytesRead === 0) break;
       await out.write(buffer, 0, bytesRead, offset + copied);
       copied += bytesRead;
     }
   } finally {
     await input.close();
   }
-}
-
-/** Appends the parts that now follow the object's last one, in order. */
-async function appendInOrder(uploadDir: string, assembly: Assembly): Promise<void> {
-  if (!assembly.waiting.has(assembly.appended.length + 1)) return;
-  // One buffer for every read: a fresh buffer per part costs more in page faults than the copy.
-  assembly.buffer ??= Buffer.allocUnsafeSlow(COPY_BUFFER_BYTES);
-  const out = await fs.open(path.join(uploadDir, ASSEMBLING), assembly.appended.length === 0 ? 'w' : 'r+');
-  try {
-    for (;;) {
-      const number = assembly.appended.length + 1;
-      const md5 = assembly.waiting.get(number);
-      if (assembly.spoiled || md5 === undefined) return;
-      assembly.waiting.delete(number);
-      assembly.copying = number;
-      assembly.bytes += await copyPart(out, path.join(uploadDir, String(number)), assembly.bytes, assembly.buffer);
-      assembly.copying = undefined;
-      assembly.appended.push(md5);
-    }
-  } finally {
-    await out.close();
-  }
+  if (size !== undefined && copied !== size) throw new Error(`${from}: ${copied} bytes where ${size} were expected`);
+  return copied;
 }
 
 function answerPartsOnceWritten(store: MultipartStore, assemblies: Map<string, Assembly>): void {
@@ -124,31 +118,37 @@ function answerPartsOnceWritten(store: MultipartStore, assemblies: Map<string, A
     const number = Number(partNumber);
     let assembly = assemblies.get(uploadDir);
     if (assembly === undefined) {
-      assembly = { appended: [], bytes: 0, waiting: new Map(), writing: new Set(), appending: Promise.resolve(), spoiled: false };
+      assembly = { lengths: new Map(), spoiled: false };
       assemblies.set(uploadDir, assembly);
     }
-    // The same part again (S3 keeps the last one): its file is rewritten, perhaps under an append.
-    const again =
-      number <= assembly.appended.length || assembly.waiting.has(number) || assembly.writing.has(number) || assembly.copying === number;
-    if (again) assembly.spoiled = true;
-    assembly.writing.add(number);
-    try {
-      return await receivePart(uploadDir, number, content, assembly);
-    } finally {
-      assembly.writing.delete(number);
+    const announced = Number((content as { headers?: Record<string, string | undefined> }).headers?.['content-length']);
+    // The same part again (S3 keeps the last one) goes to a file of its own, and so does a part
+    // whose place is not known yet; either way the completion copies what it needs.
+    if (assembly.lengths.has(number) || !Number.isSafeInteger(announced) || !Number.isSafeInteger(number) || number < 1) {
+      assembly.spoiled = true;
+    } else {
+      assembly.lengths.set(number, announced);
     }
+    const offset = assembly.spoiled ? undefined : offsetOf(assembly, number);
+    await fs.mkdir(uploadDir, { recursive: true });
+    const partPath = path.join(uploadDir, String(number));
+    const file =
+      offset === undefined
+        ? createWriteStream(partPath, { highWaterMark: PART_WRITE_BUFFER_BYTES })
+        : (await fs.open(path.join(uploadDir, ASSEMBLING), IN_PLACE)).createWriteStream({
+            start: offset,
+            highWaterMark: PART_WRITE_BUFFER_BYTES,
+          });
+    const written = await receivePart(content, file);
+    if (written.size !== announced) assembly.spoiled = true;
+    if (offset !== undefined) await fs.writeFile(`${partPath}.at`, `${offset} ${written.size}`);
+    await fs.writeFile(`${partPath}.md5`, written.md5);
+    return written;
   };
 }
 
-/** Writes and hashes one part, then queues it for appending (when the object is still sound). */
-async function receivePart(
-  uploadDir: string,
-  number: number,
-  content: NodeJS.ReadableStream,
-  assembly: Assembly,
-): Promise<{ size: number; md5: string }> {
-  const partPath = path.join(uploadDir, String(number));
-  await fs.mkdir(uploadDir, { recursive: true });
+/** Hashes one part on its way into `file`; resolves once the file has written all of it. */
+async function receivePart(content: NodeJS.ReadableStream, file: NodeJS.WritableStream): Promise<{ size: number; md5: string }> {
   const digest = createHash('md5');
   let size = 0;
   const hashing = new Transform({
@@ -162,7 +162,6 @@ async function receivePart(
   // Piped as s3rver pipes it (pipeline() costs more CPU here); resolves once the file stream has
   // written every byte (readable by CompleteMultipartUpload), without waiting for its close:
   // waiting for it held each part's answer back and made 1.2 GB uploads 12% slower.
-  const file = createWriteStream(partPath, { highWaterMark: PART_WRITE_BUFFER_BYTES });
   await new Promise<void>((resolve, reject) => {
     content.once('error', reject);
     hashing.once('error', reject);
@@ -170,17 +169,15 @@ async function receivePart(
     file.once('finish', resolve);
     content.pipe(hashing).pipe(file);
   });
-  const md5 = digest.digest('hex');
-  await fs.writeFile(`${partPath}.md5`, md5);
-  if (!assembly.spoiled && Number.isSafeInteger(number) && number >= 1) {
-    assembly.waiting.set(number, md5);
-    assembly.appending = assembly.appending
-      .then(() => appendInOrder(uploadDir, assembly))
-      .catch(() => {
-        assembly.spoiled = true;
-      });
-  }
-  return { size, md5 };
+  return { size, md5: digest.digest('hex') };
+}
+
+/** Where a part's bytes are: its own file (its latest upload) or its place in the object. */
+async function partSource(uploadDir: string, number: number): Promise<{ path: string; offset: number; size?: number }> {
+  const partPath = path.join(uploadDir, String(number));
+  if (existsSync(partPath)) return { path: partPath, offset: 0 };
+  const [offset, size] = (await fs.readFile(`${partPath}.at`, 'utf8')).split(' ').map(Number);
+  return { path: path.join(uploadDir, ASSEMBLING), offset: offset!, size: size! };
 }
 
 function assembleMultipartWithoutRehashing(store: MultipartStore, assemblies: Map<string, Assembly>): void {
@@ -188,7 +185,6 @@ function assembleMultipartWithoutRehashing(store: MultipartStore, assemblies: Ma
     const uploadDir = uploadDirectory(store, bucket, uploadId);
     const assembly = assemblies.get(uploadDir);
     assemblies.delete(uploadDir);
-    await assembly?.appending;
     const [key, metadata] = await Promise.all([
       fs.readFile(path.join(uploadDir, 'key'), 'utf8'),
       fs.readFile(path.join(uploadDir, 'metadata'), 'utf8').then((text) => JSON.parse(text) as Record<string, string>),
@@ -196,29 +192,35 @@ function assembleMultipartWithoutRehashing(store: MultipartStore, assemblies: Ma
     const objectPath = store.getResourcePath(bucket, key, 'object');
     await fs.mkdir(path.dirname(objectPath), { recursive: true });
     const sorted = [...parts].sort((a, b) => a.number - b.number);
-    // What was appended during the upload is kept when the object is exactly parts 1..n, in
-    // order, and begins with those parts as they were appended; otherwise it is copied again.
-    const kept =
+    const md5s = await Promise.all(
+      sorted.map(async (part) => (await fs.readFile(path.join(uploadDir, `${part.number}.md5`), 'utf8')).trim()),
+    );
+    // One buffer for every read: a fresh buffer per part costs more in page faults than the copy.
+    const buffer = Buffer.allocUnsafeSlow(COPY_BUFFER_BYTES);
+    // Parts 1..n of one upload each, as their ETags say: the object is in place but for the parts
+    // that came before their place was known, copied in now. Anything else: a new file.
+    const whole =
       assembly !== undefined &&
       !assembly.spoiled &&
-      assembly.appended.length <= sorted.length &&
-      sorted.every((part, i) => part.number === i + 1) &&
-      assembly.appended.every((md5, i) => md5 === sorted[i]!.etag)
-        ? assembly
-        : undefined;
-    // Assembled inside the upload's own directory (same file system), so that a crash leaves
-    // nothing where objects are listed.
-    const assembling = path.join(uploadDir, ASSEMBLING);
-    const md5s = kept ? [...kept.appended] : [];
-    let size = kept ? kept.bytes : 0;
-    const out = await fs.open(assembling, md5s.length > 0 ? 'r+' : 'w');
-    const buffer = kept?.buffer ?? Buffer.allocUnsafeSlow(COPY_BUFFER_BYTES);
+      sorted.every((part, i) => part.number === i + 1 && part.etag === md5s[i]) &&
+      sorted.every((part) => assembly.lengths.has(part.number));
+    const assembling = path.join(uploadDir, whole ? ASSEMBLING : `${ASSEMBLING}.copy`);
+    const out = await fs.open(assembling, whole ? IN_PLACE : 'w');
+    let size = 0;
     try {
-      for (const part of sorted.slice(md5s.length)) {
+      for (const part of sorted) {
         const partPath = path.join(uploadDir, String(part.number));
-        md5s.push((await fs.readFile(`${partPath}.md5`, 'utf8')).trim());
-        size += await copyPart(out, partPath, size, buffer);
+        if (whole) {
+          const length = assembly.lengths.get(part.number)!;
+          if (existsSync(partPath)) await copyRange(out, size, partPath, 0, length, buffer);
+          size += length;
+        } else {
+          const source = await partSource(uploadDir, part.number);
+          size += await copyRange(out, size, source.path, source.offset, source.size, buffer);
+        }
       }
+      // Parts beyond the last one named were written in place too: they are not the object's.
+      await out.truncate(size);
     } finally {
       await out.close();
     }

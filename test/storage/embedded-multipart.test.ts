@@ -21,9 +21,9 @@ import { EMBEDDED_S3_CREDENTIALS, type RunningS3, startEmbeddedS3 } from '../../
  * The embedded S3 server assembles a multipart object without hashing it again: the object is the
  * parts in order, byte for byte, and its ETag is the one S3 gives an object uploaded in parts (the
  * MD5 of the parts' MD5s, `-<parts>`), computed here from the bytes sent, with node's crypto. Parts
- * are appended to the object while the upload goes on; whatever S3 allows besides one upload of
- * parts 1..n (a part sent again, a completion with fewer parts or with a gap) still gives the
- * object of the parts named, in order.
+ * sent in order are written where they belong in the object as they arrive; whatever S3 allows
+ * besides one upload of parts 1..n (parts out of order, a part sent again, a completion with fewer
+ * parts or with a gap) still gives the object of the parts named, in order.
  */
 
 const BUCKET = 'multipart';
@@ -123,6 +123,14 @@ async function startUpload(key: string) {
       const assembling = names.find((name) => name.includes(UploadId!) && path.basename(name) === 'object');
       return assembling === undefined ? 0 : (await fs.stat(path.join(directory, BUCKET, assembling))).size;
     },
+    /** The parts with a file of their own in the upload's directory. */
+    async partFiles(): Promise<string[]> {
+      const names = await fs.readdir(path.join(directory, BUCKET), { recursive: true });
+      return names
+        .filter((name) => name.includes(UploadId!) && /^\d+$/.test(path.basename(name)))
+        .map((name) => path.basename(name))
+        .sort();
+    },
   };
 }
 
@@ -136,34 +144,76 @@ const etagOf = (parts: Buffer[]) =>
     .update(Buffer.concat(parts.map(md5)))
     .digest('hex')}-${parts.length}"`;
 
-describe('embedded S3: parts appended while the upload goes on', () => {
-  test('parts sent out of order are appended once those before them are, before the completion', async () => {
+describe('embedded S3: parts written in place as they arrive', () => {
+  test('parts sent in order are written in place: no file of their own, the object whole before the completion', async () => {
     const parts = [randomBytes(PART), randomBytes(PART), randomBytes(1234)];
-    const upload = await startUpload('in-the-meantime.bin');
-    await upload.part(3, parts[2]!);
-    await upload.part(2, parts[1]!);
-    assert.equal(await upload.assembledBytes(), 0, 'nothing before part 1');
-    await upload.part(1, parts[0]!);
-    const deadline = Date.now() + 10_000;
-    while ((await upload.assembledBytes()) < 2 * PART + 1234 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    assert.equal(await upload.assembledBytes(), 2 * PART + 1234, 'all three appended before CompleteMultipartUpload');
+    const upload = await startUpload('in-place.bin');
+    for (const [i, body] of parts.entries()) await upload.part(i + 1, body);
+    assert.equal(await upload.assembledBytes(), 2 * PART + 1234, 'the three parts in the object before CompleteMultipartUpload');
+    assert.deepEqual(await upload.partFiles(), [], 'no part has a file of its own');
     const done = await upload.complete([1, 2, 3]);
     assert.equal(done.ETag, etagOf(parts));
-    assert.ok((await objectBytes('in-the-meantime.bin')).equals(Buffer.concat(parts)));
+    assert.ok((await objectBytes('in-place.bin')).equals(Buffer.concat(parts)));
   });
 
-  test('a part sent again after it was appended: the object has the last one', async () => {
+  test('parts sent out of order: those whose place was not known yet are copied in at the completion', async () => {
+    const parts = [randomBytes(PART), randomBytes(PART), randomBytes(PART), randomBytes(777)];
+    const upload = await startUpload('out-of-order.bin');
+    for (const number of [3, 1, 2, 4]) await upload.part(number, parts[number - 1]!);
+    assert.deepEqual(await upload.partFiles(), ['3'], 'part 3 came before part 2 had begun');
+    const done = await upload.complete([1, 2, 3, 4]);
+    assert.equal(done.ETag, etagOf(parts));
+    assert.ok((await objectBytes('out-of-order.bin')).equals(Buffer.concat(parts)));
+  });
+
+  test('a part sent again after it was written in place: the object has the last one', async () => {
     const first = [randomBytes(PART), randomBytes(PART), randomBytes(99)];
     const again = randomBytes(PART);
     const upload = await startUpload('again.bin');
     for (const [i, body] of first.entries()) await upload.part(i + 1, body);
-    const deadline = Date.now() + 10_000;
-    while ((await upload.assembledBytes()) < 2 * PART + 99 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     await upload.part(2, again);
     const done = await upload.complete([1, 2, 3]);
     const expected = [first[0]!, again, first[2]!];
     assert.equal(done.ETag, etagOf(expected));
     assert.ok((await objectBytes('again.bin')).equals(Buffer.concat(expected)));
+  });
+
+  test('a server restarted between the parts and the completion still gives the object (parts written in place are found again)', async () => {
+    const restartDir = await fs.mkdtemp(path.join(os.tmpdir(), 'embedded-multipart-restart-'));
+    const clientOf = (server: RunningS3) =>
+      new S3Client({
+        endpoint: server.endpoint,
+        region: 'us-east-1',
+        forcePathStyle: true,
+        credentials: EMBEDDED_S3_CREDENTIALS,
+        requestChecksumCalculation: 'WHEN_REQUIRED',
+      });
+    const parts = [randomBytes(PART), randomBytes(4321)];
+    const key = 'restarted.bin';
+    let server = await startEmbeddedS3({ directory: restartDir, buckets: [BUCKET] });
+    let restartClient = clientOf(server);
+    try {
+      const { UploadId } = await restartClient.send(new CreateMultipartUploadCommand({ Bucket: BUCKET, Key: key }));
+      const Parts: Array<{ PartNumber: number; ETag: string }> = [];
+      for (const [i, Body] of parts.entries()) {
+        const { ETag } = await restartClient.send(new UploadPartCommand({ Bucket: BUCKET, Key: key, UploadId, PartNumber: i + 1, Body }));
+        Parts.push({ PartNumber: i + 1, ETag: ETag! });
+      }
+      restartClient.destroy();
+      await server.stop();
+      server = await startEmbeddedS3({ directory: restartDir, buckets: [BUCKET] });
+      restartClient = clientOf(server);
+      const done = await restartClient.send(
+        new CompleteMultipartUploadCommand({ Bucket: BUCKET, Key: key, UploadId, MultipartUpload: { Parts } }),
+      );
+      assert.equal(done.ETag, etagOf(parts));
+      const got = await restartClient.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
+      assert.ok(Buffer.from(await got.Body!.transformToByteArray()).equals(Buffer.concat(parts)));
+    } finally {
+      restartClient.destroy();
+      await server.stop();
+      await fs.rm(restartDir, { recursive: true, force: true });
+    }
   });
 
   test('a completion with fewer parts than were sent, or with a gap, gives the parts it names', async () => {
