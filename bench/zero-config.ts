@@ -160,8 +160,8 @@ export async function measureZeroConfig(options: { tmp: string; repeat: number; 
       `zero-config run ${i + 1}: export ${round(exportMs / 1000, 2)} s, psql COPY of its SELECT ${round(selectCopyMs / 1000, 2)} s, psql COPY of the table ${round(tableCopyMs / 1000, 2)} s, of the export's rows stored ${round(storedRowsCopyMs / 1000, 2)} s, service peak RSS ${round(servicePeakRssMiB)} MiB${s3PeakRssMiB === undefined ? '' : `, embedded S3 ${round(s3PeakRssMiB)} MiB`}; CPU during the export: ${JSON.stringify(runs.at(-1)!.cpuS)}`,
     );
   }
-  // Best of the runs for each, so that a noisy run does not decide a ratio.
   await sql`DROP TABLE IF EXISTS bench_export_rows`;
+  // Best of the runs for each, so that a noisy run does not decide a ratio.
   const best = (key: 'exportMs' | 'selectCopyMs' | 'tableCopyMs' | 'storedRowsCopyMs') => Math.min(...runs.map((r) => r[key]));
   return {
     rows,

@@ -202,8 +202,7 @@ function assembleMultipartWithoutRehashing(store: MultipartStore, assemblies: Ma
     const whole =
       assembly !== undefined &&
       !assembly.spoiled &&
-      sorted.every((part, i) => part.number === i + 1 && part.etag === md5s[i]) &&
-      sorted.every((part) => assembly.lengths.has(part.number));
+      sorted.every((part, i) => part.number === i + 1 && part.etag === md5s[i] && assembly.lengths.has(part.number));
     const assembling = path.join(uploadDir, whole ? ASSEMBLING : `${ASSEMBLING}.copy`);
     const out = await fs.open(assembling, whole ? IN_PLACE : 'w');
     let size = 0;
