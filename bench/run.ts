@@ -27,6 +27,7 @@ import type postgres from 'postgres';
 import { loadConfig } from '../src/config';
 import { findFreePort } from '../src/embedded/free-port';
 import { compileExportQuery } from '../src/exports/load-export-query';
+import { CSV_HEADER } from '../src/exports/formats';
 import { deleteObject } from '../src/storage/objects';
 import { createCustomer, createPartner, createQuery, createUser } from '../test/support/fixtures';
 
@@ -170,10 +171,11 @@ await runBench('bench', async () => {
     DATABASE_URL: databaseUrl,
     ...s3Env,
     HOST: '127.0.0.1',
-    // The export path compares one export with one COPY and one upload of the same bytes: the
-    // export runs whole unless EXPORT_SLICE_ROWS is given (slices: npm run bench:slices).
+    // The export path compares one export with one COPY and one upload of the same rows: the
+    // export runs whole unless EXPORT_SLICE_ROWS is given (slices: npm run bench:slices) ...
     EXPORT_SLICE_ROWS: '0',
-    // ... and as one file (10M rows are 1.4 GiB, past the default 1 GiB): one CSV header, as the COPY's.
+    // ... and as one file (10M rows are 1.4 GiB, past the default 1 GiB) unless EXPORT_MAX_FILE_MIB
+    // is given. Sliced or split, each file after the first adds one CSV header to the bytes.
     EXPORT_MAX_FILE_MIB: '4096',
     ...SERVICE_ENV,
   };
@@ -250,6 +252,7 @@ await runBench('bench', async () => {
       workerPeakRssMiB: number;
       workerCpuS: number;
       s3CpuS: number;
+      files: number;
     }> = [];
     let rows = 0;
     let bytes = 0;
@@ -288,7 +291,11 @@ await runBench('bench', async () => {
       const code = await uploader.exited;
       if (code !== 0) throw new Error(`upload alone failed (${code}): ${uploader.output()}`);
       const uploaded = JSON.parse(uploader.output().trim().split('\n').pop()!) as { ms: number; bytes: number };
-      if (uploaded.bytes !== bytes) throw new Error(`upload alone sent ${uploaded.bytes} bytes, the export ${bytes}`);
+      // The export's files each begin with the CSV header, the single file uploaded alone once.
+      const files = (done.files as unknown[] | undefined)?.length ?? 1;
+      const expected = uploaded.bytes + (files - 1) * Buffer.byteLength(CSV_HEADER);
+      if (bytes !== expected)
+        throw new Error(`upload alone sent ${uploaded.bytes} bytes, the export ${bytes} in ${files} file(s) (expected ${expected})`);
       runs.push({
         exportMs: round(exportMs),
         copyMs: round(copyMs),
@@ -296,13 +303,16 @@ await runBench('bench', async () => {
         workerPeakRssMiB: round(workerPeakRssMiB),
         workerCpuS,
         s3CpuS,
+        files,
       });
       log(
-        `${label} run ${i + 1}: export ${round(exportMs / 1000, 2)} s, COPY alone ${round(copyMs / 1000, 2)} s, upload alone ${round(uploaded.ms / 1000, 2)} s, worker peak RSS ${round(workerPeakRssMiB)} MiB, CPU during the export: worker ${workerCpuS} s, s3rver ${s3CpuS} s`,
+        `${label} run ${i + 1}: export ${round(exportMs / 1000, 2)} s, COPY alone ${round(copyMs / 1000, 2)} s, upload alone ${round(uploaded.ms / 1000, 2)} s, worker peak RSS ${round(workerPeakRssMiB)} MiB, CPU during the export: worker ${workerCpuS} s, s3rver ${s3CpuS} s; ${files} file(s)`,
       );
       // Keep the disk small: the objects are not needed any more (the bucket stays).
-      const [owned] = await sql<{ object_key: string }[]>`SELECT object_key FROM analytics_exports WHERE id = ${id}`;
-      await deleteObject(s3Client, BUCKET, owned!.object_key);
+      const owned = await sql<{ object_key: string }[]>`
+        SELECT object_key FROM analytics_exports WHERE id = ${id}
+        UNION SELECT object_key FROM analytics_export_files WHERE export_id = ${id}`;
+      for (const { object_key } of owned) await deleteObject(s3Client, BUCKET, object_key);
       await deleteObject(s3Client, BUCKET, `bench/upload-${label}-${i}.csv`);
     }
     // Best of the runs for each, so that a noisy run does not decide the ratio.
