@@ -182,7 +182,8 @@ await runBench('bench', async () => {
   const apiPort = await findFreePort();
   const api = startService({ ...PROCESS_ENV, ...serviceEnv, ROLE: 'api', PORT: String(apiPort), LOG_LEVEL: 'warn' });
   onCleanup(() => stopChild(api));
-  const worker = startService({ ...PROCESS_ENV, ...serviceEnv, ROLE: 'worker', LOG_LEVEL: 'info' });
+  // The worker's own /metrics and /healthz on any free port: the default (3000) may be taken.
+  const worker = startService({ ...PROCESS_ENV, ...serviceEnv, ROLE: 'worker', PORT: '0', LOG_LEVEL: 'info' });
   onCleanup(() => stopChild(worker));
   const baseUrl = `http://127.0.0.1:${apiPort}`;
   await waitFor(

@@ -29,7 +29,7 @@ const STOP_TIMEOUT_MS = 10_000;
 export async function startEmbeddedS3Process(options: { directory: string; buckets: string[] }): Promise<RunningS3Process> {
   const script = serverScript();
   const child = fork(script, [JSON.stringify(options)], {
-    // The service's own node flags (a 1 MiB young generation for the worker) are not for this
+    // The service's own node flags (the young generation bin/service sets) are not for this
     // process; from source it still needs tsx's loader.
     execArgv: script.endsWith('.ts') ? process.execArgv : [],
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],

@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import { HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { createTestDatabase } from '../support/database';
 import { createQuery, insertExport, seedCustomerReadings } from '../support/fixtures';
-import { createTestBucket } from '../support/s3';
+import { createTestBucket, startPacedS3Relay } from '../support/s3';
 import { copyBackends, readExport, waitForExport, waitForFinalExport } from '../support/export-rows';
 import { spawnWorker, waitForLog, workerEnvironment } from '../support/worker';
 import { waitFor } from '../support/wait';
@@ -24,6 +24,11 @@ const bucket = await createTestBucket();
 // Long enough to kill mid-way: 4 devices x 2 metrics x 45 days of minutes = 518,400 rows (~50 MB).
 const { user, deviceIds, queryId: bigQuery, rows: bigRows } = await seedCustomerReadings(sql, 4, 45);
 const environment = (overrides: Record<string, string> = {}) => workerEnvironment(database, bucket, { LOG_LEVEL: 'info', ...overrides });
+// The tests that stop a worker mid-export must see it running with bytes written (a heartbeat, every
+// 667 ms here) before it ends: a worker that streams the 50 MB in under a second would finish
+// first. Through this relay each of its 10 parts waits 500 ms, so the export takes seconds.
+const relay = await startPacedS3Relay(bucket.config.endpoint!, 500);
+const slowUploads = (overrides: Record<string, string> = {}) => environment({ S3_ENDPOINT: relay.endpoint, ...overrides });
 
 async function objectsOf(exportId: string): Promise<string[]> {
   const listed = await bucket.client.send(new ListObjectsV2Command({ Bucket: bucket.config.bucket, Prefix: `anx_export_${exportId}/` }));
@@ -32,7 +37,7 @@ async function objectsOf(exportId: string): Promise<string[]> {
 
 describe('a worker killed with SIGKILL mid-export', () => {
   test('its export is rescued and run again by another worker: one object, exact counts', async () => {
-    const doomed = spawnWorker(environment());
+    const doomed = spawnWorker(slowUploads());
     const id = await insertExport(sql, user.id, bigQuery);
     await waitForExport(sql, id, (row) => row.status === 'running' && (row.bytes_written ?? 0) > 0, 60_000);
     doomed.kill('SIGKILL');
@@ -55,7 +60,7 @@ describe('a worker killed with SIGKILL mid-export', () => {
 });
 
 describe('bin/service', () => {
-  test("starts a worker with its memory settings (a 1 MiB young generation, glibc's fixed mmap threshold), overridable", async () => {
+  test("starts a worker with its memory settings (a 4 MiB young generation, glibc's fixed mmap threshold), overridable", async () => {
     const settingsOf = async (overrides: Record<string, string>) => {
       const worker = spawnWorker(environment(overrides));
       await waitForLog(worker, (line) => line.msg === 'ready');
@@ -66,13 +71,13 @@ describe('bin/service', () => {
       return { flags: cmdline.filter((arg) => arg.startsWith('--')), malloc: environ.filter((v) => v.startsWith('MALLOC_')).sort() };
     };
     assert.deepEqual(await settingsOf({}), {
-      flags: ['--max-semi-space-size=1'],
+      flags: ['--max-semi-space-size=4'],
       malloc: ['MALLOC_ARENA_MAX=2', 'MALLOC_MMAP_THRESHOLD_=131072'],
     });
     assert.deepEqual((await settingsOf({ NODE_SEMI_SPACE_MIB: '8', MALLOC_ARENA_MAX: '4' })).flags, ['--max-semi-space-size=8']);
   });
 
-  test("gives each role its young generation: 1 MiB for a worker, 4 MiB for both in one process (npm start), V8's own for the API", async () => {
+  test("gives each role its young generation: 4 MiB where exports run (a worker, or both in one process: npm start), V8's own for the API", async () => {
     // A `node` first on PATH that prints the flags bin/service gives it, instead of starting the service.
     const bin = mkdtempSync(path.join(os.tmpdir(), 'fake-node-'));
     try {
@@ -81,11 +86,12 @@ describe('bin/service', () => {
         execFileSync(path.resolve('bin/service'), { env: { PATH: `${bin}:${process.env.PATH}`, ...env }, encoding: 'utf8' })
           .split(' ')
           .filter((arg) => arg.startsWith('--'));
-      assert.deepEqual(flagsFor({ ROLE: 'worker' }), ['--max-semi-space-size=1']);
+      assert.deepEqual(flagsFor({ ROLE: 'worker' }), ['--max-semi-space-size=4']);
       assert.deepEqual(flagsFor({ ROLE: 'all' }), ['--max-semi-space-size=4']);
       assert.deepEqual(flagsFor({}), ['--max-semi-space-size=4'], 'ROLE defaults to all');
       assert.deepEqual(flagsFor({ ROLE: 'api' }), []);
       assert.deepEqual(flagsFor({ ROLE: 'all', NODE_SEMI_SPACE_MIB: '16' }), ['--max-semi-space-size=16']);
+      assert.deepEqual(flagsFor({ ROLE: 'worker', NODE_SEMI_SPACE_MIB: '1' }), ['--max-semi-space-size=1']);
     } finally {
       rmSync(bin, { recursive: true, force: true });
     }
@@ -94,7 +100,7 @@ describe('bin/service', () => {
 
 describe('SIGTERM', () => {
   test('lets a running export finish within the grace period, then the process exits 0', async () => {
-    const worker = spawnWorker(environment({ SHUTDOWN_GRACE_S: '60' }));
+    const worker = spawnWorker(slowUploads({ SHUTDOWN_GRACE_S: '60' }));
     const id = await insertExport(sql, user.id, bigQuery);
     await waitForExport(sql, id, (row) => row.status === 'running' && (row.bytes_written ?? 0) > 0, 60_000);
     worker.kill('SIGTERM');
@@ -108,7 +114,7 @@ describe('SIGTERM', () => {
   test('after the grace period, stops and re-queues the export, frees its backend and exits 0; another worker completes it', async () => {
     // No grace at all: with any, an export that is nearly done when the signal comes may finish in
     // it on a fast run, and this test is about the one that does not.
-    const worker = spawnWorker(environment({ SHUTDOWN_GRACE_S: '0' }));
+    const worker = spawnWorker(slowUploads({ SHUTDOWN_GRACE_S: '0' }));
     const id = await insertExport(sql, user.id, bigQuery);
     await waitForExport(sql, id, (row) => row.status === 'running' && (row.bytes_written ?? 0) > 0, 60_000);
     const signalled = Date.now();

@@ -165,6 +165,7 @@ export async function startS3Relay(
       );
     }
     const forward = () => {
+      if (request.destroyed) return;
       const upstream = http.request(
         { host: target.hostname, port: target.port, method: request.method, path: request.url, headers: request.headers },
         (answer) => {
@@ -173,6 +174,12 @@ export async function startS3Relay(
         },
       );
       upstream.on('error', () => response.destroy());
+      // A client gone mid-request (a worker killed during a part) must not leave the upstream
+      // request waiting for the rest of its body: the S3 server would hold that connection, and
+      // this process with it, until its request timeout (5 minutes).
+      request.on('close', () => {
+        if (!request.complete) upstream.destroy();
+      });
       request.pipe(upstream);
     };
     if (request.method === 'PUT' && options.delayPutMs) setTimeout(forward, options.delayPutMs);
