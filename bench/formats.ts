@@ -103,6 +103,12 @@ await runBench('bench:formats', async () => {
     // The worker's ops server (/healthz, /metrics) on a free port, not the default 3000.
     PORT: String(await findFreePort()),
     LOG_LEVEL: 'info',
+    // bin/service's memory settings, when set here (for before/after figures).
+    ...Object.fromEntries(
+      ['NODE_SEMI_SPACE_MIB', 'MALLOC_ARENA_MAX', 'MALLOC_MMAP_THRESHOLD_'].flatMap((name) =>
+        process.env[name] ? [[name, process.env[name]!]] : [],
+      ),
+    ),
   });
   onCleanup(() => stopChild(worker));
   await waitFor('worker', () => worker.output().includes('"msg":"ready"'), { ms: 300_000, watching: [worker] });
