@@ -8,7 +8,20 @@ import { copyStatement, DEFAULT_ENCODING, type ExportEncoding } from '../src/exp
 import { compileExportQuery } from '../src/exports/load-export-query';
 import { deleteObject } from '../src/storage/objects';
 import { createCustomer, createPartner, createQuery, createUser, insertExport } from '../test/support/fixtures';
-import { BENCH_ROOT as root, benchDirectory, log, onCleanup, round, runBench, sleep, startService, stopChild, waitFor } from './processes';
+import {
+  BENCH_ROOT as root,
+  benchDirectory,
+  log,
+  MEMORY_SETTINGS,
+  onCleanup,
+  passedOn,
+  round,
+  runBench,
+  sleep,
+  startService,
+  stopChild,
+  waitFor,
+} from './processes';
 import { cpuSeconds, peakRssMiB, resetPeakRss } from './proc-stats';
 import { seedReadings, startBenchDatabase, startBenchS3 } from './stack';
 
@@ -104,11 +117,7 @@ await runBench('bench:formats', async () => {
     PORT: String(await findFreePort()),
     LOG_LEVEL: 'info',
     // bin/service's memory settings, when set here (for before/after figures).
-    ...Object.fromEntries(
-      ['NODE_SEMI_SPACE_MIB', 'MALLOC_ARENA_MAX', 'MALLOC_MMAP_THRESHOLD_'].flatMap((name) =>
-        process.env[name] ? [[name, process.env[name]!]] : [],
-      ),
-    ),
+    ...passedOn(MEMORY_SETTINGS),
   });
   onCleanup(() => stopChild(worker));
   await waitFor('worker', () => worker.output().includes('"msg":"ready"'), { ms: 300_000, watching: [worker] });

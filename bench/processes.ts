@@ -113,6 +113,14 @@ export function startProcess(command: string, args: string[], env: Record<string
   return { child, output: () => output, exited };
 }
 
+/** bin/service's own memory settings (README, "Configuration"), which a bench passes on when set. */
+export const MEMORY_SETTINGS = ['NODE_SEMI_SPACE_MIB', 'MALLOC_ARENA_MAX', 'MALLOC_MMAP_THRESHOLD_'] as const;
+
+/** Those of `names` set (and not empty) in the bench's environment, to pass on to a process it starts. */
+export function passedOn(names: readonly string[]): Record<string, string> {
+  return Object.fromEntries(names.flatMap((name) => (process.env[name] ? [[name, process.env[name]]] : [])));
+}
+
 /** The service as it ships: bin/service on the bundle `npm run build` wrote (each bench's npm script builds it first). */
 export function startService(env: Record<string, string>): Child {
   return startProcess(path.join(BENCH_ROOT, 'bin/service'), [], env);

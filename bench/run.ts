@@ -10,7 +10,9 @@ import {
   BENCH_ROOT as root,
   benchDirectory,
   log,
+  MEMORY_SETTINGS,
   onCleanup,
+  passedOn,
   round,
   runBench,
   runCommand,
@@ -61,11 +63,7 @@ const CPU_PROF = process.env.BENCH_CPU_PROF;
  */
 const PROCESS_ENV: Record<string, string> = {
   ...(CPU_PROF ? { NODE_FLAGS: `--cpu-prof --cpu-prof-dir=${path.resolve(CPU_PROF)}` } : {}),
-  ...Object.fromEntries(
-    ['NODE_SEMI_SPACE_MIB', 'MALLOC_ARENA_MAX', 'MALLOC_MMAP_THRESHOLD_', 'EXPORT_SLICE_ROWS'].flatMap((name) =>
-      process.env[name] ? [[name, process.env[name]!]] : [],
-    ),
-  ),
+  ...passedOn([...MEMORY_SETTINGS, 'EXPORT_SLICE_ROWS']),
 };
 const BUCKET = 'bench-exports';
 const DEVICES = 100;
@@ -89,20 +87,16 @@ const PG_LOG = process.env.BENCH_PG_LOG;
  * The service runs with its own defaults; these, when set in the bench's environment, are passed
  * on (for before/after figures): the service's knobs and bin/service's memory settings.
  */
-const SERVICE_ENV: Record<string, string> = Object.fromEntries(
-  [
-    'WORKER_CONCURRENCY',
-    'EXPORT_MAX_RUNNING_PER_CUSTOMER',
-    'EXPORT_SLICE_ROWS',
-    'EXPORT_MAX_FILE_MIB',
-    'EXPORT_PART_SIZE_MIB',
-    'EXPORT_UPLOAD_QUEUE_SIZE',
-    'DATABASE_POOL_SIZE',
-    'NODE_SEMI_SPACE_MIB',
-    'MALLOC_ARENA_MAX',
-    'MALLOC_MMAP_THRESHOLD_',
-  ].flatMap((name) => (process.env[name] === undefined ? [] : [[name, process.env[name]!]])),
-);
+const SERVICE_ENV: Record<string, string> = passedOn([
+  'WORKER_CONCURRENCY',
+  'EXPORT_MAX_RUNNING_PER_CUSTOMER',
+  'EXPORT_SLICE_ROWS',
+  'EXPORT_MAX_FILE_MIB',
+  'EXPORT_PART_SIZE_MIB',
+  'EXPORT_UPLOAD_QUEUE_SIZE',
+  'DATABASE_POOL_SIZE',
+  ...MEMORY_SETTINGS,
+]);
 
 const minutes = (n: number) => new Date(START.getTime() + n * 60_000);
 const percentile = (values: number[], p: number) => {
