@@ -8,7 +8,7 @@ import { docsRoutes } from './docs';
 import type { ApiEnv } from '../http/env';
 import { errorHandler } from '../http/errors';
 import { logRequests } from '../http/request-log';
-import { exportRoutes } from './exports/routes';
+import { AUTHENTICATED_IN_HANDLER, exportRoutes } from './exports/routes';
 import { authenticate } from './middleware/auth';
 import { limitBody, settleUnreadBody } from './middleware/body';
 import { useForwardedUrl } from './middleware/forwarded';
@@ -36,7 +36,7 @@ export function createApp(context: ServiceContext): Hono<ApiEnv> {
     }),
   );
   app.use(limitBody);
-  app.use('/analytics/*', authenticate(context.database.sql));
+  app.use('/analytics/*', authenticate(context.database.sql, { inHandler: AUTHENTICATED_IN_HANDLER }));
 
   app.route('/', opsRoutes(context));
   const document = openApiDocument();

@@ -1,5 +1,5 @@
 import { isDatabaseUnavailable, type Sql } from '../db/client';
-import { findKeyOwner } from '../db/statements/api-keys';
+import { findKeyOwner, type KeyOwner } from '../db/statements/api-keys';
 import { hashApiKey } from './api-keys';
 import type { Caller } from './scopes';
 
@@ -16,16 +16,36 @@ export function bearerKey(header: string): string | undefined {
  * and this statement is safe to repeat.
  */
 export async function findCaller(sql: Sql, key: string): Promise<Caller | undefined> {
-  try {
-    return await lookUpCaller(sql, key);
-  } catch (error) {
-    if (!isDatabaseUnavailable(error)) throw error;
-    return lookUpCaller(sql, key);
-  }
+  const found = await findCallerWith(sql, key, async (keyHash) => {
+    const owner = await findKeyOwner(sql, keyHash);
+    return owner && { owner, found: undefined };
+  });
+  return found?.caller;
 }
 
-async function lookUpCaller(sql: Sql, key: string): Promise<Caller | undefined> {
-  const row = await findKeyOwner(sql, hashApiKey(key));
-  if (!row) return undefined;
-  return { id: row.id, accountType: row.account_type, partnerId: row.partner_id, customerId: row.customer_id };
+/**
+ * The user a valid, unrevoked key belongs to and what `read` found for them, where `read` is one
+ * statement that checks the key (by its hash) as findKeyOwner does and reads in the same round
+ * trip; undefined when the key is not valid. Retried once as findCaller is: `read` must be safe
+ * to repeat.
+ */
+export async function findCallerWith<T>(
+  sql: Sql,
+  key: string,
+  read: (keyHash: string) => Promise<{ owner: KeyOwner; found: T } | undefined>,
+): Promise<{ caller: Caller; found: T } | undefined> {
+  const keyHash = hashApiKey(key);
+  let result: { owner: KeyOwner; found: T } | undefined;
+  try {
+    result = await read(keyHash);
+  } catch (error) {
+    if (!isDatabaseUnavailable(error)) throw error;
+    result = await read(keyHash);
+  }
+  if (!result) return undefined;
+  const { owner, found } = result;
+  return {
+    caller: { id: owner.id, accountType: owner.account_type, partnerId: owner.partner_id, customerId: owner.customer_id },
+    found,
+  };
 }

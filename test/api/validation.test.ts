@@ -16,6 +16,8 @@ const api = await createTestApi({
 });
 const { sql } = api.db;
 const { customerId, user, queryId } = await createCustomerWithQuery(sql);
+/** One export of `user`'s, for the paths that name one. */
+const mine = (await api.request('POST', '/analytics/export', { key: user.apiKey, body: { name: 'mine', query: queryId } })).body;
 
 const exportCount = async () => (await sql`SELECT count(*)::int AS n FROM analytics_exports`)[0]!.n as number;
 const queryCount = async () => (await sql`SELECT count(*)::int AS n FROM analytics_queries`)[0]!.n as number;
@@ -122,6 +124,12 @@ describe('auth', () => {
         ['POST', '/analytics/export'],
         ['GET', '/analytics/queries/'],
         ['DELETE', `/analytics/exports/00000000-0000-4000-8000-000000000000/`],
+        // GET of one export checks the key in its own statement (src/api/middleware/auth.ts):
+        // still 401 before anything about the export or the request is told.
+        ['GET', `/analytics/exports/${mine.id}/`],
+        ['GET', '/analytics/exports/00000000-0000-4000-8000-000000000000'],
+        ['GET', '/analytics/exports/not-a-uuid/'],
+        ['GET', `/analytics/exports/${mine.id}/?wait=forever`],
       ] as const) {
         const headers: Record<string, string> = authorization ? { authorization } : {};
         const errors = await refused(
@@ -133,6 +141,32 @@ describe('auth', () => {
     }
     const response = await api.request('GET', '/analytics/exports/');
     assert.match(response.headers.get('www-authenticate')!, /^Bearer/);
+  });
+
+  test('HEAD of one export with a bad or revoked key is 401 too', async () => {
+    const revoked = await createUser(sql, 'customer', { customerId });
+    await sql`UPDATE api_keys SET revoked = now() WHERE user_id = ${revoked.id}`;
+    for (const key of ['nope', revoked.apiKey]) {
+      const response = await api.request('HEAD', `/analytics/exports/${mine.id}/`, { key });
+      assert.equal(response.status, 401, key);
+    }
+    assert.equal((await api.request('HEAD', `/analytics/exports/${mine.id}/`, { key: user.apiKey })).status, 200);
+  });
+
+  test("GET of one export with a valid key: the export, 404 when not theirs, 400 for a bad wait, the key's use recorded", async () => {
+    const other = await createCustomerWithQuery(sql);
+    await sql`UPDATE api_keys SET last_used = NULL WHERE user_id = ${user.id}`;
+    const response = await api.request('GET', `/analytics/exports/${mine.id}/`, { key: user.apiKey });
+    assert.equal(response.status, 200, response.text);
+    assert.equal(response.body.id, mine.id);
+    const [used] = await sql`SELECT last_used FROM api_keys WHERE user_id = ${user.id}`;
+    assert.notEqual(used!.last_used, null, 'last use is recorded by the same statement');
+    for (const path of [`/analytics/exports/${mine.id}/`, '/analytics/exports/not-a-uuid/']) {
+      const errors = await refused(() => api.request('GET', path, { key: other.user.apiKey }), 404);
+      assert.deepEqual(errors, { detail: 'Not found.' }, path);
+    }
+    const errors = await refused(() => api.request('GET', `/analytics/exports/${mine.id}/?wait=forever`, { key: user.apiKey }), 400);
+    assert.deepEqual(Object.keys(errors), ['wait']);
   });
 
   test('Bearer and Token both work; the key is stored hashed', async () => {

@@ -1,7 +1,7 @@
 import type { Context } from 'hono';
 import type { ServiceContext } from '../../context';
 import { defaultScopes, distinctIds } from '../../auth/scopes';
-import { findVisibleExport, findVisibleExportWithFiles, listVisibleExports } from '../../db/statements/exports';
+import { findExportForKey, findVisibleExport, findVisibleExportWithFiles, listVisibleExports } from '../../db/statements/exports';
 import { cancelExport, ExportAlreadyFinished } from '../../exports/cancel-export';
 import { createExport, hashRequest, IdempotencyKeyConflict, InvalidExportRequest } from '../../exports/create-export';
 import { deleteExport } from '../../exports/delete-export';
@@ -11,6 +11,7 @@ import { isFinal } from '../../exports/status';
 import { presignDownload } from '../../storage/objects';
 import type { ApiEnv } from '../../http/env';
 import { ApiError, conflict, invalidFields, notFound } from '../errors';
+import { readAsCaller } from '../middleware/auth';
 import { readJsonObject } from '../middleware/body';
 import { linkHeader, listFilter } from '../pagination';
 import { isUuid, parseOr400 } from '../validation';
@@ -116,9 +117,12 @@ async function list(context: ServiceContext, c: C) {
  * ?wait=N (extension) the answer waits until the export is complete or failed, at most N seconds.
  */
 async function retrieve(context: ServiceContext, waits: ExportWaits, c: C) {
-  const { wait } = parseOr400(RetrieveExportQuery, { wait: c.req.query('wait') });
   const { sql } = context.database;
-  let row = await visibleOr404(c, (callerId, id) => findVisibleExportWithFiles(sql, callerId, id));
+  const id = c.req.param('id') ?? '';
+  const found = await readAsCaller(c, sql, (keyHash) => findExportForKey(sql, keyHash, isUuid(id) ? id : null));
+  const { wait } = parseOr400(RetrieveExportQuery, { wait: c.req.query('wait') });
+  if (!found) throw notFound();
+  let row = found;
   if (wait !== undefined && !isFinal(row.status)) {
     const find = () => findVisibleExportWithFiles(sql, c.get('caller').id, row.id);
     const finished = await waits.wait(row.id, wait * 1000, c.req.raw.signal, find, (r) => r === undefined || isFinal(r.status));

@@ -21,18 +21,24 @@ export interface KeyOwner {
 }
 
 /**
- * The user an unrevoked key (by its hash) belongs to. A key's last use is recorded at most once
- * a minute. Safe to repeat.
+ * `caller`: the user an unrevoked key (by its hash) belongs to, as common table expressions for
+ * a statement's WITH, so that a statement can find the caller and read for them in one round
+ * trip (exports.ts, findExportForKey). The key's last use is recorded at most once a minute, by
+ * the same statement.
  */
+export const keyOwner = (sql: Queryable, keyHash: string) => sql`
+  key AS (
+    SELECT id, user_id FROM api_keys WHERE key_hash = ${keyHash} AND revoked IS NULL
+  ), touched AS (
+    UPDATE api_keys SET last_used = now()
+     WHERE id IN (SELECT id FROM key) AND (last_used IS NULL OR last_used < now() - interval '1 minute')
+  ), caller AS (
+    SELECT u.id, u.account_type, u.partner_id, u.customer_id FROM key JOIN users u ON u.id = key.user_id
+  )`;
+
+/** The user an unrevoked key (by its hash) belongs to (keyOwner). Safe to repeat. */
 export async function findKeyOwner(sql: Queryable, keyHash: string): Promise<KeyOwner | undefined> {
-  const [row] = await sql<KeyOwner[]>`
-    WITH key AS (
-      SELECT id, user_id FROM api_keys WHERE key_hash = ${keyHash} AND revoked IS NULL
-    ), touched AS (
-      UPDATE api_keys SET last_used = now()
-       WHERE id IN (SELECT id FROM key) AND (last_used IS NULL OR last_used < now() - interval '1 minute')
-    )
-    SELECT u.id, u.account_type, u.partner_id, u.customer_id FROM key JOIN users u ON u.id = key.user_id`;
+  const [row] = await sql<KeyOwner[]>`WITH ${keyOwner(sql, keyHash)} SELECT * FROM caller`;
   return row;
 }
 

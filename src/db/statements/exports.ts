@@ -1,4 +1,5 @@
 import type { Queryable } from '../client';
+import { type KeyOwner, keyOwner } from './api-keys';
 import type { ExportCompression, ExportFormat, ExportStatus } from '../schema';
 import { escapeLike, isoTimestamp, type CommonRow } from './fragments';
 
@@ -100,23 +101,44 @@ export async function findVisibleExport(sql: Queryable, callerId: string, id: st
   return row;
 }
 
+/** An export `viewer` may see, with its files (in row order; none unless it is complete). */
+const visibleExportWithFiles = (sql: Queryable, viewer: string | ReturnType<Queryable['unsafe']>, id: string | null) => sql`
+  SELECT ${columns(sql)},
+         coalesce((SELECT json_agg(json_build_object('object_key', f.object_key, 'number_of_rows', f.number_of_rows::text,
+                                                     'total_bytes', f.total_bytes::text) ORDER BY f.file_number)
+                     FROM analytics_export_files f WHERE f.export_id = e.id), '[]') AS files
+    FROM analytics_exports e
+   WHERE e.id = ${id} AND user_sees_scopes(${viewer}, e.customer_scopes, e.partner_scopes)`;
+
+export type ExportWithFiles = ExportRow & { files: ExportFileRow[] };
+
 /**
- * An export the caller may see with its files (in row order; none unless it is complete), in one
- * round trip: what GET of one export reads.
+ * An export the caller may see with its files, in one round trip: what GET of one export reads
+ * again while it waits (?wait=N).
  */
-export async function findVisibleExportWithFiles(
-  sql: Queryable,
-  callerId: string,
-  id: string,
-): Promise<(ExportRow & { files: ExportFileRow[] }) | undefined> {
-  const [row] = await sql<(ExportRow & { files: ExportFileRow[] })[]>`
-    SELECT ${columns(sql)},
-           coalesce((SELECT json_agg(json_build_object('object_key', f.object_key, 'number_of_rows', f.number_of_rows::text,
-                                                       'total_bytes', f.total_bytes::text) ORDER BY f.file_number)
-                       FROM analytics_export_files f WHERE f.export_id = e.id), '[]') AS files
-      FROM analytics_exports e
-     WHERE e.id = ${id} AND user_sees_scopes(${callerId}, e.customer_scopes, e.partner_scopes)`;
+export async function findVisibleExportWithFiles(sql: Queryable, callerId: string, id: string): Promise<ExportWithFiles | undefined> {
+  const [row] = await sql<ExportWithFiles[]>`${visibleExportWithFiles(sql, callerId, id)}`;
   return row;
+}
+
+/**
+ * The owner of an API key (by its hash) and, if they may see it, the export `id` with its files:
+ * GET of one export, the request clients poll, authenticates and reads in one statement. No row:
+ * the key is unknown or revoked. An `id` of null finds no export (a path id that is no uuid).
+ */
+export async function findExportForKey(
+  sql: Queryable,
+  keyHash: string,
+  id: string | null,
+): Promise<{ owner: KeyOwner; found: ExportWithFiles | undefined } | undefined> {
+  const [row] = await sql<(ExportWithFiles & { owner: KeyOwner })[]>`
+    WITH ${keyOwner(sql, keyHash)}
+    SELECT json_build_object('id', caller.id, 'account_type', caller.account_type,
+                             'partner_id', caller.partner_id, 'customer_id', caller.customer_id) AS owner, found.*
+      FROM caller LEFT JOIN LATERAL (${visibleExportWithFiles(sql, sql`caller.id`, id)}) found ON true`;
+  if (!row) return undefined;
+  const { owner, ...found } = row;
+  return { owner, found: found.id === null ? undefined : found };
 }
 
 /** An export whoever may see it (the webhook task describes it to its creator). */
