@@ -114,7 +114,7 @@ export function startProcess(command: string, args: string[], env: Record<string
 }
 
 /** bin/service's own memory settings (README, "Configuration"), which a bench passes on when set. */
-export const MEMORY_SETTINGS = ['NODE_SEMI_SPACE_MIB', 'MALLOC_ARENA_MAX', 'MALLOC_MMAP_THRESHOLD_'] as const;
+export const MEMORY_SETTINGS = ['NODE_SEMI_SPACE_MIB', 'NODE_HEAP_GROWING_PERCENT', 'MALLOC_ARENA_MAX', 'MALLOC_MMAP_THRESHOLD_'] as const;
 
 /** Those of `names` set (and not empty) in the bench's environment, to pass on to a process it starts. */
 export function passedOn(names: readonly string[]): Record<string, string> {

@@ -60,7 +60,7 @@ describe('a worker killed with SIGKILL mid-export', () => {
 });
 
 describe('bin/service', () => {
-  test("starts a worker with its memory settings (a 1 MiB young generation, glibc's fixed mmap threshold), overridable", async () => {
+  test("starts a worker with its memory settings (an 8 MiB young generation, a fixed heap growth, glibc's fixed mmap threshold), overridable", async () => {
     const settingsOf = async (overrides: Record<string, string>) => {
       const worker = spawnWorker(environment(overrides));
       await waitForLog(worker, (line) => line.msg === 'ready');
@@ -71,13 +71,16 @@ describe('bin/service', () => {
       return { flags: cmdline.filter((arg) => arg.startsWith('--')), malloc: environ.filter((v) => v.startsWith('MALLOC_')).sort() };
     };
     assert.deepEqual(await settingsOf({}), {
-      flags: ['--max-semi-space-size=1'],
+      flags: ['--max-semi-space-size=8', '--heap-growing-percent=100'],
       malloc: ['MALLOC_ARENA_MAX=2', 'MALLOC_MMAP_THRESHOLD_=131072'],
     });
-    assert.deepEqual((await settingsOf({ NODE_SEMI_SPACE_MIB: '8', MALLOC_ARENA_MAX: '4' })).flags, ['--max-semi-space-size=8']);
+    assert.deepEqual(await settingsOf({ NODE_SEMI_SPACE_MIB: '2', NODE_HEAP_GROWING_PERCENT: '50', MALLOC_ARENA_MAX: '4' }), {
+      flags: ['--max-semi-space-size=2', '--heap-growing-percent=50'],
+      malloc: ['MALLOC_ARENA_MAX=4', 'MALLOC_MMAP_THRESHOLD_=131072'],
+    });
   });
 
-  test("gives each role its young generation: 1 MiB for a worker, 4 MiB for both in one process (npm start), V8's own for the API", async () => {
+  test("gives each role its heap settings: 8 MiB and 100% growth for a worker, 4 MiB and 50% for both in one process (npm start), V8's own for the API", async () => {
     // A `node` first on PATH that prints the flags bin/service gives it, instead of starting the service.
     const bin = mkdtempSync(path.join(os.tmpdir(), 'fake-node-'));
     try {
@@ -86,12 +89,13 @@ describe('bin/service', () => {
         execFileSync(path.resolve('bin/service'), { env: { PATH: `${bin}:${process.env.PATH}`, ...env }, encoding: 'utf8' })
           .split(' ')
           .filter((arg) => arg.startsWith('--'));
-      assert.deepEqual(flagsFor({ ROLE: 'worker' }), ['--max-semi-space-size=1']);
-      assert.deepEqual(flagsFor({ ROLE: 'all' }), ['--max-semi-space-size=4']);
-      assert.deepEqual(flagsFor({}), ['--max-semi-space-size=4'], 'ROLE defaults to all');
+      assert.deepEqual(flagsFor({ ROLE: 'worker' }), ['--max-semi-space-size=8', '--heap-growing-percent=100']);
+      assert.deepEqual(flagsFor({ ROLE: 'all' }), ['--max-semi-space-size=4', '--heap-growing-percent=50']);
+      assert.deepEqual(flagsFor({}), ['--max-semi-space-size=4', '--heap-growing-percent=50'], 'ROLE defaults to all');
       assert.deepEqual(flagsFor({ ROLE: 'api' }), []);
-      assert.deepEqual(flagsFor({ ROLE: 'all', NODE_SEMI_SPACE_MIB: '16' }), ['--max-semi-space-size=16']);
-      assert.deepEqual(flagsFor({ ROLE: 'worker', NODE_SEMI_SPACE_MIB: '4' }), ['--max-semi-space-size=4']);
+      assert.deepEqual(flagsFor({ ROLE: 'all', NODE_SEMI_SPACE_MIB: '16' }), ['--max-semi-space-size=16', '--heap-growing-percent=50']);
+      assert.deepEqual(flagsFor({ ROLE: 'worker', NODE_SEMI_SPACE_MIB: '4' }), ['--max-semi-space-size=4', '--heap-growing-percent=100']);
+      assert.deepEqual(flagsFor({ ROLE: 'api', NODE_HEAP_GROWING_PERCENT: '50' }), ['--heap-growing-percent=50']);
     } finally {
       rmSync(bin, { recursive: true, force: true });
     }
