@@ -10,11 +10,17 @@ import { isUuid } from './validation';
  * exist, is not theirs or the id is not even a uuid (the answer does not tell them apart).
  */
 export async function visibleOr404<T>(c: Context<ApiEnv>, find: (callerId: string, id: string) => Promise<T | undefined>): Promise<T> {
-  const id = c.req.param('id') ?? '';
-  if (!isUuid(id)) throw notFound();
+  const id = pathId(c);
+  if (id === null) throw notFound();
   const row = await find(c.get('caller').id, id);
   if (!row) throw notFound();
   return row;
+}
+
+/** The path's `:id` if it is a uuid, else null: no object has it. */
+export function pathId(c: Context<ApiEnv>): string | null {
+  const id = c.req.param('id') ?? '';
+  return isUuid(id) ? id : null;
 }
 
 /**

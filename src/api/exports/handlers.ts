@@ -17,7 +17,7 @@ import { linkHeader, listFilter } from '../pagination';
 import { isUuid, parseOr400 } from '../validation';
 import { CreateExportBody, EXPORT_STATUSES, ListExportsQuery, RetrieveExportQuery } from './schemas';
 import { exportResource } from './serialize';
-import { reachableOr403, visibleOr404 } from '../visible';
+import { pathId, reachableOr403, visibleOr404 } from '../visible';
 
 /** Each handler parses the request, calls the export domain (src/exports) or a statement, and serialises. */
 
@@ -118,8 +118,7 @@ async function list(context: ServiceContext, c: C) {
  */
 async function retrieve(context: ServiceContext, waits: ExportWaits, c: C) {
   const { sql } = context.database;
-  const id = c.req.param('id') ?? '';
-  const found = await readAsCaller(c, sql, (keyHash) => findExportForKey(sql, keyHash, isUuid(id) ? id : null));
+  const found = await readAsCaller(c, sql, (keyHash) => findExportForKey(sql, keyHash, pathId(c)));
   const { wait } = parseOr400(RetrieveExportQuery, { wait: c.req.query('wait') });
   if (!found) throw notFound();
   let row = found;

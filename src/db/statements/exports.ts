@@ -133,8 +133,7 @@ export async function findExportForKey(
 ): Promise<{ owner: KeyOwner; found: ExportWithFiles | undefined } | undefined> {
   const [row] = await sql<(ExportWithFiles & { owner: KeyOwner })[]>`
     WITH ${keyOwner(sql, keyHash)}
-    SELECT json_build_object('id', caller.id, 'account_type', caller.account_type,
-                             'partner_id', caller.partner_id, 'customer_id', caller.customer_id) AS owner, found.*
+    SELECT to_json(caller) AS owner, found.*
       FROM caller LEFT JOIN LATERAL (${visibleExportWithFiles(sql, sql`caller.id`, id)}) found ON true`;
   if (!row) return undefined;
   const { owner, ...found } = row;
