@@ -44,7 +44,7 @@ function cleanup(): Promise<void> {
  * started is stopped before the process exits, with main's code (0 unless it says otherwise), 1
  * if it threw, 130 on SIGINT, SIGTERM or SIGHUP.
  */
-export async function runBench(name: string, main: () => Promise<number | void>): Promise<never> {
+export async function runBench(name: string, main: () => Promise<number | undefined> | Promise<void>): Promise<never> {
   label = name;
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(signal, () => void cleanup().then(() => process.exit(130)));

@@ -1,10 +1,10 @@
-import { ConfigError, loadConfig } from './config';
+import { type Config, ConfigError, loadConfig } from './config';
 import { createLogger } from './logger';
 import { type RunningService, StartupError, startService } from './service';
 
 /** `npm start`: the service in one process, stopped cleanly by SIGTERM or SIGINT. */
 
-let config;
+let config: Config;
 try {
   config = loadConfig();
 } catch (error) {

@@ -6,7 +6,7 @@ import { webhookSecretKey, webhookSecretOf } from '../src/auth/webhook-secrets';
 import type { ServiceContext } from '../src/context';
 import { recordWebhookDelivered, recordWebhookFailure, startWebhookAttempt } from '../src/db/statements/export-webhooks';
 import { findExport } from '../src/db/statements/exports';
-import { NotifyUrlRefused, resolveNotifyUrl } from '../src/exports/notify-url';
+import { NotifyUrlRefused, type ResolvedAddress, resolveNotifyUrl } from '../src/exports/notify-url';
 import { nextWebhookAttempt, postWebhook, type DeliveryResult } from '../src/worker/webhook-delivery';
 
 /**
@@ -58,7 +58,7 @@ export function deliverExportWebhookTask(context: ServiceContext): Task {
     const secret = await webhookSecretOf(sql, await key!, row.created_by);
     if (!secret) return { ok: false, statusCode: null, error: 'the export’s creator has no webhook signing secret' };
     const url = new URL(notifyUrl);
-    let address;
+    let address: ResolvedAddress | undefined;
     try {
       [address] = await resolveNotifyUrl(url, config.webhooks.allowPrivate);
     } catch (error) {

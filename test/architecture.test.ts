@@ -8,8 +8,9 @@ import { ROOT } from './support/built';
 
 /**
  * The house rules of the tree, kept by the test suite so that they cannot drift: the layers'
- * imports (dependency-cruiser, .dependency-cruiser.cjs), one formatting (Biome, biome.json), and
- * configuration read from the environment in one place. docs/architecture.md explains them.
+ * imports (dependency-cruiser, .dependency-cruiser.cjs), one formatting and one set of lint rules
+ * (Biome, biome.json), and configuration read from the environment in one place.
+ * docs/architecture.md explains them.
  */
 
 const run = promisify(execFile);
@@ -31,6 +32,10 @@ test('imports follow the layers: no cycles, nothing imports upwards (dependency-
 
 test('the tree is formatted (biome format; `npm run format` fixes it)', async () => {
   await check('biome', ['format', '.']);
+});
+
+test('the code passes the linter (biome lint, its recommended rules with the exceptions in biome.json; warnings fail too)', async () => {
+  await check('biome', ['lint', '--error-on-warnings', '.']);
 });
 
 function sourceFiles(dir: string): string[] {

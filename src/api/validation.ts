@@ -139,7 +139,8 @@ function fieldErrorsOf(issues: readonly v.BaseIssue<unknown>[]): FieldErrors {
   for (const issue of issues) {
     const key = issue.path?.[0]?.key;
     const field = typeof key === 'string' ? key : 'non_field_errors';
-    const messages = (errors[field] ??= []);
+    errors[field] ??= [];
+    const messages = errors[field];
     const message = messageFor(issue);
     if (!messages.includes(message)) messages.push(message);
   }

@@ -16,7 +16,7 @@ export function bearerKey(header: string): string | undefined {
  * and this statement is safe to repeat.
  */
 export async function findCaller(sql: Sql, key: string): Promise<Caller | undefined> {
-  const found = await findCallerWith(sql, key, async (keyHash) => {
+  const found = await findCallerWith(key, async (keyHash) => {
     const owner = await findKeyOwner(sql, keyHash);
     return owner && { owner, found: undefined };
   });
@@ -30,7 +30,6 @@ export async function findCaller(sql: Sql, key: string): Promise<Caller | undefi
  * to repeat.
  */
 export async function findCallerWith<T>(
-  sql: Sql,
   key: string,
   read: (keyHash: string) => Promise<{ owner: KeyOwner; found: T } | undefined>,
 ): Promise<{ caller: Caller; found: T } | undefined> {

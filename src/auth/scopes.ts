@@ -73,7 +73,10 @@ export async function checkScopes(sql: Queryable, caller: Caller, scopes: Scopes
 export async function checkExportScopes(sql: Queryable, scopes: Scopes): Promise<ScopeErrors> {
   const rows = await exportScopeConflicts(sql, scopes);
   const errors: ScopeErrors = {};
-  for (const { field, message } of rows) (errors[field] ??= []).push(message);
+  for (const { field, message } of rows) {
+    errors[field] ??= [];
+    errors[field].push(message);
+  }
   return errors;
 }
 

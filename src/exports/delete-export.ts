@@ -4,7 +4,6 @@ import { cancelExportRow, deleteExportRow } from '../db/statements/exports';
 import type { Logger } from '../logger';
 import { deleteObjects, listObjectPages } from '../storage/objects';
 import { exportPrefix } from './naming';
-import { cancelExport } from './cancel-export';
 
 /** Where an export's files are, and where to say what could not be deleted. */
 export interface ExportFiles {

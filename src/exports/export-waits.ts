@@ -81,7 +81,10 @@ export class ExportWaits {
 
   private add(exportId: string, waker: () => void): void {
     let set = this.waiters.get(exportId);
-    if (!set) this.waiters.set(exportId, (set = new Set()));
+    if (!set) {
+      set = new Set();
+      this.waiters.set(exportId, set);
+    }
     set.add(waker);
     if (this.count++ === 0 && !this.stopping) {
       this.listener = listenToChannel({

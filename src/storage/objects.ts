@@ -67,7 +67,10 @@ const templates = new WeakMap<S3Client, Map<string, Promise<Template>>>();
 
 function presignTemplate(client: S3Client, bucket: string): Promise<Template> {
   let byBucket = templates.get(client);
-  if (!byBucket) templates.set(client, (byBucket = new Map()));
+  if (!byBucket) {
+    byBucket = new Map();
+    templates.set(client, byBucket);
+  }
   let template = byBucket.get(bucket);
   if (!template) {
     template = buildTemplate(client, bucket);
@@ -97,7 +100,7 @@ async function buildTemplate(client: S3Client, bucket: string): Promise<Template
   );
   const command = new GetObjectCommand({ Bucket: bucket, Key: TEMPLATE_KEY });
   await command.resolveMiddleware(stack as never, client.config, {})({ input: command.input } as never);
-  if (!captured || !captured.request.path.endsWith(`/${TEMPLATE_KEY}`)) throw new Error('could not build the presign template');
+  if (!captured?.request.path.endsWith(`/${TEMPLATE_KEY}`)) throw new Error('could not build the presign template');
   const { request } = captured;
   // As getSignedUrl does: the signing region of the resolved endpoint's auth scheme.
   const endpoint = await getEndpointFromInstructions(command.input, GetObjectCommand, client.config as never);

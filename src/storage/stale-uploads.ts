@@ -1,4 +1,9 @@
-import { AbortMultipartUploadCommand, ListMultipartUploadsCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  AbortMultipartUploadCommand,
+  ListMultipartUploadsCommand,
+  type ListMultipartUploadsCommandOutput,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 
 /**
  * Aborts the bucket's multipart uploads initiated before `initiatedBefore`: left incomplete (a
@@ -15,7 +20,7 @@ export async function abortStaleUploads(
   let uploadIdMarker: string | undefined;
   let aborted = 0;
   do {
-    let page;
+    let page: ListMultipartUploadsCommandOutput;
     try {
       page = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }));
     } catch (error) {

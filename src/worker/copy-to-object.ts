@@ -270,9 +270,10 @@ class FileBytes extends Transform {
     this.progress.rows = this.rowsSoFar();
     if (this.bytes > this.maxBytes) {
       this.tooLarge(new ObjectTooLarge(this.maxBytes));
-      return callback();
+      callback();
+    } else {
+      callback(null, chunk);
     }
-    callback(null, chunk);
   }
 
   override _flush(callback: TransformCallback): void {

@@ -29,7 +29,10 @@ export class RunningExports {
   /** Registers a running export (or slice of one); returns the function that unregisters it. */
   add(exportId: string, stop: (reason: StopReason) => void): () => void {
     let stops = this.#stops.get(exportId);
-    if (!stops) this.#stops.set(exportId, (stops = new Set()));
+    if (!stops) {
+      stops = new Set();
+      this.#stops.set(exportId, stops);
+    }
     stops.add(stop);
     return () => {
       stops.delete(stop);

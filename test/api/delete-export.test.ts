@@ -30,7 +30,7 @@ const newExport = () => insertExport(sql, user.id, queryId, { customerScopes: [c
 let fault: { commands: RegExp; delayMs?: number; fail?: boolean } | undefined;
 api.context.s3.middlewareStack.add(
   (next, context) => async (args) => {
-    if (fault && fault.commands.test(String(context.commandName))) {
+    if (fault?.commands.test(String(context.commandName))) {
       if (fault.delayMs) await new Promise((resolve) => setTimeout(resolve, fault!.delayMs));
       if (fault.fail) throw Object.assign(new Error('injected storage fault'), { name: 'InjectedFault' });
     }

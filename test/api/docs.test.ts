@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { createAdaptorServer } from '@hono/node-server';
 import { chromium, type Request } from 'playwright-core';
 import { createApp } from '../../src/api/app';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { pino } from 'pino';
-import { createTestApi } from '../support/api';
+import { type ApiResponse, createTestApi } from '../support/api';
 import { createCustomerWithQuery, createUser } from '../support/fixtures';
 
 /**
@@ -193,7 +193,7 @@ describe('everything else', () => {
   test('an unexpected error is a 500 JSON with a request id, and the service stays healthy', async () => {
     // The table renamed away for a moment stands in for any fault the code did not expect.
     await sql`ALTER TABLE analytics_exports RENAME TO analytics_exports_away`;
-    let response;
+    let response: ApiResponse;
     try {
       response = await api.request('GET', '/analytics/exports/', { key: user.apiKey });
     } finally {

@@ -101,7 +101,7 @@ describe('partners, customers and users', () => {
       [['partners', 'create'], /--name is required/, {}],
     ];
     const runs = await Promise.all(cases.map(([args, , env]) => cli(args, env)));
-    runs.forEach((run, i) => usageFailure(run, cases[i]![1]));
+    for (const [i, run] of runs.entries()) usageFailure(run, cases[i]![1]);
   });
 
   test('a command that fails exits 1 with the reason on stderr; an unknown id exits 3', async () => {
@@ -149,7 +149,7 @@ describe('--help', () => {
     assert.deepEqual(
       group.stdout
         .split('\n')
-        .filter((line) => /^  \S/.test(line))
+        .filter((line) => /^ {2}\S/.test(line))
         .map((line) => line.trim().split(' ').slice(0, 2).join(' ')),
       ['exports sql', 'exports list', 'exports cancel', 'exports retry'],
     );

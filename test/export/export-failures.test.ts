@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { createExport } from '../../src/exports/create-export';
-import { createTestDatabase, type TestDatabase } from '../support/database';
+import { createTestDatabase } from '../support/database';
 import { createQuery, insertExport, seedCustomerReadings } from '../support/fixtures';
 import { createTestBucket, paceUploadParts, startPrivateS3, startRefusingS3 } from '../support/s3';
 import { copyBackends, readExport, waitForExport, waitForFinalExport } from '../support/export-rows';
-import { objectExists, objectsOf } from '../support/objects';
+import { objectsOf } from '../support/objects';
 import { startTestWorker } from '../support/worker';
 import { waitFor } from '../support/wait';
 

@@ -167,7 +167,7 @@ describe('a complete export', () => {
   });
 
   test('of an empty result is the header alone, complete with 0 rows', async () => {
-    const { id, final } = await exportOf({ metrics: ['illuminance'], start: day.start.toISOString(), end: day.end.toISOString() });
+    const { final } = await exportOf({ metrics: ['illuminance'], start: day.start.toISOString(), end: day.end.toISOString() });
     assert.equal(final.status, 'complete');
     assert.equal(final.number_of_rows, 0);
     const object = await getObject(bucket.client, bucket.config.bucket, final.object_key!);

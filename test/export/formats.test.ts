@@ -30,7 +30,7 @@ import { startTestWorker } from '../support/worker';
 const database = await createTestDatabase();
 const { sql } = database;
 const bucket = await createTestBucket();
-const worker = await startTestWorker(database, bucket);
+await startTestWorker(database, bucket);
 const scratch = mkdtempSync(path.join(tmpdir(), 'export-formats-'));
 const duck = await (await DuckDBInstance.create(':memory:')).connect();
 after(() => {

@@ -139,6 +139,7 @@ describe('the dashboard and the alerting rules', () => {
       assert.ok(titles.includes(wanted), `panel "${wanted}"`);
     }
     for (const panel of panels) {
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's own variable syntax, not a template literal
       assert.equal(panel.datasource?.uid, '${datasource}', panel.title);
       assert.ok((panel.targets ?? []).length > 0, panel.title);
     }

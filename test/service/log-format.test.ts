@@ -28,6 +28,7 @@ function capture(isTTY: boolean): Writable & { isTTY: boolean; text(): string } 
 }
 
 /** pino-pretty's line: [ISO time in UTC] LEVEL: message {fields as JSON}. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the terminal's colour codes (ESC [) are what this test reads
 const PRETTY_LINE = /^\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\] (?:\u001b\[\d+m)?INFO(?:\u001b\[39m)?: (?:\u001b\[\d+m)?export complete/;
 
 describe('the log format', () => {
@@ -38,6 +39,7 @@ describe('the log format', () => {
     assert.equal(lines.length, 1, terminal.text());
     assert.match(lines[0]!, PRETTY_LINE);
     assert.match(lines[0]!, /"export_id":"e1","rows":3/);
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: a colour code begins with ESC [
     assert.match(lines[0]!, /\u001b\[/, 'coloured on a terminal');
     assert.throws(() => JSON.parse(lines[0]!));
 
@@ -57,6 +59,7 @@ describe('the log format', () => {
     const forced = capture(false);
     createLogger('info', 'pretty', forced).info({ export_id: 'e2' }, 'export complete');
     assert.match(forced.text(), PRETTY_LINE);
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: a colour code begins with ESC [
     assert.doesNotMatch(forced.text(), /\u001b\[/, 'no escape codes in a pipe or a file');
   });
 

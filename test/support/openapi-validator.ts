@@ -98,7 +98,10 @@ export function openApiResponseValidator(document: Json) {
         return;
       }
       let seen = covered.get(operation.operationId);
-      if (!seen) covered.set(operation.operationId, (seen = new Set()));
+      if (!seen) {
+        seen = new Set();
+        covered.set(operation.operationId, seen);
+      }
       seen.add(status);
       const documented = resolve(`${operation.pointer}/responses/${status}`);
       for (const header of Object.keys(documented.node.headers ?? {})) {

@@ -2,7 +2,7 @@ import type { Context } from 'hono';
 import type { ServiceContext } from '../../context';
 import { defaultScopes, distinctIds } from '../../auth/scopes';
 import { findExportForKey, findVisibleExport, findVisibleExportWithFiles, listVisibleExports } from '../../db/statements/exports';
-import { cancelExport, ExportAlreadyFinished } from '../../exports/cancel-export';
+import { type CancelOutcome, cancelExport, ExportAlreadyFinished } from '../../exports/cancel-export';
 import { createExport, hashRequest, IdempotencyKeyConflict, InvalidExportRequest } from '../../exports/create-export';
 import { deleteExport } from '../../exports/delete-export';
 import { DEFAULT_ENCODING, encodingProblems } from '../../exports/formats';
@@ -118,7 +118,7 @@ async function list(context: ServiceContext, c: C) {
  */
 async function retrieve(context: ServiceContext, waits: ExportWaits, c: C) {
   const { sql } = context.database;
-  const found = await readAsCaller(c, sql, (keyHash) => findExportForKey(sql, keyHash, pathId(c)));
+  const found = await readAsCaller(c, (keyHash) => findExportForKey(sql, keyHash, pathId(c)));
   const { wait } = parseOr400(RetrieveExportQuery, { wait: c.req.query('wait') });
   if (!found) throw notFound();
   let row = found;
@@ -158,7 +158,7 @@ async function cancel(context: ServiceContext, c: C) {
   const { sql } = context.database;
   const row = await visibleExport(context, c);
   await reachableOr403(c, sql, row, 'cancel');
-  let after;
+  let after: CancelOutcome;
   try {
     after = await cancelExport(sql, c.get('caller').id, row);
   } catch (error) {

@@ -53,12 +53,11 @@ export function authenticate(sql: Sql, options: { inHandler?: RouteName[] } = {}
  */
 export async function readAsCaller<T>(
   c: Context<ApiEnv>,
-  sql: Sql,
   read: (keyHash: string) => Promise<{ owner: KeyOwner; found: T } | undefined>,
 ): Promise<T> {
   const key = c.get('apiKey');
   if (key === undefined) throw new Error('readAsCaller on a route the middleware authenticated: add it to inHandler');
-  const result = await findCallerWith(sql, key, read);
+  const result = await findCallerWith(key, read);
   if (!result) throw invalidToken();
   c.set('caller', result.caller);
   return result.found;

@@ -30,7 +30,8 @@ export class BinaryRowReader extends Transform {
       let at = this.#headerRead ? 0 : this.#readHeader(buffer);
       if (at === -1) {
         this.#pending = buffer;
-        return callback();
+        callback();
+        return;
       }
       const rows: ReadingRow[] = [];
       while (!this.#ended) {
@@ -47,8 +48,7 @@ export class BinaryRowReader extends Transform {
   }
 
   override _flush(callback: TransformCallback): void {
-    if (!this.#ended || this.#pending) return callback(new Error('the COPY ended before its binary trailer'));
-    callback();
+    callback(!this.#ended || this.#pending ? new Error('the COPY ended before its binary trailer') : null);
   }
 
   /** The offset of the first row, or -1 while the header is incomplete. */

@@ -38,8 +38,8 @@ class ZstdFrames extends Transform {
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.#block.push(chunk);
     this.#blockBytes += chunk.length;
-    if (this.#blockBytes < ZSTD_BLOCK_BYTES) return callback();
-    this.#compressBlock().then(() => callback(), callback);
+    if (this.#blockBytes < ZSTD_BLOCK_BYTES) callback();
+    else this.#compressBlock().then(() => callback(), callback);
   }
 
   override _flush(callback: TransformCallback): void {

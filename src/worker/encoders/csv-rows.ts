@@ -24,7 +24,8 @@ export class CsvRowReader extends Transform {
     const { rows, firstEnd, end } = this.#scan(chunk);
     if (rows === 0) {
       this.#partial.push(chunk);
-      return callback();
+      callback();
+      return;
     }
     if (this.#partial.length > 0) {
       // Only the row the last chunks began is joined (a copy of one row, not of the chunk): it
@@ -40,8 +41,7 @@ export class CsvRowReader extends Transform {
   }
 
   override _flush(callback: TransformCallback): void {
-    if (this.#partial.some((part) => part.length > 0)) return callback(new Error('the COPY ended in the middle of a CSV row'));
-    callback();
+    callback(this.#partial.some((part) => part.length > 0) ? new Error('the COPY ended in the middle of a CSV row') : null);
   }
 
   /** How many rows end in the chunk, and the offsets just after the first and the last of them. */
