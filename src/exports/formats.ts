@@ -100,12 +100,3 @@ export function copyStatement(select: string, encoding: ExportEncoding): string 
   }
   return `COPY (${select}) TO STDOUT WITH (FORMAT binary)`;
 }
-
-/** The stored choice, read back from the database, checked against the choices this code knows. */
-export function parseEncoding(row: { format: string; compression: string; formula_guard: boolean }): ExportEncoding {
-  if (!(EXPORT_FORMATS as readonly string[]).includes(row.format)) throw new Error(`unknown export format ${row.format}`);
-  if (!(EXPORT_COMPRESSIONS as readonly string[]).includes(row.compression)) {
-    throw new Error(`unknown export compression ${row.compression}`);
-  }
-  return { format: row.format as ExportFormat, compression: row.compression as ExportCompression, formulaGuard: row.formula_guard };
-}
