@@ -124,6 +124,26 @@ describe('query failures are final at once', async () => {
   });
 });
 
+describe('a format from a newer version (a rolling upgrade)', async () => {
+  const { sql } = queries;
+  const bucket = queriesBucket;
+  const { user, queryId } = await seed(sql, 1, 1);
+
+  test('is retried as internal, saying what the worker does not know, and writes nothing', async () => {
+    // What a later migration would do; this database is this file's alone.
+    await sql.unsafe(`ALTER TYPE export_format ADD VALUE IF NOT EXISTS 'ndjson-next'`);
+    const id = await insertExport(sql, user.id, queryId, { format: 'ndjson-next' as never });
+    // The test worker retries at once (EXPORT_RETRY_DELAY_S=0), so every attempt is spent on it.
+    const final = await waitForFinalExport(sql, id);
+    assert.equal(final.status, 'failed');
+    assert.equal(final.attempts, 5, 'retried until its attempts (5, as insertExport makes it) ran out');
+    assert.equal(final.errors!.code, 'internal');
+    assert.match(String(final.errors!.message), /does not know the export's format ndjson-next/);
+    assert.equal(final.rows_written, 0);
+    assert.deepEqual(await objectsOf(bucket.client, bucket.config.bucket, id), []);
+  });
+});
+
 describe('cancellation', async () => {
   const database = cancels;
   const bucket = cancelsBucket;

@@ -1,5 +1,13 @@
 import { pipeline, type Readable, type Transform, type Writable } from 'node:stream';
-import { contentType, copyStatement, fileExtension, wrapsWholeFile, type ExportEncoding } from '../../exports/formats';
+import {
+  contentType,
+  copyStatement,
+  EXPORT_COMPRESSIONS,
+  EXPORT_FORMATS,
+  type ExportEncoding,
+  fileExtension,
+  wrapsWholeFile,
+} from '../../exports/formats';
 import { BinaryRowReader } from './binary-rows';
 import { fileCompressor } from './compression';
 import { CsvFileWriter } from './csv';
@@ -38,7 +46,24 @@ export interface ExportEncoder {
   newFile(): FileEncoder;
 }
 
+/**
+ * A format or compression this worker does not know: a newer version's, stored through a newer
+ * API while this worker still runs (a rolling upgrade). Thrown before the COPY starts; the attempt
+ * fails as `internal` and is retried, so that a worker that knows it can take the export.
+ */
+export class UnknownEncoding extends Error {
+  override name = 'UnknownEncoding';
+}
+
 export function exportEncoder(encoding: ExportEncoding): ExportEncoder {
+  // The claim reads format and compression as the database's enums, which a later migration may
+  // have extended; the type says only what this code's schema knows.
+  const known = (choices: readonly string[], value: string) => choices.includes(value);
+  if (!known(EXPORT_FORMATS, encoding.format) || !known(EXPORT_COMPRESSIONS, encoding.compression)) {
+    throw new UnknownEncoding(
+      `This worker does not know the export's format ${encoding.format} with compression ${encoding.compression} (a newer version's); the export is retried for a worker that does.`,
+    );
+  }
   return {
     copyStatement: (select) => copyStatement(select, encoding),
     rowReader: () => (encoding.format === 'csv' ? new CsvRowReader() : new BinaryRowReader()),
