@@ -51,7 +51,7 @@ export interface ExportEncoder {
  * API while this worker still runs (a rolling upgrade). Thrown before the COPY starts; the attempt
  * fails as `internal` and is retried, so that a worker that knows it can take the export.
  */
-export class UnknownEncoding extends Error {
+class UnknownEncoding extends Error {
   override name = 'UnknownEncoding';
 }
 
